@@ -1,0 +1,58 @@
+// StarGAN v2 model files: safetensors with network-prefixed official parameter names
+// (generator.*, mapping_network.*, style_encoder.*, discriminator.*, fan.*) and metadata.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config.h"
+#include "safetensors.h"
+
+namespace starganv2 {
+
+inline constexpr int kCheckpointFormatVersion = 1;
+
+struct CheckpointMeta {
+  int format_version = kCheckpointFormatVersion;
+  ModelConfig config;
+  std::vector<std::string> domains;  // domain names in index order, e.g. {"female", "male"}
+  std::string producer;              // who wrote the file, e.g. "starganv2-train 0.1.0"
+  int64_t step = 0;                  // training iteration the weights come from
+};
+
+// The state of a module as official names: parameters and buffers, without BatchNorm's
+// num_batches_tracked (the official files do not carry it).
+std::vector<std::pair<std::string, at::Tensor>> named_state(const torch::nn::Module& module,
+                                                            const std::string& prefix = "");
+
+// Writes the given networks under their prefixes (e.g. {"generator", G}) and the metadata
+// (format_version, config, domains, producer, step as JSON strings). Atomic.
+void write_checkpoint(const std::filesystem::path& path, const CheckpointMeta& meta,
+                      const std::vector<std::pair<std::string, const torch::nn::Module*>>& nets);
+
+class Checkpoint {
+ public:
+  // Reads and validates the file and its metadata. Throws CheckpointError naming the file.
+  static Checkpoint open(const std::filesystem::path& path);
+
+  const CheckpointMeta& meta() const { return meta_; }
+  const std::filesystem::path& path() const { return path_; }
+  bool has_network(const std::string& prefix) const;  // any tensor named "<prefix>.*"
+
+  // Copies "<prefix>.*" into module (F32/F16/BF16 accepted, converted to the module's dtype).
+  // Throws CheckpointError naming the file and every missing tensor or wrong shape. Returns the
+  // names under the prefix that the module does not have (callers report them as warnings).
+  std::vector<std::string> load_into(torch::nn::Module& module, const std::string& prefix) const;
+
+ private:
+  std::filesystem::path path_;
+  CheckpointMeta meta_;
+  SafetensorsFile file_;
+};
+
+}  // namespace starganv2

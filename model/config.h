@@ -1,0 +1,33 @@
+// Network sizes shared by every StarGAN v2 network, named as the official options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace starganv2 {
+
+struct ModelConfig {
+  int64_t img_size = 256;     // square crop size; a power of two, >= 32
+  int64_t style_dim = 64;     // length of a style code s
+  int64_t latent_dim = 16;    // length of a latent code z
+  int64_t num_domains = 2;    // number of domains y
+  int64_t max_conv_dim = 512; // channel cap of G, E and D
+  int64_t hidden_dim = 512;   // width of the mapping network's layers
+  double w_hpf = 1.0;         // weight of the high-pass skips; 0 = no skips and no FAN masks
+
+  // Throws std::invalid_argument naming the first bad field.
+  void validate() const;
+
+  // {"img_size": 256, ...} with the official option names.
+  std::string to_json() const;
+  // Requires every field above; throws std::invalid_argument naming the problem.
+  static ModelConfig from_json(const std::string& text);
+
+  bool operator==(const ModelConfig&) const = default;
+};
+
+// The official 256x256 configurations (paper, Table 5 / expr configs).
+ModelConfig celeba_hq_config();  // 2 domains, w_hpf 1
+ModelConfig afhq_config();       // 3 domains, w_hpf 0
+
+}  // namespace starganv2

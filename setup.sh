@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One-command set-up for starganv2 on Debian 12 (also used by CI).
+#   ./setup.sh            install system packages, create .venv with LibTorch, configure and build
+# Idempotent: a second run installs nothing new and only rebuilds what changed.
+# Environment: BUILD_DIR (default build), MESON_OPTIONS (extra `meson setup` options),
+#              SKIP_APT=1 (do not touch system packages), SKIP_BUILD=1 (stop after installing).
+set -euo pipefail
+cd "$(dirname "$0")"
+BUILD_DIR=${BUILD_DIR:-build}
+TORCH_VERSION=2.11.0
+
+DEBIAN_PACKAGES=(
+  build-essential pkg-config git python3 python3-venv python3-pip
+  libglib2.0-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+  libopencv-dev opencv-doc
+  libdlib-dev libdlib-data
+  libgtest-dev libgmock-dev
+  nlohmann-json3-dev libcli11-dev
+)
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [[ "${SKIP_APT:-0}" != 1 ]]; then
+  missing=()
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    log "Debian packages already installed"
+  fi
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null \
+   || [[ ! -x .venv/bin/meson || ! -x .venv/bin/ninja ]]; then
+  log "installing torch==$TORCH_VERSION (LibTorch, CUDA 13.0 build), meson and ninja into .venv (large download)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q "torch==$TORCH_VERSION" "meson>=1.4" ninja
+else
+  log "torch $TORCH_VERSION, meson and ninja already in .venv"
+fi
+
+[[ "${SKIP_BUILD:-0}" == 1 ]] && exit 0
+
+export PATH="$PWD/.venv/bin:$PATH"
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  log "configuring $BUILD_DIR"
+  # shellcheck disable=SC2086
+  meson setup "$BUILD_DIR" --buildtype=release -Dtorch_python="$PWD/.venv/bin/python" ${MESON_OPTIONS:-}
+fi
+log "building"
+meson compile -C "$BUILD_DIR"
+log "done. Run the tests with: .venv/bin/meson test -C $BUILD_DIR --print-errorlogs"
