@@ -30,14 +30,18 @@ struct CheckpointMeta {
 std::vector<std::pair<std::string, at::Tensor>> named_state(const torch::nn::Module& module,
                                                             const std::string& prefix = "");
 
-// Writes the given networks under their prefixes (e.g. {"generator", G}) and the metadata
-// (format_version, config, domains, producer, step as JSON strings). Atomic.
+// Writes the given networks under their prefixes (e.g. {"generator", G}) and the metadata:
+// format_version, config, domains and step as JSON texts (1, {"img_size": 256, ...},
+// ["female","male"], 100000) and producer as plain text. Atomic. Throws CheckpointError if
+// the config is invalid or the domain count differs from config.num_domains.
 void write_checkpoint(const std::filesystem::path& path, const CheckpointMeta& meta,
                       const std::vector<std::pair<std::string, const torch::nn::Module*>>& nets);
 
 class Checkpoint {
  public:
-  // Reads and validates the file and its metadata. Throws CheckpointError naming the file.
+  // Reads and validates the file and its metadata (all five keys present and well-formed,
+  // format_version supported, one unique name per domain). Throws CheckpointError naming the
+  // file and the key.
   static Checkpoint open(const std::filesystem::path& path);
 
   const CheckpointMeta& meta() const { return meta_; }

@@ -1,1 +1,569 @@
 #!/usr/bin/env python3
+"""Convert the StarGAN v2 authors' released weights into a starganv2 model file.
+
+Reads `100000_nets_ema.ckpt` (a torch.save'd dict of state dicts: generator, mapping_network,
+style_encoder, and possibly discriminator and fan) and optionally `wing.ckpt` (the FAN landmark
+network, {"state_dict": ...}), infers the model configuration from the tensor shapes, and
+writes one safetensors file with the network-prefixed official parameter names and the
+metadata our loader requires (format_version, config, domains, producer, step).
+
+The inputs are pickles, so they are read with torch.load(weights_only=True), which refuses
+anything but tensors and plain containers. Needs only torch (no numpy, no safetensors).
+
+    starganv2-convert-official expr/checkpoints/celeba_hq/100000_nets_ema.ckpt \\
+        --wing expr/checkpoints/wing.ckpt --domains female male --out celeba_hq.safetensors
+    starganv2-convert-official expr/checkpoints/afhq/100000_nets_ema.ckpt \\
+        --domains cat dog wild --out afhq.safetensors
+"""
+
+import argparse
+import collections.abc
+import ctypes
+import json
+import math
+import os
+import re
+import struct
+import sys
+import warnings
+
+FORMAT_VERSION = 1
+PRODUCER = "starganv2-convert-official 0.1.0"
+NETWORKS = ("generator", "mapping_network", "style_encoder", "discriminator", "fan")
+REQUIRED = ("generator", "mapping_network", "style_encoder")
+# The high-pass kernel of the generator's skip path; the stored buffer is this divided by w_hpf.
+HPF_KERNEL = [[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]]
+MAX_LISTED = 12
+
+
+class ConvertError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Expected layouts: parameter names and shapes of each network for a configuration, following
+# the module structure of the official networks (core/model.py, core/wing.py), so that the
+# converted file is checked completely here rather than failing later at load time.
+# ---------------------------------------------------------------------------------------------
+
+def _conv(out, p, cout, cin, k, bias=True):
+    out[p + ".weight"] = (cout, cin, k, k)
+    if bias:
+        out[p + ".bias"] = (cout,)
+
+
+def _linear(out, p, fout, fin):
+    out[p + ".weight"] = (fout, fin)
+    out[p + ".bias"] = (fout,)
+
+
+def _affine(out, p, n):
+    out[p + ".weight"] = (n,)
+    out[p + ".bias"] = (n,)
+
+
+def _batchnorm(out, p, n):
+    _affine(out, p, n)
+    out[p + ".running_mean"] = (n,)
+    out[p + ".running_var"] = (n,)
+
+
+def _resblk(out, p, din, dout, normalize):
+    _conv(out, p + ".conv1", din, din, 3)
+    _conv(out, p + ".conv2", dout, din, 3)
+    if normalize:
+        _affine(out, p + ".norm1", din)
+        _affine(out, p + ".norm2", din)
+    if din != dout:
+        _conv(out, p + ".conv1x1", dout, din, 1, bias=False)
+
+
+def _adain_resblk(out, p, din, dout, style_dim):
+    _conv(out, p + ".conv1", dout, din, 3)
+    _conv(out, p + ".conv2", dout, dout, 3)
+    _linear(out, p + ".norm1.fc", 2 * din, style_dim)
+    _linear(out, p + ".norm2.fc", 2 * dout, style_dim)
+    if din != dout:
+        _conv(out, p + ".conv1x1", dout, din, 1, bias=False)
+
+
+def _log2(n):
+    return int(round(math.log2(n)))
+
+
+def generator_layout(c):
+    out = {}
+    dim_in = 2 ** 14 // c["img_size"]
+    _conv(out, "from_rgb", dim_in, 3, 3)
+    repeat = _log2(c["img_size"]) - 4 + (1 if c["w_hpf"] > 0 else 0)
+    encode, decode = [], []
+    for _ in range(repeat):
+        dim_out = min(dim_in * 2, c["max_conv_dim"])
+        encode.append((dim_in, dim_out, True))
+        decode.insert(0, (dim_out, dim_in))
+        dim_in = dim_out
+    for _ in range(2):
+        encode.append((dim_out, dim_out, True))
+        decode.insert(0, (dim_out, dim_out))
+    for i, (a, b, norm) in enumerate(encode):
+        _resblk(out, "encode.%d" % i, a, b, norm)
+    for i, (a, b) in enumerate(decode):
+        _adain_resblk(out, "decode.%d" % i, a, b, c["style_dim"])
+    first = 2 ** 14 // c["img_size"]
+    _affine(out, "to_rgb.0", first)
+    _conv(out, "to_rgb.2", 3, first, 1)
+    if c["w_hpf"] > 0:
+        out["hpf.filter"] = (3, 3)
+    return out
+
+
+def mapping_network_layout(c):
+    out = {}
+    h = c["hidden_dim"]
+    _linear(out, "shared.0", h, c["latent_dim"])
+    for i in (2, 4, 6):
+        _linear(out, "shared.%d" % i, h, h)
+    for k in range(c["num_domains"]):
+        for i in (0, 2, 4):
+            _linear(out, "unshared.%d.%d" % (k, i), h, h)
+        _linear(out, "unshared.%d.6" % k, c["style_dim"], h)
+    return out
+
+
+def _downsampling_trunk(out, p, c):
+    """Shared trunk of the style encoder and the discriminator; returns (next index, channels)."""
+    dim_in = 2 ** 14 // c["img_size"]
+    _conv(out, p + ".0", dim_in, 3, 3)
+    repeat = _log2(c["img_size"]) - 2
+    dim_out = dim_in
+    for i in range(repeat):
+        dim_out = min(dim_in * 2, c["max_conv_dim"])
+        _resblk(out, "%s.%d" % (p, i + 1), dim_in, dim_out, normalize=False)
+        dim_in = dim_out
+    # index repeat+1 is a LeakyReLU, then the 4x4 convolution
+    _conv(out, "%s.%d" % (p, repeat + 2), dim_out, dim_out, 4)
+    return repeat + 4, dim_out  # repeat+3 is the second LeakyReLU
+
+
+def style_encoder_layout(c):
+    out = {}
+    _, dim = _downsampling_trunk(out, "shared", c)
+    for k in range(c["num_domains"]):
+        _linear(out, "unshared.%d" % k, c["style_dim"], dim)
+    return out
+
+
+def discriminator_layout(c):
+    out = {}
+    last, dim = _downsampling_trunk(out, "main", c)
+    _conv(out, "main.%d" % last, c["num_domains"], dim, 1)
+    return out
+
+
+def _convblock(out, p, cin, cout):
+    _batchnorm(out, p + ".bn1", cin)
+    _conv(out, p + ".conv1", cout // 2, cin, 3, bias=False)
+    _batchnorm(out, p + ".bn2", cout // 2)
+    _conv(out, p + ".conv2", cout // 4, cout // 2, 3, bias=False)
+    _batchnorm(out, p + ".bn3", cout // 4)
+    _conv(out, p + ".conv3", cout // 4, cout // 4, 3, bias=False)
+    if cin != cout:
+        _batchnorm(out, p + ".downsample.0", cin)
+        _conv(out, p + ".downsample.2", cout, cin, 1, bias=False)
+
+
+def fan_layout(_c=None):
+    out = {}
+    # CoordConv input: RGB + x, y and radius channels.
+    _conv(out, "conv1.conv", 64, 3 + 3, 7)
+    _batchnorm(out, "bn1", 64)
+    _convblock(out, "conv2", 64, 128)
+    _convblock(out, "conv3", 128, 128)
+    _convblock(out, "conv4", 128, 256)
+    # The first hourglass has coordinates and radius but no boundary channels yet.
+    _conv(out, "m0.coordconv.conv", 256, 256 + 3, 1)
+
+    def hourglass(level):
+        _convblock(out, "m0.b1_%d" % level, 256, 256)
+        _convblock(out, "m0.b2_%d" % level, 256, 256)
+        if level > 1:
+            hourglass(level - 1)
+        else:
+            _convblock(out, "m0.b2_plus_%d" % level, 256, 256)
+        _convblock(out, "m0.b3_%d" % level, 256, 256)
+
+    hourglass(4)
+    _convblock(out, "top_m_0", 256, 256)
+    _conv(out, "conv_last0", 256, 256, 1)
+    _batchnorm(out, "bn_end0", 256)
+    _conv(out, "l0", 98 + 1, 256, 1)
+    return out
+
+
+LAYOUTS = {
+    "generator": generator_layout,
+    "mapping_network": mapping_network_layout,
+    "style_encoder": style_encoder_layout,
+    "discriminator": discriminator_layout,
+    "fan": fan_layout,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the official files
+# ---------------------------------------------------------------------------------------------
+
+def _torch():
+    # torch warns on import when numpy is absent; the converter never needs numpy.
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    try:
+        import torch
+    except ImportError as e:
+        raise ConvertError("this converter needs PyTorch; run it with the project's venv python "
+                           "(.venv/bin/python model/convert_official.py): %s" % e)
+    return torch
+
+
+def load_pickle(path):
+    torch = _torch()
+    if not os.path.exists(path):
+        raise ConvertError("%s: no such file" % path)
+    if os.path.isdir(path):
+        raise ConvertError("%s: is a directory, not a checkpoint file" % path)
+    try:
+        # weights_only: the safe unpickler (tensors and containers only), legacy format included.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure here means "not a readable checkpoint"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConvertError("%s: cannot read as a PyTorch checkpoint: %s" % (path, first))
+
+
+def strip_module(name):
+    # nn.DataParallel adds "module." in front of every name; saved models may carry it.
+    while name.startswith("module."):
+        name = name[len("module."):]
+    return name
+
+
+def as_state_dict(path, what, obj):
+    torch = _torch()
+    if not isinstance(obj, collections.abc.Mapping):
+        raise ConvertError("%s: \"%s\" is a %s, not a state dict" % (path, what, type(obj).__name__))
+    out = collections.OrderedDict()
+    for k, v in obj.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise ConvertError("%s: \"%s\" is not a state dict of tensors (entry %r is a %s; an "
+                               "optimizer file? use *_nets_ema.ckpt)" % (path, what, k, type(v).__name__))
+        name = strip_module(k)
+        if name in out:
+            raise ConvertError("%s: \"%s\" has %s both with and without \"module.\"" % (path, what, name))
+        out[name] = v
+    return out
+
+
+def read_nets(path):
+    obj = load_pickle(path)
+    if not isinstance(obj, collections.abc.Mapping):
+        raise ConvertError("%s: expected a dict of networks {generator, mapping_network, style_encoder}, "
+                           "found a %s" % (path, type(obj).__name__))
+    keys = [strip_module(str(k)) for k in obj.keys()]
+    missing = [n for n in REQUIRED if n not in keys]
+    if missing:
+        hint = " (this looks like wing.ckpt; pass it with --wing)" if "state_dict" in keys else ""
+        raise ConvertError("%s: missing %s; found %s. Expected the released *_nets_ema.ckpt%s"
+                           % (path, ", ".join(missing), ", ".join(map(str, keys)) or "nothing", hint))
+    nets = collections.OrderedDict()
+    for k, v in obj.items():
+        name = strip_module(str(k))
+        if name not in NETWORKS:
+            print("note: %s: ignoring \"%s\" (not a network this project uses)" % (path, k), file=sys.stderr)
+            continue
+        nets[name] = as_state_dict(path, name, v)
+    return nets
+
+
+def read_wing(path):
+    obj = load_pickle(path)
+    if isinstance(obj, collections.abc.Mapping) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    return as_state_dict(path, "state_dict", obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration inference
+# ---------------------------------------------------------------------------------------------
+
+def _indices(state, prefix):
+    """Sorted distinct integers K of names "prefix.K.<...>"."""
+    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    return sorted({int(m.group(1)) for m in (pat.match(k) for k in state) if m})
+
+
+def _shape(state, net, name):
+    if name not in state:
+        raise ConvertError("%s.%s is missing: cannot infer the model configuration (not a StarGAN v2 %s?)"
+                           % (net, name, net))
+    return tuple(state[name].shape)
+
+
+def _img_size_from_width(width, where):
+    # Every network starts with 2^14 / img_size channels.
+    if width <= 0 or 2 ** 14 % width or width & (width - 1):
+        raise ConvertError("%s has %d channels; expected 2^14 / img_size" % (where, width))
+    return 2 ** 14 // width
+
+
+def infer_config(nets, overrides):
+    g, f, e = nets["generator"], nets["mapping_network"], nets["style_encoder"]
+    c = {}
+
+    width = _shape(g, "generator", "from_rgb.weight")[0]
+    img_g = _img_size_from_width(width, "generator.from_rgb")
+    img_e = _img_size_from_width(_shape(e, "style_encoder", "shared.0.weight")[0], "style_encoder.shared.0")
+    if img_g != img_e:
+        raise ConvertError("generator says img_size %d but style_encoder says %d" % (img_g, img_e))
+    c["img_size"] = overrides.img_size or img_g
+
+    shared = _indices(f, "shared")
+    c["hidden_dim"], c["latent_dim"] = _shape(f, "mapping_network", "shared.0.weight")
+    domains = _indices(f, "unshared")
+    if not domains or domains != list(range(len(domains))):
+        raise ConvertError("mapping_network.unshared.K: found K = %s, expected 0..num_domains-1" % domains)
+    c["num_domains"] = len(domains)
+    last = _indices(f, "unshared.0")
+    if not shared or not last:
+        raise ConvertError("mapping_network has no shared/unshared linear layers")
+    c["style_dim"] = _shape(f, "mapping_network", "unshared.0.%d.weight" % last[-1])[0]
+    n_e = len(_indices(e, "unshared"))
+    if n_e != c["num_domains"]:
+        raise ConvertError("mapping_network has %d domains but style_encoder has %d" % (c["num_domains"], n_e))
+
+    # w_hpf: the high-pass buffer holds kernel / w_hpf; without it, one extra encoder block
+    # (the 128 px level kept for the masked skips) still says w_hpf > 0.
+    encode = _indices(g, "encode")
+    downsampling = len(encode) - 2
+    base = _log2(c["img_size"]) - 4
+    if downsampling not in (base, base + 1):
+        raise ConvertError("generator has %d encode blocks; img_size %d needs %d (w_hpf = 0) or %d (w_hpf > 0)"
+                           % (len(encode), c["img_size"], base + 2, base + 3))
+    has_skips = downsampling == base + 1
+    filt = g.get("hpf.filter")
+    if filt is not None:
+        if tuple(filt.shape) != (3, 3) or float(filt[1, 1]) == 0:
+            raise ConvertError("generator.hpf.filter is not a 3x3 high-pass kernel")
+        w = 8.0 / float(filt[1, 1])
+        expected = _torch().tensor(HPF_KERNEL, dtype=_torch().float64) / w
+        if not _torch().allclose(filt.double(), expected, rtol=1e-5, atol=0):
+            raise ConvertError("generator.hpf.filter is not the high-pass kernel divided by a weight")
+        w_hpf = round(w, 6)
+    else:
+        w_hpf = 1.0 if has_skips else 0.0
+    if overrides.w_hpf is not None:
+        w_hpf = overrides.w_hpf
+    if (w_hpf > 0) != has_skips:
+        raise ConvertError("w_hpf %g does not fit the generator: %d encode blocks at img_size %d mean w_hpf %s 0"
+                           % (w_hpf, len(encode), c["img_size"], ">" if has_skips else "="))
+    if filt is None and has_skips and overrides.w_hpf is None:
+        print("note: no generator.hpf.filter; assuming w_hpf = 1 (set --w-hpf to change)", file=sys.stderr)
+    c["w_hpf"] = float(w_hpf)
+
+    # max_conv_dim caps the channel doubling of every downsampling block; where no block was
+    # capped, any cap above the widest block builds the same networks, so keep the official 512.
+    cap, widest = None, 0
+    blocks = [(g, "generator", "encode.%d" % i) for i in encode[:downsampling]]
+    blocks += [(e, "style_encoder", "shared.%d" % i) for i in _indices(e, "shared")]
+    if "discriminator" in nets:
+        d = nets["discriminator"]
+        blocks += [(d, "discriminator", "main.%d" % i) for i in _indices(d, "main")]
+    for state, net, p in blocks:
+        if p + ".conv2.weight" not in state:
+            continue  # plain convolutions and activations between the residual blocks
+        dout, din = _shape(state, net, p + ".conv2.weight")[:2]
+        widest = max(widest, dout)
+        if dout < 2 * din:
+            if cap is not None and cap != dout:
+                raise ConvertError("inconsistent channel cap: %s.%s has %d channels, another block %d"
+                                   % (net, p, dout, cap))
+            cap = dout
+    c["max_conv_dim"] = overrides.max_conv_dim or cap or max(512, widest)
+    return {k: c[k] for k in ("img_size", "style_dim", "latent_dim", "num_domains", "max_conv_dim",
+                              "hidden_dim", "w_hpf")}
+
+
+def _listed(items):
+    s = ", ".join(items[:MAX_LISTED])
+    return s + (", ... (%d more)" % (len(items) - MAX_LISTED) if len(items) > MAX_LISTED else "")
+
+
+def check_layout(net, state, config, source):
+    expected = LAYOUTS[net](config)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = ["%s (%s, expected %s)" % (k, list(state[k].shape), list(expected[k]))
+             for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append("%d missing: %s" % (len(missing), _listed(missing)))
+        if unexpected:
+            parts.append("%d unexpected: %s" % (len(unexpected), _listed(unexpected)))
+        if wrong:
+            parts.append("%d with wrong shape: %s" % (len(wrong), _listed(wrong)))
+        raise ConvertError("%s: \"%s\" does not match the config %s: %s"
+                           % (source, net, json.dumps(config), "; ".join(parts)))
+    torch = _torch()
+    bad = [k for k, v in state.items() if v.dtype not in (torch.float32, torch.float16, torch.bfloat16)]
+    if bad:
+        raise ConvertError("%s: \"%s\" has non-float tensors: %s" % (source, net, _listed(bad)))
+
+
+def select_fan(state, source):
+    """The FAN keys our network has; wing.ckpt carries more (other stacks, batch counters)."""
+    expected = fan_layout()
+    kept = collections.OrderedDict((k, state[k]) for k in expected if k in state)
+    dropped = [k for k in state if k not in expected]
+    if dropped:
+        print("note: %s: dropping %d FAN tensors our network does not use (e.g. %s)"
+              % (source, len(dropped), ", ".join(dropped[:3])), file=sys.stderr)
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing safetensors (the format is small enough to write by hand: no extra dependency)
+# ---------------------------------------------------------------------------------------------
+
+def _dtype_names():
+    torch = _torch()
+    return {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+            torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+            torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def write_safetensors(path, tensors, metadata):
+    names = _dtype_names()
+    items = []
+    for name, t in tensors:
+        if t.dtype not in names:
+            raise ConvertError("%s: tensor %s has dtype %s, which safetensors cannot hold" % (path, name, t.dtype))
+        items.append((name, t.detach().cpu().contiguous()))
+    # Widest items first: every tensor stays aligned to its item size without gaps.
+    items.sort(key=lambda it: -it[1].element_size())
+    header = collections.OrderedDict()
+    header["__metadata__"] = metadata
+    offset = 0
+    for name, t in items:
+        n = t.numel() * t.element_size()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConvertError("%s: directory %s does not exist" % (path, directory))
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for _, t in items:
+                if t.numel():
+                    f.write(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise ConvertError("%s: cannot write: %s" % (path, e.strerror or e))
+
+
+# ---------------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="starganv2-convert-official",
+        description="Convert the official StarGAN v2 weights (100000_nets_ema.ckpt, wing.ckpt) into a "
+                    "starganv2 safetensors model file. The model configuration is inferred from the "
+                    "tensor shapes.",
+        epilog="Domain names: celeba_hq = female male; afhq = cat dog wild (in this order).")
+    p.add_argument("nets", help="the released *_nets_ema.ckpt (or *_nets.ckpt)")
+    p.add_argument("--wing", help="wing.ckpt with the FAN face-mask network (needed for w_hpf > 0 unless "
+                                  "the nets file carries it)")
+    p.add_argument("--domains", nargs="+", required=True, metavar="NAME",
+                   help="domain names in index order, one per domain of the checkpoint")
+    p.add_argument("--out", required=True, help="output .safetensors path")
+    p.add_argument("--step", type=int, help="training step to record (default: the number the file name "
+                                            "starts with, e.g. 100000, else 0)")
+    p.add_argument("--img-size", type=int, help="override the inferred img_size")
+    p.add_argument("--max-conv-dim", type=int, help="override the inferred max_conv_dim")
+    p.add_argument("--w-hpf", type=float, help="override the inferred w_hpf (rewrites generator.hpf.filter)")
+    return p.parse_args(argv)
+
+
+def convert(args):
+    nets = read_nets(args.nets)
+    config = infer_config(nets, args)
+
+    if len(args.domains) != config["num_domains"]:
+        raise ConvertError("--domains gives %d names (%s) but %s has %d domains"
+                           % (len(args.domains), " ".join(args.domains), args.nets, config["num_domains"]))
+    if len(set(args.domains)) != len(args.domains) or any(not d for d in args.domains):
+        raise ConvertError("--domains must be distinct, non-empty names: %s" % " ".join(args.domains))
+
+    torch = _torch()
+    g = nets["generator"]
+    if config["w_hpf"] > 0:
+        # The filter is a fixed function of w_hpf; write it even if the file lacks it or it was overridden.
+        new = torch.tensor(HPF_KERNEL, dtype=torch.float32) / config["w_hpf"]
+        if "hpf.filter" in g:
+            new = new.to(g["hpf.filter"].dtype)
+        g["hpf.filter"] = new
+    else:
+        g.pop("hpf.filter", None)
+
+    if args.wing:
+        if "fan" in nets:
+            print("note: using the FAN from %s instead of the one in %s" % (args.wing, args.nets), file=sys.stderr)
+        nets["fan"] = read_wing(args.wing)
+    if "fan" in nets:
+        nets["fan"] = select_fan(nets["fan"], args.wing or args.nets)
+    elif config["w_hpf"] > 0:
+        print("note: w_hpf > 0 but no FAN given (--wing wing.ckpt); the model file will need the FAN "
+              "from another file for face masks", file=sys.stderr)
+
+    for net, state in nets.items():
+        check_layout(net, state, config, args.wing if (net == "fan" and args.wing) else args.nets)
+
+    step = args.step
+    if step is None:
+        m = re.match(r"(\d+)_", os.path.basename(args.nets))
+        step = int(m.group(1)) if m else 0
+    metadata = collections.OrderedDict([
+        ("format_version", str(FORMAT_VERSION)),
+        ("config", json.dumps(config, separators=(",", ":"))),
+        ("domains", json.dumps(list(args.domains), separators=(",", ":"))),
+        ("producer", "%s (from %s%s)" % (PRODUCER, os.path.basename(args.nets),
+                                         ", " + os.path.basename(args.wing) if args.wing else "")),
+        ("step", str(step)),
+    ])
+    tensors = [("%s.%s" % (net, k), v) for net in NETWORKS if net in nets for k, v in nets[net].items()]
+    write_safetensors(args.out, tensors, metadata)
+    return config, nets, step
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config, nets, step = convert(args)
+    except ConvertError as e:
+        print("starganv2-convert-official: error: %s" % e, file=sys.stderr)
+        return 1
+    counts = ", ".join("%s %d" % (n, len(s)) for n, s in nets.items())
+    print("wrote %s: config %s, domains %s, step %d, tensors: %s"
+          % (args.out, json.dumps(config), " ".join(args.domains), step, counts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,9 +31,14 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path);
 
 // Writes tensors (any device; stored as their own dtype, contiguous) and metadata to a
 // temporary file beside `path`, then renames it over `path`, so a crash mid-write leaves the
-// previous file intact. Throws CheckpointError.
+// previous file intact. Data is laid out by decreasing item size (otherwise in the given
+// order) so every tensor is naturally aligned and the data area has no holes. Throws
+// CheckpointError (duplicate names, unsupported dtype, missing directory, I/O errors).
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata);
+
+// The safetensors name of a dtype ("F32", "BF16", ...), or nullptr if the format cannot hold it.
+const char* safetensors_dtype_name(at::ScalarType type);
 
 }  // namespace starganv2
