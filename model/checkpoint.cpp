@@ -97,7 +97,8 @@ CheckpointMeta parse_meta(const std::string& file, const std::map<std::string, s
   std::set<std::string> unique;
   for (const auto& d : domains) {
     if (!d.is_string() || d.get<std::string>().empty())
-      throw fail(kKeyDomains, "holds " + d.dump() + ", not a non-empty name");
+      throw fail(kKeyDomains, "holds " + (d.is_structured() ? std::string("a list or object") : d.dump()) +
+                                  ", not a non-empty name");
     if (!unique.insert(d.get<std::string>()).second) throw fail(kKeyDomains, "names \"" + d.get<std::string>() + "\" twice");
     meta.domains.push_back(d.get<std::string>());
   }

@@ -111,8 +111,14 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// A JSON value as a short string for error messages (hostile files can hold huge values).
+// A JSON value as a short string for error messages. Hostile files can hold huge or deeply
+// nested values, and dump() recurses, so only flat values are printed.
 std::string excerpt(const nlohmann::json& v) {
+  if (v.is_structured()) {
+    bool flat = v.size() <= 16;
+    for (const auto& item : v) flat = flat && !item.is_structured();
+    if (!flat) return v.is_array() ? "(an array of " + std::to_string(v.size()) + " nested items)" : "(an object)";
+  }
   std::string s = v.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
   return s.size() > 80 ? s.substr(0, 77) + "..." : s;
 }

@@ -263,6 +263,8 @@ TEST_F(CheckpointTest, RejectsBadMetadata_n) {
       {"domains", "[cat, dog]", "metadata \"domains\" is not valid JSON"},
       {"domains", R"({"cat": 0})", "metadata \"domains\" is not a JSON array"},
       {"domains", R"(["cat", 1, "wild"])", "metadata \"domains\" holds 1"},
+      {"domains", "[\"cat\", " + std::string(100000, '[') + std::string(100000, ']') + "]",
+       "metadata \"domains\" holds a list or object"},
       {"domains", R"(["cat", "cat", "wild"])", "metadata \"domains\" names \"cat\" twice"},
       {"domains", R"(["female", "male"])", "metadata \"domains\" has 2 names but config.num_domains is 3"},
       {"producer", "", "metadata \"producer\" is missing"},
