@@ -1,0 +1,82 @@
+#include "style.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "safetensors.h"
+
+namespace starganv2 {
+
+namespace {
+
+std::string shape_string(at::IntArrayRef sizes) {
+  std::string s = "(";
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(sizes[i]);
+  }
+  return s + ")";
+}
+
+}  // namespace
+
+void save_style(const std::filesystem::path& path, const at::Tensor& style,
+                const std::map<std::string, std::string>& metadata) {
+  if (!style.defined() || !at::isFloatingType(style.scalar_type()) ||
+      !(style.dim() == 1 || (style.dim() == 2 && style.size(0) == 1)) || style.numel() == 0) {
+    throw CheckpointError(path.string() + ": a style must be a float (style_dim) or (1, style_dim) tensor, got " +
+                          (style.defined() ? shape_string(style.sizes()) : std::string("none")));
+  }
+  auto meta = metadata;
+  meta["format"] = "starganv2-style";
+  write_safetensors(path, {{kStyleTensorName, style.detach().reshape({-1}).to(at::kCPU, at::kFloat).contiguous()}},
+                    meta);
+}
+
+at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim) {
+  SafetensorsFile file = read_safetensors(path);
+  auto it = file.tensors.find(kStyleTensorName);
+  if (it == file.tensors.end()) {
+    std::string names;
+    for (const auto& [name, t] : file.tensors) {
+      if (!names.empty()) names += ", ";
+      names += name;
+    }
+    throw CheckpointError(path.string() + ": not a style file: no tensor named \"style\" (it has: " +
+                          (names.empty() ? std::string("nothing") : names) + ")");
+  }
+  const at::Tensor& t = it->second;
+  if (!at::isFloatingType(t.scalar_type())) {
+    throw CheckpointError(path.string() + ": tensor \"style\" must be F32, F16 or BF16");
+  }
+  if (!(t.dim() == 1 || (t.dim() == 2 && t.size(0) == 1)) || t.numel() != style_dim) {
+    throw CheckpointError(path.string() + ": tensor \"style\" has shape " + shape_string(t.sizes()) +
+                          ", the model needs (" + std::to_string(style_dim) + ")");
+  }
+  at::Tensor s = t.to(at::kFloat).reshape({style_dim}).clone();
+  if (!at::isfinite(s).all().item<bool>()) {
+    throw CheckpointError(path.string() + ": tensor \"style\" holds NaN or infinite values");
+  }
+  return s;
+}
+
+at::Tensor interpolate_styles(const at::Tensor& a, const at::Tensor& b, double t) {
+  if (!(t >= 0.0 && t <= 1.0)) {
+    throw std::invalid_argument("style interpolation: t must be in [0, 1], got " + std::to_string(t));
+  }
+  if (!a.defined() || !b.defined() || a.sizes() != b.sizes()) {
+    throw std::invalid_argument("style interpolation: the two styles differ in shape: " +
+                                (a.defined() ? shape_string(a.sizes()) : std::string("none")) + " vs " +
+                                (b.defined() ? shape_string(b.sizes()) : std::string("none")));
+  }
+  // lerp's formula is not exact at the ends in floating point for every implementation; the
+  // endpoints are promised exactly, so return copies of them.
+  if (t == 0.0) return a.clone();
+  if (t == 1.0) return b.to(a.options()).clone();
+  return at::lerp(a, b.to(a.options()), t);
+}
+
+}  // namespace starganv2

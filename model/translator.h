@@ -1,0 +1,159 @@
+// The inference engine: a loaded StarGAN v2 model that turns batches of aligned face crops into
+// a chosen domain and style, on the CPU or a CUDA GPU. Used by the GStreamer element and tools.
+//
+// Not thread-safe: one Translator is used by one thread at a time (the element's streaming
+// thread). Every call runs under c10::InferenceMode itself, so callers need no guards.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+#include "fan.h"
+#include "generator.h"
+#include "image_view.h"
+#include "mapping_network.h"
+#include "masks.h"
+#include "style_encoder.h"
+
+namespace starganv2 {
+
+enum class Precision {
+  kAuto,      // fp16 on CUDA, fp32 on the CPU
+  kFloat32,
+  kFloat16,   // CUDA only
+  kBFloat16,  // CUDA only
+};
+// "auto" | "fp32" | "fp16" | "bf16"; throws std::invalid_argument listing the valid names.
+Precision parse_precision(std::string_view name);
+std::string to_string(Precision precision);
+
+// Seed of the 10,000 latent codes whose mean style is a domain's average style (the official
+// ψ-truncation target): SplitMix64 stream of seeded_normal(kAverageStyleSeed, 10000, latent_dim).
+inline constexpr uint64_t kAverageStyleSeed = 0x5354415247414E32ULL;  // "STARGAN2"
+inline constexpr int64_t kAverageStyleSamples = 10000;
+
+// Memory layout of G's and the FAN's activations and weights.
+enum class Layout {
+  kAuto,          // channels-last on CUDA (cuDNN tensor cores), contiguous NCHW on the CPU
+  kContiguous,    // NCHW
+  kChannelsLast,  // NHWC
+};
+
+struct TranslatorOptions {
+  std::string device = "auto";  // "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:N"
+  Precision precision = Precision::kAuto;
+  Layout layout = Layout::kAuto;
+  // CUDA only: replay a CUDA graph per (batch size, channel order) after `warmup_calls` eager
+  // calls of that shape. Batches larger than max_graph_batch always run eagerly.
+  bool cuda_graphs = true;
+  int warmup_calls = 2;
+  int64_t max_graph_batch = 16;
+};
+
+// The networks a Translator runs, already built and loaded (fan may be empty when w_hpf == 0).
+struct TranslatorNets {
+  ModelConfig config;
+  std::vector<std::string> domains;  // config.num_domains names, in index order
+  Generator generator{nullptr};
+  MappingNetwork mapping_network{nullptr};
+  StyleEncoder style_encoder{nullptr};
+  FAN fan{nullptr};
+  std::vector<std::string> warnings;  // e.g. unexpected tensors found while loading
+};
+
+// Loads generator, mapping_network and style_encoder from a checkpoint written by
+// write_checkpoint, and the FAN when config.w_hpf > 0: from fan_checkpoint when given (tensors
+// "fan.*", or the bare FAN names), else from the checkpoint's own "fan.*". Throws
+// CheckpointError naming the file and what is wrong or missing.
+TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
+                                    const std::filesystem::path& fan_checkpoint = {});
+
+struct TranslatorStats {
+  int64_t style_computations = 0;  // mapping/style encoder runs for the current style
+  int64_t average_style_computations = 0;
+  int64_t graph_captures = 0;
+  int64_t graph_replays = 0;
+  int64_t eager_calls = 0;
+};
+
+class Translator {
+ public:
+  // Loads (load_translator_nets) and prepares the model on the chosen device.
+  // Throws CheckpointError for file problems and std::invalid_argument / std::runtime_error
+  // for a bad device or precision ("CUDA requested but not available", "no GPU N", ...).
+  static Translator open(const std::filesystem::path& checkpoint, const TranslatorOptions& options = {},
+                         const std::filesystem::path& fan_checkpoint = {});
+  // Takes over built networks (moved to the device, converted, put in eval mode).
+  explicit Translator(TranslatorNets nets, const TranslatorOptions& options = {});
+  ~Translator();
+  Translator(Translator&&) noexcept;
+  Translator& operator=(Translator&&) noexcept;
+
+  const ModelConfig& config() const;
+  const std::vector<std::string>& domains() const;
+  c10::Device device() const;
+  Precision precision() const;  // resolved: never kAuto
+  // e.g. "cpu (2 threads), fp32" or "cuda:0 (NVIDIA H100 80GB HBM3), fp16, CUDA graphs".
+  std::string description() const;
+  const std::vector<std::string>& warnings() const;
+  const TranslatorStats& stats() const;
+
+  // A domain by name or by decimal index. Throws std::invalid_argument listing the valid names.
+  int64_t domain_index(std::string_view name_or_index) const;
+
+  // ---- Styles: (style_dim) float32 CPU tensors, computed in fp32 whatever the precision ----
+  // z = seeded_normal(seed, 1, latent_dim) -> F(z, domain), moved towards the domain's average
+  // style: avg + psi * (s - avg). Requires psi in [0, 1].
+  at::Tensor latent_style(int64_t domain, uint64_t seed, double psi = 1.0);
+  // Mean of F over kAverageStyleSamples codes from kAverageStyleSeed; computed for every domain
+  // on first use and cached.
+  at::Tensor average_style(int64_t domain);
+  // The style encoder's code of an aligned crop (img_size x img_size, 3 or 4 channels).
+  at::Tensor reference_style(int64_t domain, const ImageView& crop);
+  // Same from float images: x (N,3,img,img) in [-1,1] -> (N,style_dim); y: one domain or (N).
+  at::Tensor reference_style(const at::Tensor& x, const at::Tensor& y);
+  // F for given latent codes z (N,latent_dim) -> (N,style_dim); y: (N) int64.
+  at::Tensor mapping_style(const at::Tensor& z, const at::Tensor& y);
+
+  // ---- The current style used by translate(); each is recomputed only when its inputs change ----
+  void use_latent_style(int64_t domain, uint64_t seed, double psi = 1.0);
+  void use_reference_style(int64_t domain, const ImageView& crop);
+  // An explicit style code ((style_dim) or (1,style_dim)), e.g. from load_style or
+  // interpolate_styles.
+  void use_style(const at::Tensor& style);
+  at::Tensor current_style() const;  // undefined until one of the use_* calls
+
+  // ---- Translation ----
+  // Runs throw-away batches of each size (and captures their CUDA graphs), so that the first
+  // real frames do not pay for cuDNN autotuning and capture. Uses the current style, or the
+  // first domain's average style when none is chosen yet (and leaves none chosen).
+  void warm_up(std::span<const int64_t> batch_sizes, PixelFormat format = PixelFormat::kRGB);
+
+  // Translates in[i] into out[i] with the current style (in place when they alias). Every view
+  // must be img_size x img_size with 3 or 4 bytes per pixel; out[i] gets in[i]'s channel order.
+  // Throws std::invalid_argument for an empty batch, a wrong size or format, or no style chosen.
+  void translate(std::span<const ImageView> in, std::span<const MutableImageView> out);
+  // images: (N,img,img,3) uint8 CPU, RGB or BGR (format kRGB/kBGR) -> same layout and order.
+  // styles: optional (N,style_dim) per-image styles instead of the current style.
+  at::Tensor translate(const at::Tensor& images, PixelFormat format = PixelFormat::kRGB,
+                       const at::Tensor& styles = {});
+  // The float path, for tests and tools: x (N,3,img,img) in [-1,1], s (N,style_dim) or
+  // (style_dim); masks from the FAN of x when w_hpf > 0 unless given. Returns float32 CPU
+  // (N,3,img,img), eagerly in the translator's precision.
+  at::Tensor generate(const at::Tensor& x, const at::Tensor& s, const Masks& masks = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace starganv2
