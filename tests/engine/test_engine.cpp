@@ -109,8 +109,11 @@ TEST_F(Engine, TranslateEqualsNetworksWithFanMasks) {
   at::Tensor got = engine.translate(input);
   ASSERT_EQ(got.sizes(), input.sizes());
   ASSERT_EQ(got.scalar_type(), at::kByte);
+  // The engine runs channels-last, the reference NCHW: float rounding differs, so a value on a
+  // rounding boundary may land one step away. Anything wrong (channel order, masks, style,
+  // conversion) changes far more than that.
   EXPECT_LE(test::max_u8_diff(got, expected), 1);
-  EXPECT_GE(test::equal_fraction(got, expected), 0.999);
+  EXPECT_GE(test::equal_fraction(got, expected), 0.995);
 
   // The masks must matter, or this test could not tell whether the engine uses them.
   at::Tensor without = test::reference_translate(ref, input, s.expand({3, c.style_dim}), /*use_masks=*/false);
@@ -151,7 +154,7 @@ TEST_F(Engine, TranslateViewsBgrxInPlaceEqualsNetworks) {
     at::Tensor f = at::from_blob(frames[i].data(), {size, size, 4}, {stride, 4, 1}, at::kByte);
     at::Tensor got_rgb = f.index({at::indexing::Slice(), at::indexing::Slice(), at::tensor(std::vector<int64_t>{2, 1, 0})});
     EXPECT_LE(test::max_u8_diff(got_rgb, expected[i]), 1);
-    EXPECT_GE(test::equal_fraction(got_rgb, expected[i]), 0.999);
+    EXPECT_GE(test::equal_fraction(got_rgb, expected[i]), 0.995);
     EXPECT_TRUE(f.select(2, 3).eq(77).all().item<bool>()) << "the 4th byte must be left untouched";
     // Row padding untouched.
     at::Tensor pad = at::from_blob(frames[i].data(), {size, stride}, at::kByte).narrow(1, size * 4, 12);

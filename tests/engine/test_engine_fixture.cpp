@@ -101,7 +101,7 @@ TEST(EngineFixture, MatchesTheOfficialForward) {
   std::printf("  %-34s max |diff| %lld/255, %.4f%% equal\n", "translate(uint8) vs networks",
               static_cast<long long>(max_diff), 100 * equal);
   EXPECT_LE(max_diff, 1);
-  EXPECT_GE(equal, 0.999);
+  EXPECT_GE(equal, 0.995);
   // ... and close to the official output itself (quantisation of the input moves it a little).
   const at::Tensor official_u8 = test::float_to_u8(io("g_out"));
   const double mean_u8 = (got.to(at::kFloat) - official_u8.to(at::kFloat)).abs().mean().item<double>();
