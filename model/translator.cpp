@@ -75,7 +75,7 @@ c10::Device resolve_device(const std::string& name) {
     const bool built_with_cuda = false;
 #endif
     if (!built_with_cuda || !torch::cuda::is_available()) {
-      throw std::runtime_error("CUDA requested (device \"" + name + "\") but not available: " +
+      throw std::runtime_error("CUDA requested but not available (device \"" + name + "\"): " +
                                (built_with_cuda ? "no CUDA device or driver was found"
                                                 : "this build of starganv2 has no CUDA support"));
     }

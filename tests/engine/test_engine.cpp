@@ -391,9 +391,9 @@ TEST_F(Engine, DeviceAndPrecisionErrors) {
   TranslatorOptions o;
   o.device = "cuda:7";
   if (!torch::cuda::is_available()) {
-    expect_error([&] { Translator::open(hpf0(), o); }, {"CUDA requested", "not available"});
+    expect_error([&] { Translator::open(hpf0(), o); }, {"CUDA requested but not available", "cuda"});
     o.device = "cuda";
-    expect_error([&] { Translator::open(hpf0(), o); }, {"CUDA requested", "not available"});
+    expect_error([&] { Translator::open(hpf0(), o); }, {"CUDA requested but not available", "cuda"});
   } else if (torch::cuda::device_count() <= 7) {
     expect_error([&] { Translator::open(hpf0(), o); }, {"no GPU 7"});
   }
