@@ -1,0 +1,1066 @@
+/**
+ * SECTION:element-starganv2
+ * @title: starganv2
+ *
+ * Restyles the faces in a video into another domain (for example female/male, or a style taken
+ * from a reference photo) with a StarGAN v2 generator. Each face is found with dlib, aligned to
+ * the crop the generator was trained on, translated, and blended back; the rest of the frame is
+ * left exactly as it was, and frames without faces pass through bit-exact.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! starganv2 checkpoint=model.safetensors domain=female seed=7 ! videoconvert ! autovideosink
+ * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! starganv2 checkpoint=model.safetensors reference=me.jpg ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]|
+ *
+ * ## Late frames
+ * In a live pipeline, with #GstBaseTransform:qos enabled (the default), a frame that QoS events
+ * say is already late is not run through the detector and the networks: the faces translated
+ * last are blended back at their last places (or, when there are none, the frame passes
+ * unchanged), and a QoS message is posted. No frame is dropped, so the delay does not pile up.
+ * In a non-live pipeline (a file) every frame is translated in full.
+ *
+ * ## Latency
+ * The element reports its processing time in the LATENCY query: first the time of a warm-up
+ * translation, then the largest recent per-frame time (with a margin) once frames flow; when that
+ * grows it posts a latency message so that a live pipeline adapts.
+ *
+ * ## Messages
+ * With #GstStarganv2:post-messages, an element message named `starganv2` is posted for every
+ * frame, with the fields `timestamp`, `stream-time`, `running-time`, `duration` (guint64),
+ * `reused` (gboolean: the late-frame path was taken) and `faces`, an array of `face` structures
+ * with `id`, `x`, `y`, `width` and `height` (gint, frame pixels).
+ */
+
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include "gststarganv2.h"
+
+#include <gst/video/video.h>
+
+#include <array>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "processor.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_starganv2_debug);
+#define GST_CAT_DEFAULT gst_starganv2_debug
+
+namespace sp = starganv2::plugin;
+
+#define FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx }"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(FORMATS)));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(FORMATS)));
+
+// ---------------------------------------------------------------------------------------------
+// Enum property types
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * GstStarganv2Precision:
+ * @GST_STARGANV2_PRECISION_AUTO: fp16 on CUDA, fp32 on the CPU
+ * @GST_STARGANV2_PRECISION_FP32: 32-bit floats everywhere
+ * @GST_STARGANV2_PRECISION_FP16: 16-bit floats (CUDA only)
+ * @GST_STARGANV2_PRECISION_BF16: bfloat16 (CUDA only)
+ */
+typedef enum {
+  GST_STARGANV2_PRECISION_AUTO,
+  GST_STARGANV2_PRECISION_FP32,
+  GST_STARGANV2_PRECISION_FP16,
+  GST_STARGANV2_PRECISION_BF16,
+} GstStarganv2Precision;
+
+/**
+ * GstStarganv2Mode:
+ * @GST_STARGANV2_MODE_FACE: find, align and translate each face, blend it back
+ * @GST_STARGANV2_MODE_FRAME: translate the whole frame resized to the model (AFHQ-like models)
+ */
+typedef enum {
+  GST_STARGANV2_MODE_FACE,
+  GST_STARGANV2_MODE_FRAME,
+} GstStarganv2Mode;
+
+/**
+ * GstStarganv2View:
+ * @GST_STARGANV2_VIEW_MERGED: the translated faces blended into the frame
+ * @GST_STARGANV2_VIEW_ALIGNED: the aligned crops the model sees, over the frame's top-left corner
+ * @GST_STARGANV2_VIEW_TRANSLATED: the translated crops, over the frame's top-left corner
+ * @GST_STARGANV2_VIEW_MASK: the blend mask as a grey image (white = translated face)
+ * @GST_STARGANV2_VIEW_SIDE_BY_SIDE: the merged frame with each face's aligned and translated crops
+ *   next to each other in its top-left corner
+ */
+typedef enum {
+  GST_STARGANV2_VIEW_MERGED,
+  GST_STARGANV2_VIEW_ALIGNED,
+  GST_STARGANV2_VIEW_TRANSLATED,
+  GST_STARGANV2_VIEW_MASK,
+  GST_STARGANV2_VIEW_SIDE_BY_SIDE,
+} GstStarganv2View;
+
+#define GST_TYPE_STARGANV2_PRECISION (gst_starganv2_precision_get_type())
+static GType gst_starganv2_precision_get_type() {
+  static const GEnumValue values[] = {
+      {GST_STARGANV2_PRECISION_AUTO, "fp16 on CUDA, fp32 on the CPU", "auto"},
+      {GST_STARGANV2_PRECISION_FP32, "32-bit float", "fp32"},
+      {GST_STARGANV2_PRECISION_FP16, "16-bit float (CUDA only)", "fp16"},
+      {GST_STARGANV2_PRECISION_BF16, "bfloat16 (CUDA only)", "bf16"},
+      {0, nullptr, nullptr},
+  };
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once(once, [] { type = g_enum_register_static("GstStarganv2Precision", values); });
+  return type;
+}
+
+#define GST_TYPE_STARGANV2_MODE (gst_starganv2_mode_get_type())
+static GType gst_starganv2_mode_get_type() {
+  static const GEnumValue values[] = {
+      {GST_STARGANV2_MODE_FACE, "Align and translate each face", "face"},
+      {GST_STARGANV2_MODE_FRAME, "Translate the whole frame resized to the model", "frame"},
+      {0, nullptr, nullptr},
+  };
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once(once, [] { type = g_enum_register_static("GstStarganv2Mode", values); });
+  return type;
+}
+
+#define GST_TYPE_STARGANV2_VIEW (gst_starganv2_view_get_type())
+static GType gst_starganv2_view_get_type() {
+  static const GEnumValue values[] = {
+      {GST_STARGANV2_VIEW_MERGED, "Translated faces blended into the frame", "merged"},
+      {GST_STARGANV2_VIEW_ALIGNED, "Aligned input crops over the top-left corner", "aligned"},
+      {GST_STARGANV2_VIEW_TRANSLATED, "Translated crops over the top-left corner", "translated"},
+      {GST_STARGANV2_VIEW_MASK, "Blend mask as grey (white = translated)", "mask"},
+      {GST_STARGANV2_VIEW_SIDE_BY_SIDE, "Merged frame with aligned and translated crops side by side",
+       "side-by-side"},
+      {0, nullptr, nullptr},
+  };
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once(once, [] { type = g_enum_register_static("GstStarganv2View", values); });
+  return type;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instance
+// ---------------------------------------------------------------------------------------------
+
+enum {
+  PROP_0,
+  PROP_CHECKPOINT,
+  PROP_FAN_CHECKPOINT,
+  PROP_DOMAIN,
+  PROP_SEED,
+  PROP_PSI,
+  PROP_REFERENCE,
+  PROP_STYLE_FILE,
+  PROP_DEVICE,
+  PROP_PRECISION,
+  PROP_MODE,
+  PROP_DETECT_INTERVAL,
+  PROP_MAX_FACES,
+  PROP_MIN_FACE_SIZE,
+  PROP_SMOOTHING,
+  PROP_FEATHER,
+  PROP_COLOR_MATCH,
+  PROP_VIEW,
+  PROP_POST_MESSAGES,
+  PROP_ACTIVE_DEVICE,
+  N_PROPERTIES,
+};
+static GParamSpec* properties[N_PROPERTIES];
+
+constexpr const char* kDefaultDevice = "auto";
+constexpr guint64 kDefaultSeed = 0;
+constexpr gdouble kDefaultPsi = 1.0;
+constexpr GstStarganv2Precision kDefaultPrecision = GST_STARGANV2_PRECISION_AUTO;
+constexpr GstStarganv2Mode kDefaultMode = GST_STARGANV2_MODE_FACE;
+constexpr GstStarganv2View kDefaultView = GST_STARGANV2_VIEW_MERGED;
+constexpr guint kDefaultDetectInterval = 5;
+constexpr guint kMaxDetectInterval = 1000;
+constexpr guint kDefaultMaxFaces = 4;
+constexpr guint kMaxMaxFaces = 32;
+constexpr guint kDefaultMinFaceSize = 64;
+constexpr guint kMaxMinFaceSize = 8192;
+constexpr gdouble kDefaultSmoothing = 0.5;
+constexpr gdouble kDefaultFeather = 0.08;
+constexpr gdouble kMaxFeather = 0.5;
+constexpr gboolean kDefaultColorMatch = FALSE;
+constexpr gboolean kDefaultPostMessages = FALSE;
+// Frames over which the largest processing time is taken for the reported latency.
+constexpr size_t kLatencyWindow = 30;
+// Head-room on the measured processing time, so that one slower frame is not late at the sink.
+constexpr double kLatencyMargin = 1.25;
+
+// Everything a property sets. Copied out whole under the lock by the streaming side.
+struct Settings {
+  std::string checkpoint;
+  std::string fan_checkpoint;
+  std::string device = kDefaultDevice;
+  GstStarganv2Precision precision = kDefaultPrecision;
+  GstStarganv2Mode mode = kDefaultMode;
+  GstStarganv2View view = kDefaultView;
+  sp::StyleOptions style;
+  sp::AlignOptions align{
+      .detect_interval = static_cast<int>(kDefaultDetectInterval),
+      .max_faces = static_cast<int>(kDefaultMaxFaces),
+      .min_face_size = static_cast<int>(kDefaultMinFaceSize),
+      .smoothing = kDefaultSmoothing,
+      .feather = kDefaultFeather,
+      .color_match = static_cast<bool>(kDefaultColorMatch),
+  };
+  bool post_messages = kDefaultPostMessages;
+};
+
+struct GstStarganv2Private {
+  std::mutex lock;
+  // --- guarded by lock --------------------------------------------------------------------
+  Settings settings;
+  bool style_dirty = true;
+  bool align_dirty = true;
+  bool reset_pending = false;
+  bool started = false;  // between start() and stop(): the engine options are fixed
+  std::string active_device;
+  bool live = false;  // upstream said so in the last LATENCY query
+  GstClockTime earliest_time = GST_CLOCK_TIME_NONE;  // from QoS events, running time
+  gdouble proportion = 1.0;
+  GstClockTime latency = 0;  // what the LATENCY query answers
+
+  // --- start()/stop() and the streaming thread, which never run at the same time ------------
+  std::unique_ptr<sp::Processor> processor;
+  sp::PixelLayout layout = sp::PixelLayout::kRGB;
+  std::array<GstClockTime, kLatencyWindow> recent_times{};
+  size_t recent_next = 0;
+  guint64 processed = 0;
+  guint64 reused = 0;
+};
+
+struct _GstStarganv2 {
+  GstVideoFilter parent;
+  GstStarganv2Private* priv;
+};
+
+#define gst_starganv2_parent_class parent_class
+G_DEFINE_TYPE(GstStarganv2, gst_starganv2, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE(starganv2, "starganv2", GST_RANK_NONE, GST_TYPE_STARGANV2);
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+// Posts the error that fits the failure. Callers hold no lock (GstBus handlers may call back
+// into the element, e.g. to read a property).
+static void post_processor_error(GstStarganv2* self, const sp::ProcessorError& e) {
+  const char* what = e.what();
+  switch (e.kind()) {
+    case sp::ProcessorError::Kind::kNotFound:
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s", what), (nullptr));
+      break;
+    case sp::ProcessorError::Kind::kRead:
+      GST_ELEMENT_ERROR(self, RESOURCE, READ, ("%s", what), (nullptr));
+      break;
+    case sp::ProcessorError::Kind::kSettings:
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", what), (nullptr));
+      break;
+    case sp::ProcessorError::Kind::kDevice:
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s", what), (nullptr));
+      break;
+    case sp::ProcessorError::Kind::kFailed:
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("%s", what), (nullptr));
+      break;
+  }
+}
+
+// Runs `body` and turns any exception into a posted error and `on_error`. Locks taken inside
+// `body` are scoped there, so by the time an error is posted none is held.
+template <typename Result, typename Body>
+static Result guarded(GstStarganv2* self, const char* where, Result on_error, Body&& body) {
+  try {
+    return body();
+  } catch (const sp::ProcessorError& e) {
+    post_processor_error(self, e);
+  } catch (const std::exception& e) {  // c10::Error, dlib::error and cv::Exception included
+    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("%s failed: %s", where, e.what()), (nullptr));
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("%s failed with an unknown exception", where),
+                      (nullptr));
+  }
+  return on_error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GObject
+// ---------------------------------------------------------------------------------------------
+
+static void gst_starganv2_init(GstStarganv2* self) {
+  self->priv = new GstStarganv2Private();
+}
+
+static void gst_starganv2_finalize(GObject* object) {
+  auto* self = GST_STARGANV2(object);
+  try {
+    delete self->priv;
+  } catch (...) {
+    // Releasing LibTorch memory should not throw; if it does, there is nobody to tell.
+  }
+  self->priv = nullptr;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+static std::string string_or_empty(const GValue* value) {
+  const gchar* s = g_value_get_string(value);
+  return s ? s : "";
+}
+
+static void set_string_or_null(GValue* value, const std::string& s) {
+  g_value_set_string(value, s.empty() ? nullptr : s.c_str());
+}
+
+static void gst_starganv2_set_property(GObject* object, guint prop_id, const GValue* value,
+                                       GParamSpec* pspec) {
+  auto* self = GST_STARGANV2(object);
+  auto* priv = self->priv;
+  bool refused = false;
+  try {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    Settings& s = priv->settings;
+    // The engine options only apply when the element (re)starts; changing them while it runs
+    // would suggest an effect that does not happen.
+    const bool engine_fixed = priv->started;
+    switch (prop_id) {
+      case PROP_CHECKPOINT:
+        if (engine_fixed) refused = true;
+        else s.checkpoint = string_or_empty(value);
+        break;
+      case PROP_FAN_CHECKPOINT:
+        if (engine_fixed) refused = true;
+        else s.fan_checkpoint = string_or_empty(value);
+        break;
+      case PROP_DEVICE:
+        if (engine_fixed) refused = true;
+        else s.device = g_value_get_string(value) ? g_value_get_string(value) : kDefaultDevice;
+        break;
+      case PROP_PRECISION:
+        if (engine_fixed) refused = true;
+        else s.precision = static_cast<GstStarganv2Precision>(g_value_get_enum(value));
+        break;
+      case PROP_DOMAIN:
+        s.style.domain = string_or_empty(value);
+        priv->style_dirty = true;
+        break;
+      case PROP_SEED:
+        s.style.seed = g_value_get_uint64(value);
+        priv->style_dirty = true;
+        break;
+      case PROP_PSI:
+        s.style.psi = g_value_get_double(value);
+        priv->style_dirty = true;
+        break;
+      case PROP_REFERENCE:
+        s.style.reference = string_or_empty(value);
+        priv->style_dirty = true;
+        break;
+      case PROP_STYLE_FILE:
+        s.style.style_file = string_or_empty(value);
+        priv->style_dirty = true;
+        break;
+      case PROP_MODE:
+        s.mode = static_cast<GstStarganv2Mode>(g_value_get_enum(value));
+        break;
+      case PROP_VIEW:
+        s.view = static_cast<GstStarganv2View>(g_value_get_enum(value));
+        break;
+      case PROP_DETECT_INTERVAL:
+        s.align.detect_interval = static_cast<int>(g_value_get_uint(value));
+        priv->align_dirty = true;
+        break;
+      case PROP_MAX_FACES:
+        s.align.max_faces = static_cast<int>(g_value_get_uint(value));
+        priv->align_dirty = true;
+        break;
+      case PROP_MIN_FACE_SIZE:
+        s.align.min_face_size = static_cast<int>(g_value_get_uint(value));
+        priv->align_dirty = true;
+        break;
+      case PROP_SMOOTHING:
+        s.align.smoothing = g_value_get_double(value);
+        priv->align_dirty = true;
+        break;
+      case PROP_FEATHER:
+        s.align.feather = g_value_get_double(value);
+        priv->align_dirty = true;
+        break;
+      case PROP_COLOR_MATCH:
+        s.align.color_match = g_value_get_boolean(value);
+        priv->align_dirty = true;
+        break;
+      case PROP_POST_MESSAGES:
+        s.post_messages = g_value_get_boolean(value);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
+    }
+  } catch (const std::exception& e) {
+    GST_ERROR_OBJECT(self, "setting '%s' failed: %s", pspec->name, e.what());
+  }
+  if (refused) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("Property '%s' can only be changed in the NULL or READY state; the new "
+                         "value is ignored.",
+                         pspec->name),
+                        (nullptr));
+  }
+}
+
+static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* value,
+                                       GParamSpec* pspec) {
+  auto* self = GST_STARGANV2(object);
+  auto* priv = self->priv;
+  try {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    const Settings& s = priv->settings;
+    switch (prop_id) {
+      case PROP_CHECKPOINT: set_string_or_null(value, s.checkpoint); break;
+      case PROP_FAN_CHECKPOINT: set_string_or_null(value, s.fan_checkpoint); break;
+      case PROP_DEVICE: set_string_or_null(value, s.device); break;
+      case PROP_PRECISION: g_value_set_enum(value, s.precision); break;
+      case PROP_DOMAIN: set_string_or_null(value, s.style.domain); break;
+      case PROP_SEED: g_value_set_uint64(value, s.style.seed); break;
+      case PROP_PSI: g_value_set_double(value, s.style.psi); break;
+      case PROP_REFERENCE: set_string_or_null(value, s.style.reference); break;
+      case PROP_STYLE_FILE: set_string_or_null(value, s.style.style_file); break;
+      case PROP_MODE: g_value_set_enum(value, s.mode); break;
+      case PROP_VIEW: g_value_set_enum(value, s.view); break;
+      case PROP_DETECT_INTERVAL: g_value_set_uint(value, s.align.detect_interval); break;
+      case PROP_MAX_FACES: g_value_set_uint(value, s.align.max_faces); break;
+      case PROP_MIN_FACE_SIZE: g_value_set_uint(value, s.align.min_face_size); break;
+      case PROP_SMOOTHING: g_value_set_double(value, s.align.smoothing); break;
+      case PROP_FEATHER: g_value_set_double(value, s.align.feather); break;
+      case PROP_COLOR_MATCH: g_value_set_boolean(value, s.align.color_match); break;
+      case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
+      case PROP_ACTIVE_DEVICE: set_string_or_null(value, priv->active_device); break;
+      default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    }
+  } catch (const std::exception& e) {
+    GST_ERROR_OBJECT(self, "reading '%s' failed: %s", pspec->name, e.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GstBaseTransform
+// ---------------------------------------------------------------------------------------------
+
+static sp::Precision to_precision(GstStarganv2Precision p) {
+  switch (p) {
+    case GST_STARGANV2_PRECISION_FP32: return sp::Precision::kFp32;
+    case GST_STARGANV2_PRECISION_FP16: return sp::Precision::kFp16;
+    case GST_STARGANV2_PRECISION_BF16: return sp::Precision::kBf16;
+    case GST_STARGANV2_PRECISION_AUTO: break;
+  }
+  return sp::Precision::kAuto;
+}
+
+static sp::Mode to_mode(GstStarganv2Mode m) {
+  return m == GST_STARGANV2_MODE_FRAME ? sp::Mode::kFrame : sp::Mode::kFace;
+}
+
+static sp::View to_view(GstStarganv2View v) {
+  switch (v) {
+    case GST_STARGANV2_VIEW_ALIGNED: return sp::View::kAligned;
+    case GST_STARGANV2_VIEW_TRANSLATED: return sp::View::kTranslated;
+    case GST_STARGANV2_VIEW_MASK: return sp::View::kMask;
+    case GST_STARGANV2_VIEW_SIDE_BY_SIDE: return sp::View::kSideBySide;
+    case GST_STARGANV2_VIEW_MERGED: break;
+  }
+  return sp::View::kMerged;
+}
+
+static gboolean start_unguarded(GstStarganv2* self) {
+  auto* priv = self->priv;
+  Settings s;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    s = priv->settings;
+    priv->style_dirty = false;
+    priv->align_dirty = false;
+    priv->reset_pending = false;
+    priv->earliest_time = GST_CLOCK_TIME_NONE;
+    priv->proportion = 1.0;
+  }
+  if (s.checkpoint.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                      ("No model: set the 'checkpoint' property to a StarGAN v2 .safetensors "
+                       "file."),
+                      (nullptr));
+    return FALSE;
+  }
+
+  sp::EngineOptions engine{
+      .checkpoint = s.checkpoint,
+      .fan_checkpoint = s.fan_checkpoint,
+      .device = s.device,
+      .precision = to_precision(s.precision),
+  };
+  GST_INFO_OBJECT(self, "loading %s on %s", s.checkpoint.c_str(), s.device.c_str());
+  auto processor = std::make_unique<sp::Processor>(engine, s.align);
+  // A bad domain, reference or style file given before starting is an error: there is no
+  // earlier style to fall back to.
+  processor->set_style(s.style);
+  const auto warm = processor->warm_up();
+  const std::string device = processor->active_device();
+  GST_INFO_OBJECT(self, "loaded on %s; a warm-up translation took %.2f ms", device.c_str(),
+                  std::chrono::duration<double, std::milli>(warm).count());
+
+  priv->processor = std::move(processor);
+  priv->recent_times.fill(0);
+  priv->recent_next = 0;
+  priv->processed = 0;
+  priv->reused = 0;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->started = true;
+    priv->active_device = device;
+    priv->latency = static_cast<GstClockTime>(warm.count() * kLatencyMargin);
+  }
+  g_object_notify_by_pspec(G_OBJECT(self), properties[PROP_ACTIVE_DEVICE]);
+  return TRUE;
+}
+
+static gboolean gst_starganv2_start(GstBaseTransform* trans) {
+  auto* self = GST_STARGANV2(trans);
+  return guarded(self, "Loading the model", FALSE, [&] { return start_unguarded(self); });
+}
+
+static gboolean gst_starganv2_stop(GstBaseTransform* trans) {
+  auto* self = GST_STARGANV2(trans);
+  auto* priv = self->priv;
+  return guarded(self, "Releasing the model", FALSE, [&] {
+    priv->processor.reset();
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->started = false;
+      priv->active_device.clear();
+      priv->latency = 0;
+    }
+    g_object_notify_by_pspec(G_OBJECT(self), properties[PROP_ACTIVE_DEVICE]);
+    return TRUE;
+  });
+}
+
+static gboolean gst_starganv2_set_info(GstVideoFilter* filter, GstCaps* /*incaps*/,
+                                       GstVideoInfo* in_info, GstCaps* /*outcaps*/,
+                                       GstVideoInfo* /*out_info*/) {
+  auto* self = GST_STARGANV2(filter);
+  auto* priv = self->priv;
+  return guarded(self, "Setting the format", FALSE, [&]() -> gboolean {
+    switch (GST_VIDEO_INFO_FORMAT(in_info)) {
+      case GST_VIDEO_FORMAT_RGB: priv->layout = sp::PixelLayout::kRGB; break;
+      case GST_VIDEO_FORMAT_BGR: priv->layout = sp::PixelLayout::kBGR; break;
+      case GST_VIDEO_FORMAT_RGBA: priv->layout = sp::PixelLayout::kRGBA; break;
+      case GST_VIDEO_FORMAT_BGRA: priv->layout = sp::PixelLayout::kBGRA; break;
+      case GST_VIDEO_FORMAT_RGBx: priv->layout = sp::PixelLayout::kRGBx; break;
+      case GST_VIDEO_FORMAT_BGRx: priv->layout = sp::PixelLayout::kBGRx; break;
+      default:
+        GST_ERROR_OBJECT(self, "unsupported format %s",
+                         gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(in_info)));
+        return FALSE;
+    }
+    std::lock_guard<std::mutex> lk(priv->lock);
+    // Faces tracked at another size are meaningless now.
+    priv->reset_pending = true;
+    return TRUE;
+  });
+}
+
+static void post_frame_message(GstStarganv2* self, GstBuffer* buffer,
+                               const sp::FrameReport& report) {
+  const GstSegment& segment = GST_BASE_TRANSFORM(self)->segment;
+  const GstClockTime pts = GST_BUFFER_PTS(buffer);
+  GstClockTime stream_time = GST_CLOCK_TIME_NONE;
+  GstClockTime running_time = GST_CLOCK_TIME_NONE;
+  if (segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID(pts)) {
+    stream_time = gst_segment_to_stream_time(&segment, GST_FORMAT_TIME, pts);
+    running_time = gst_segment_to_running_time(&segment, GST_FORMAT_TIME, pts);
+  }
+  GstStructure* s = gst_structure_new(
+      "starganv2", "timestamp", G_TYPE_UINT64, pts, "stream-time", G_TYPE_UINT64, stream_time,
+      "running-time", G_TYPE_UINT64, running_time, "duration", G_TYPE_UINT64,
+      GST_BUFFER_DURATION(buffer), "reused", G_TYPE_BOOLEAN, report.reused, nullptr);
+  GValue faces = G_VALUE_INIT;
+  g_value_init(&faces, GST_TYPE_ARRAY);
+  for (const auto& f : report.faces) {
+    GstStructure* face = gst_structure_new("face", "id", G_TYPE_INT, f.id, "x", G_TYPE_INT, f.x,
+                                           "y", G_TYPE_INT, f.y, "width", G_TYPE_INT, f.width,
+                                           "height", G_TYPE_INT, f.height, nullptr);
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, GST_TYPE_STRUCTURE);
+    gst_value_set_structure(&v, face);
+    gst_structure_free(face);
+    gst_value_array_append_and_take_value(&faces, &v);
+  }
+  gst_structure_take_value(s, "faces", &faces);
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+}
+
+static void post_qos_message(GstStarganv2* self, GstBuffer* buffer, GstClockTime running_time,
+                             GstClockTime earliest, gdouble proportion) {
+  auto* priv = self->priv;
+  const GstSegment& segment = GST_BASE_TRANSFORM(self)->segment;
+  const GstClockTime pts = GST_BUFFER_PTS(buffer);
+  GstMessage* msg = gst_message_new_qos(
+      GST_OBJECT(self), TRUE, running_time,
+      gst_segment_to_stream_time(&segment, GST_FORMAT_TIME, pts), pts,
+      GST_BUFFER_DURATION(buffer));
+  // Quality is halved, not lost: the frame still carries the last translated faces.
+  gst_message_set_qos_values(msg, GST_CLOCK_DIFF(running_time, earliest), proportion, 500000);
+  gst_message_set_qos_stats(msg, GST_FORMAT_BUFFERS, priv->processed, 0);
+  gst_element_post_message(GST_ELEMENT(self), msg);
+}
+
+// Keeps the reported latency at or above the recent processing times, and tells a live
+// pipeline when it had to grow.
+static void account_processing_time(GstStarganv2* self, GstClockTime elapsed) {
+  auto* priv = self->priv;
+  priv->recent_times[priv->recent_next] = elapsed;
+  priv->recent_next = (priv->recent_next + 1) % kLatencyWindow;
+  GstClockTime recent_max = 0;
+  for (GstClockTime t : priv->recent_times) recent_max = MAX(recent_max, t);
+  bool grew = false;
+  bool live = false;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (recent_max > priv->latency) {
+      priv->latency = static_cast<GstClockTime>(recent_max * kLatencyMargin);
+      grew = true;
+    }
+    live = priv->live;
+  }
+  if (grew && live) {
+    GST_INFO_OBJECT(self, "processing takes up to %" GST_TIME_FORMAT ", reporting more latency",
+                    GST_TIME_ARGS(recent_max));
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+  }
+}
+
+static GstFlowReturn transform_frame_unguarded(GstStarganv2* self, GstVideoFrame* frame) {
+  auto* priv = self->priv;
+  if (!priv->processor) {
+    GST_ELEMENT_ERROR(self, CORE, FAILED, ("The element was not started."), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  auto* trans = GST_BASE_TRANSFORM(self);
+  const auto t0 = std::chrono::steady_clock::now();
+
+  Settings s;
+  bool style_dirty = false, align_dirty = false, reset = false, live = false;
+  GstClockTime earliest = GST_CLOCK_TIME_NONE;
+  gdouble proportion = 1.0;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    s = priv->settings;
+    std::swap(style_dirty, priv->style_dirty);
+    std::swap(align_dirty, priv->align_dirty);
+    std::swap(reset, priv->reset_pending);
+    live = priv->live;
+    earliest = priv->earliest_time;
+    proportion = priv->proportion;
+  }
+
+  // Applied outside the lock: a new style may take a network pass (or a reference image's
+  // alignment), and property setters must not wait for it.
+  if (reset) priv->processor->reset();
+  if (align_dirty) priv->processor->set_align(s.align);
+  if (style_dirty) {
+    try {
+      priv->processor->set_style(s.style);
+    } catch (const sp::ProcessorError& e) {
+      // Documented fallback: a bad value set while running keeps the previous style.
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                          ("%s; keeping the previous style.", e.what()), (nullptr));
+    }
+  }
+
+  GstBuffer* buffer = frame->buffer;
+  GstClockTime running_time = GST_CLOCK_TIME_NONE;
+  if (trans->segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(buffer)) {
+    running_time = gst_segment_to_running_time(&trans->segment, GST_FORMAT_TIME,
+                                               GST_BUFFER_PTS(buffer));
+  }
+  const bool late = live && gst_base_transform_is_qos_enabled(trans) &&
+                    GST_CLOCK_TIME_IS_VALID(earliest) && GST_CLOCK_TIME_IS_VALID(running_time) &&
+                    running_time <= earliest;
+
+  sp::FrameView view{
+      .data = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, 0)),
+      .width = GST_VIDEO_FRAME_WIDTH(frame),
+      .height = GST_VIDEO_FRAME_HEIGHT(frame),
+      .stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0),
+      .layout = priv->layout,
+  };
+  sp::FrameReport report;
+  if (late) {
+    GST_DEBUG_OBJECT(self, "late frame (running time %" GST_TIME_FORMAT " <= %" GST_TIME_FORMAT
+                     "): reusing the last faces", GST_TIME_ARGS(running_time),
+                     GST_TIME_ARGS(earliest));
+    report = priv->processor->reuse_last(view, to_view(s.view));
+    priv->reused++;
+  } else {
+    const double t = GST_CLOCK_TIME_IS_VALID(running_time) ? running_time / 1e9 : -1.0;
+    report = priv->processor->process(view, to_mode(s.mode), to_view(s.view), t);
+  }
+  priv->processed++;
+
+  if (late) post_qos_message(self, buffer, running_time, earliest, proportion);
+  if (s.post_messages) post_frame_message(self, buffer, report);
+  if (!late) {
+    account_processing_time(self, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count());
+  }
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn gst_starganv2_transform_frame_ip(GstVideoFilter* filter,
+                                                      GstVideoFrame* frame) {
+  auto* self = GST_STARGANV2(filter);
+  return guarded(self, "Translating a frame", GST_FLOW_ERROR,
+                 [&] { return transform_frame_unguarded(self, frame); });
+}
+
+static gboolean gst_starganv2_query(GstBaseTransform* trans, GstPadDirection direction,
+                                    GstQuery* query) {
+  auto* self = GST_STARGANV2(trans);
+  auto* priv = self->priv;
+  return guarded(self, "Answering a query", FALSE, [&]() -> gboolean {
+    if (direction != GST_PAD_SRC || GST_QUERY_TYPE(query) != GST_QUERY_LATENCY)
+      return GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
+
+    if (!gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(trans), query)) return FALSE;
+    gboolean live = FALSE;
+    GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
+    gst_query_parse_latency(query, &live, &min, &max);
+    GstClockTime ours;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->live = live;
+      ours = priv->latency;
+    }
+    GST_DEBUG_OBJECT(self, "upstream %s, min %" GST_TIME_FORMAT "; adding %" GST_TIME_FORMAT,
+                     live ? "live" : "not live", GST_TIME_ARGS(min), GST_TIME_ARGS(ours));
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
+    gst_query_set_latency(query, live, min, max);
+    return TRUE;
+  });
+}
+
+static gboolean gst_starganv2_src_event(GstBaseTransform* trans, GstEvent* event) {
+  auto* self = GST_STARGANV2(trans);
+  auto* priv = self->priv;
+  if (GST_EVENT_TYPE(event) == GST_EVENT_QOS) {
+    // Kept to ourselves rather than handed to GstBaseTransform, which would drop late buffers:
+    // we degrade instead, and only in live pipelines (see the section documentation).
+    GstQOSType type;
+    gdouble proportion;
+    GstClockTimeDiff diff;
+    GstClockTime timestamp;
+    gst_event_parse_qos(event, &type, &proportion, &diff, &timestamp);
+    const bool ok = guarded(self, "Handling QoS", false, [&] {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->proportion = proportion;
+      if (GST_CLOCK_TIME_IS_VALID(timestamp) &&
+          (diff >= 0 || timestamp >= static_cast<GstClockTime>(-diff)))
+        priv->earliest_time = timestamp + diff;
+      else
+        priv->earliest_time = GST_CLOCK_TIME_NONE;
+      return true;
+    });
+    if (!ok) {
+      gst_event_unref(event);
+      return FALSE;
+    }
+    return gst_pad_push_event(GST_BASE_TRANSFORM_SINK_PAD(trans), event);
+  }
+  return GST_BASE_TRANSFORM_CLASS(parent_class)->src_event(trans, event);
+}
+
+static gboolean gst_starganv2_sink_event(GstBaseTransform* trans, GstEvent* event) {
+  auto* self = GST_STARGANV2(trans);
+  auto* priv = self->priv;
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_FLUSH_STOP:
+    case GST_EVENT_STREAM_START: {
+      const bool ok = guarded(self, "Handling an event", false, [&] {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->earliest_time = GST_CLOCK_TIME_NONE;
+        priv->reset_pending = true;
+        return true;
+      });
+      if (!ok) {
+        gst_event_unref(event);
+        return FALSE;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class
+// ---------------------------------------------------------------------------------------------
+
+static void gst_starganv2_class_init(GstStarganv2Class* klass) {
+  auto* object_class = G_OBJECT_CLASS(klass);
+  auto* element_class = GST_ELEMENT_CLASS(klass);
+  auto* trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+  auto* filter_class = GST_VIDEO_FILTER_CLASS(klass);
+
+  GST_DEBUG_CATEGORY_INIT(gst_starganv2_debug, "starganv2", 0, "StarGAN v2 face translation");
+
+  object_class->set_property = gst_starganv2_set_property;
+  object_class->get_property = gst_starganv2_get_property;
+  object_class->finalize = gst_starganv2_finalize;
+
+  constexpr auto kReady = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                                   GST_PARAM_MUTABLE_READY);
+  constexpr auto kPlaying = static_cast<GParamFlags>(
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+
+  /**
+   * GstStarganv2:checkpoint:
+   *
+   * The model: a StarGAN v2 .safetensors file (from starganv2-train or
+   * starganv2-convert-official) with the generator, the mapping network and the style encoder,
+   * and the FAN when the model uses face masks (w_hpf > 0). Loaded when the element starts.
+   */
+  properties[PROP_CHECKPOINT] = g_param_spec_string(
+      "checkpoint", "Checkpoint",
+      "StarGAN v2 model file (.safetensors), loaded when the element starts (required)", nullptr,
+      kReady);
+
+  /**
+   * GstStarganv2:fan-checkpoint:
+   *
+   * The FAN landmark network's weights when they are not in #GstStarganv2:checkpoint. Only
+   * models with w_hpf > 0 need them.
+   */
+  properties[PROP_FAN_CHECKPOINT] = g_param_spec_string(
+      "fan-checkpoint", "FAN checkpoint",
+      "File with the FAN weights (fan.*) when the checkpoint lacks them; only for models with "
+      "w_hpf > 0. NULL = take them from the checkpoint",
+      nullptr, kReady);
+
+  /**
+   * GstStarganv2:domain:
+   *
+   * The target domain: one of the checkpoint's domain names (e.g. "female", "male") or its
+   * index. NULL selects domain 0. An unknown domain at start is an error whose message lists the
+   * valid ones; set while playing, it posts a warning and the previous domain stays.
+   */
+  properties[PROP_DOMAIN] = g_param_spec_string(
+      "domain", "Domain",
+      "Target domain: a domain name of the checkpoint or its index (NULL = domain 0)", nullptr,
+      kPlaying);
+
+  /**
+   * GstStarganv2:seed:
+   *
+   * Seed of the latent code z ~ N(0, I) that the mapping network turns into the style, when
+   * neither #GstStarganv2:style-file nor #GstStarganv2:reference is set. The same seed gives the
+   * same style on every device.
+   */
+  properties[PROP_SEED] = g_param_spec_uint64(
+      "seed", "Seed", "Seed of the latent code that gives the style (latent-guided synthesis)", 0,
+      G_MAXUINT64, kDefaultSeed, kPlaying);
+
+  /**
+   * GstStarganv2:psi:
+   *
+   * Truncation of the latent style towards the domain's average style: 1 keeps it, 0 gives the
+   * average style.
+   */
+  properties[PROP_PSI] = g_param_spec_double(
+      "psi", "Psi",
+      "Truncation of the latent style towards the domain's average (1 = none, 0 = the average)",
+      0.0, 1.0, kDefaultPsi, kPlaying);
+
+  /**
+   * GstStarganv2:reference:
+   *
+   * An image file whose face gives the style (reference-guided synthesis): the face is found,
+   * aligned and encoded by the style encoder for the target domain. Takes precedence over
+   * #GstStarganv2:seed. An unreadable image or one without a face is an error at start; set while
+   * playing, it posts a warning and the previous style stays.
+   */
+  properties[PROP_REFERENCE] = g_param_spec_string(
+      "reference", "Reference image",
+      "Image whose face gives the style (reference-guided); overrides seed and psi", nullptr,
+      kPlaying);
+
+  /**
+   * GstStarganv2:style-file:
+   *
+   * A file holding an explicit style vector (see the model library's style files). Takes
+   * precedence over #GstStarganv2:reference and #GstStarganv2:seed.
+   */
+  properties[PROP_STYLE_FILE] = g_param_spec_string(
+      "style-file", "Style file",
+      "File with an explicit style vector; overrides reference, seed and psi", nullptr, kPlaying);
+
+  /**
+   * GstStarganv2:device:
+   *
+   * Where the networks run: "auto" (the first CUDA GPU when there is one, else the CPU), "cpu",
+   * or "cuda:N". Asking for a GPU that is not there is an error at start.
+   */
+  properties[PROP_DEVICE] = g_param_spec_string(
+      "device", "Device", "Where the networks run: auto, cpu or cuda:N", kDefaultDevice, kReady);
+
+  /**
+   * GstStarganv2:precision:
+   *
+   * Floating-point precision of the networks. fp16 and bf16 need CUDA.
+   */
+  properties[PROP_PRECISION] = g_param_spec_enum(
+      "precision", "Precision", "Floating-point precision of the networks (fp16/bf16 need CUDA)",
+      GST_TYPE_STARGANV2_PRECISION, kDefaultPrecision, kReady);
+
+  /**
+   * GstStarganv2:mode:
+   *
+   * "face" finds, aligns and translates every face and blends it back; "frame" translates the
+   * whole frame resized to the model's size (for models trained on whole images, such as AFHQ).
+   */
+  properties[PROP_MODE] = g_param_spec_enum(
+      "mode", "Mode", "What is translated: each aligned face, or the whole frame",
+      GST_TYPE_STARGANV2_MODE, kDefaultMode, kPlaying);
+
+  /**
+   * GstStarganv2:detect-interval:
+   *
+   * The face detector runs every this many frames; in between, faces are tracked from the
+   * previous frame (cheaper). 1 = detect in every frame.
+   */
+  properties[PROP_DETECT_INTERVAL] = g_param_spec_uint(
+      "detect-interval", "Detect interval",
+      "Run the face detector every N frames and track faces in between (1 = every frame)", 1,
+      kMaxDetectInterval, kDefaultDetectInterval, kPlaying);
+
+  /**
+   * GstStarganv2:max-faces:
+   *
+   * At most this many faces (the largest first) are translated per frame, in one batch.
+   */
+  properties[PROP_MAX_FACES] = g_param_spec_uint(
+      "max-faces", "Max faces", "Translate at most this many faces per frame, largest first", 1,
+      kMaxMaxFaces, kDefaultMaxFaces, kPlaying);
+
+  /**
+   * GstStarganv2:min-face-size:
+   *
+   * Faces whose detected box is narrower than this many frame pixels are left alone.
+   */
+  properties[PROP_MIN_FACE_SIZE] = g_param_spec_uint(
+      "min-face-size", "Min face size",
+      "Ignore faces whose box is narrower than this many pixels of the frame", 0,
+      kMaxMinFaceSize, kDefaultMinFaceSize, kPlaying);
+
+  /**
+   * GstStarganv2:smoothing:
+   *
+   * Temporal smoothing of each face's alignment, against jitter: 0 = off, 1 = strongest.
+   */
+  properties[PROP_SMOOTHING] = g_param_spec_double(
+      "smoothing", "Smoothing", "Temporal smoothing of the face alignment (0 = off, 1 = strongest)",
+      0.0, 1.0, kDefaultSmoothing, kPlaying);
+
+  /**
+   * GstStarganv2:feather:
+   *
+   * Width of the soft edge where a translated face is blended into the frame, in widths of the
+   * aligned crop (so it scales with the face: 0.08 is 20 px of a 256 px crop). 0 = a hard edge.
+   */
+  properties[PROP_FEATHER] = g_param_spec_double(
+      "feather", "Feather",
+      "Width of the blend edge in aligned-crop widths, scaling with the face (0 = hard edge)", 0.0,
+      kMaxFeather,
+      kDefaultFeather, kPlaying);
+
+  /**
+   * GstStarganv2:color-match:
+   *
+   * Match the translated face's colours to the original face before blending.
+   */
+  properties[PROP_COLOR_MATCH] = g_param_spec_boolean(
+      "color-match", "Colour match",
+      "Match the colours of the translated face to the original before blending",
+      kDefaultColorMatch, kPlaying);
+
+  /**
+   * GstStarganv2:view:
+   *
+   * What the output shows; everything but "merged" is for checking the alignment and the model.
+   */
+  properties[PROP_VIEW] = g_param_spec_enum(
+      "view", "View", "What the output shows (all but merged are for inspection)",
+      GST_TYPE_STARGANV2_VIEW, kDefaultView, kPlaying);
+
+  /**
+   * GstStarganv2:post-messages:
+   *
+   * Post an element message named "starganv2" for every frame, with the face boxes (see the
+   * element's documentation).
+   */
+  properties[PROP_POST_MESSAGES] = g_param_spec_boolean(
+      "post-messages", "Post messages",
+      "Post an element message \"starganv2\" with the face boxes for every frame",
+      kDefaultPostMessages, kPlaying);
+
+  /**
+   * GstStarganv2:active-device:
+   *
+   * The device the networks run on once the element has started (e.g. "cpu", "cuda:0"); NULL
+   * before.
+   */
+  properties[PROP_ACTIVE_DEVICE] = g_param_spec_string(
+      "active-device", "Active device",
+      "Device the networks run on once started (e.g. cpu, cuda:0); NULL before", nullptr,
+      static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties(object_class, N_PROPERTIES, properties);
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "StarGAN v2 face translation", "Filter/Effect/Video",
+      "Translates the faces in video frames into another domain and style with a StarGAN v2 "
+      "generator",
+      "starganv2 developers");
+
+  trans_class->start = GST_DEBUG_FUNCPTR(gst_starganv2_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR(gst_starganv2_stop);
+  trans_class->query = GST_DEBUG_FUNCPTR(gst_starganv2_query);
+  trans_class->src_event = GST_DEBUG_FUNCPTR(gst_starganv2_src_event);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_starganv2_sink_event);
+  filter_class->set_info = GST_DEBUG_FUNCPTR(gst_starganv2_set_info);
+  filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR(gst_starganv2_transform_frame_ip);
+
+  gst_type_mark_as_plugin_api(GST_TYPE_STARGANV2_PRECISION, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_STARGANV2_MODE, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_STARGANV2_VIEW, static_cast<GstPluginAPIFlags>(0));
+}

@@ -1,0 +1,125 @@
+// The element's worker: ties align/ (find, align and blend faces) to the model/ Translator for
+// one video stream. No GStreamer here, so the element's source stays glue and this part can be
+// driven by tests and benchmarks alone. Not thread-safe: one streaming thread owns it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace starganv2::plugin {
+
+// Byte order of a packed 8-bit video frame (GStreamer's RGB, BGR, RGBA, BGRA, RGBx, BGRx).
+enum class PixelLayout { kRGB, kBGR, kRGBA, kBGRA, kRGBx, kBGRx };
+
+enum class Precision { kAuto, kFp32, kFp16, kBf16 };
+enum class Mode { kFace, kFrame };
+enum class View { kMerged, kAligned, kTranslated, kMask, kSideBySide };
+
+// What is fixed while the stream runs (changing it means reloading).
+struct EngineOptions {
+  std::string checkpoint;      // .safetensors written by starganv2-train or the converter
+  std::string fan_checkpoint;  // FAN weights when they are not in `checkpoint`; "" = same file
+  std::string device = "auto"; // auto | cpu | cuda:N
+  Precision precision = Precision::kAuto;
+};
+
+// What the style is made of. Precedence: style_file, then reference, then seed + psi.
+struct StyleOptions {
+  std::string domain;     // a domain name of the checkpoint or its index; "" = domain 0
+  uint64_t seed = 0;      // latent z for the mapping network
+  double psi = 1.0;       // truncation towards the domain's average style; 1 = none
+  std::string reference;  // image whose face gives the style
+  std::string style_file; // an explicit style vector
+  bool operator==(const StyleOptions&) const = default;
+};
+
+struct AlignOptions {
+  int detect_interval = 5;  // run the detector every N frames, track in between
+  int max_faces = 4;
+  int min_face_size = 64;   // pixels of the face box in the frame
+  double smoothing = 0.5;   // temporal smoothing of the alignment, 0 = off
+  double feather = 0.08;    // width of the blend edge in aligned-crop widths
+  bool color_match = false;
+  bool operator==(const AlignOptions&) const = default;
+};
+
+struct FrameView {
+  uint8_t* data = nullptr;
+  int width = 0;
+  int height = 0;
+  int stride = 0;  // bytes per row
+  PixelLayout layout = PixelLayout::kRGB;
+};
+
+struct FaceBox {
+  int id = 0;  // stable while the face is tracked
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+struct FrameReport {
+  std::vector<FaceBox> faces;
+  bool reused = false;   // degraded: the last translated faces were put back, nothing was run
+  bool changed = false;  // the frame was written to
+};
+
+// Why something failed, so the element can name the right GStreamer error.
+class ProcessorError : public std::runtime_error {
+ public:
+  enum class Kind {
+    kNotFound,  // a file that is not there
+    kRead,      // a file that cannot be read or is not what it should be
+    kSettings,  // a property value that cannot work (unknown domain, bad device string, …)
+    kDevice,    // the requested device does not exist
+    kFailed,    // anything else while running
+  };
+  ProcessorError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+class Processor {
+ public:
+  // Loads and validates the checkpoint (and FAN) onto the device and prepares alignment.
+  // Throws ProcessorError.
+  Processor(const EngineOptions& engine, const AlignOptions& align);
+  ~Processor();
+  Processor(const Processor&) = delete;
+  Processor& operator=(const Processor&) = delete;
+
+  std::string active_device() const;              // e.g. "cpu", "cuda:0"
+  const std::vector<std::string>& domains() const;
+  int img_size() const;
+
+  // Recomputes the style when the options differ from the current ones. On failure throws
+  // ProcessorError and keeps the previous style.
+  void set_style(const StyleOptions& options);
+  // Feather, colour matching, max-faces and min-face-size apply from the next frame; a new
+  // detect-interval or smoothing needs a new face tracker, which is built on a worker thread
+  // (frames keep the old one meanwhile, a few frames at most) unless a spare one is at hand.
+  void set_align(const AlignOptions& options);
+  // Forget tracked faces (after a flush or a new stream).
+  void reset();
+
+  // Translates one frame in place. `timestamp_s` (the frame's time, for smoothing; < 0 = the
+  // next frame at 30 fps) must increase from frame to frame.
+  FrameReport process(const FrameView& frame, Mode mode, View view, double timestamp_s = -1);
+  // The cheap path for a frame that is already late: puts the last translated faces back at
+  // their last places without running detection or the networks; leaves the frame untouched
+  // when there are none.
+  FrameReport reuse_last(const FrameView& frame, View view);
+
+  // One translation of a blank crop, to load kernels and measure a frame's model time.
+  std::chrono::nanoseconds warm_up();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace starganv2::plugin

@@ -1,0 +1,910 @@
+// The starganv2 element driven through GstHarness and small pipelines, with tiny random
+// checkpoints the test writes itself. Negative tests end in _n.
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gst/app/gstappsrc.h>
+
+#include "element_test_util.h"
+
+using namespace starganv2::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Shared fixtures: written once per test program.
+// ---------------------------------------------------------------------------------------------
+struct Files {
+  TempDir dir;
+  fs::path tiny;             // w_hpf 0, domains female/male
+  fs::path tiny_other;       // same config, other weights
+  fs::path hpf1_no_fan;      // w_hpf 1 without fan.*
+  fs::path hpf1_with_fan;    // w_hpf 1 with fan.*
+  fs::path fan_only;         // fan.* alone
+  fs::path no_generator;     // incompatible: generator missing
+  fs::path corrupt;          // not a safetensors file
+  fs::path truncated;        // a valid file cut short
+  fs::path not_an_image;     // text with a .png name
+  fs::path faceless_png;     // a gradient
+};
+Files* g_files = nullptr;
+
+// A real face frame (720x528 from Megamind.avi) and the frame after it; empty without the video.
+std::vector<Image>* g_faces = nullptr;
+
+class FilesEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    g_files = new Files();
+    Files& f = *g_files;
+    const fs::path d = f.dir.path();
+    f.tiny = d / "tiny.safetensors";
+    write_tiny_checkpoint(f.tiny, {.seed = 1});
+    f.tiny_other = d / "tiny-other.safetensors";
+    write_tiny_checkpoint(f.tiny_other, {.seed = 2});
+    f.hpf1_no_fan = d / "hpf1-no-fan.safetensors";
+    write_tiny_checkpoint(f.hpf1_no_fan, {.w_hpf = 1.0, .seed = 3});
+    f.hpf1_with_fan = d / "hpf1-fan.safetensors";
+    write_tiny_checkpoint(f.hpf1_with_fan, {.w_hpf = 1.0, .with_fan = true, .seed = 3});
+    f.fan_only = d / "fan.safetensors";
+    write_fan_checkpoint(f.fan_only, 4);
+    f.no_generator = d / "no-generator.safetensors";
+    write_tiny_checkpoint(f.no_generator, {.with_generator = false, .seed = 5});
+    f.corrupt = d / "corrupt.safetensors";
+    std::ofstream(f.corrupt) << "this is not a model file, just some bytes";
+    f.truncated = d / "truncated.safetensors";
+    fs::copy_file(f.tiny, f.truncated);
+    fs::resize_file(f.truncated, fs::file_size(f.tiny) / 2);
+    f.not_an_image = d / "not-an-image.png";
+    std::ofstream(f.not_an_image) << "plain text";
+    f.faceless_png = d / "faceless.png";
+    write_png(f.faceless_png, gradient_image(320, 240));
+
+    g_faces = new std::vector<Image>();
+    if (auto video = megamind_video()) *g_faces = decode_frames(*video, kFaceFrame, 2);
+  }
+  void TearDown() override {
+    delete g_faces;
+    delete g_files;
+  }
+  // A frame of Megamind.avi in which dlib finds the face at its default settings.
+  static constexpr int kFaceFrame = 40;
+};
+
+#define REQUIRE_FACE_VIDEO()                                                                  \
+  do {                                                                                        \
+    if (g_faces->empty())                                                                     \
+      GTEST_SKIP() << "Megamind.avi (Debian package opencv-doc) is not installed";            \
+  } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+using Props = std::vector<std::pair<std::string, std::string>>;
+
+ElementPtr make_element(const Props& props) {
+  GstElement* el = gst_element_factory_make("starganv2", nullptr);
+  if (!el) return nullptr;
+  gst_object_ref_sink(el);
+  for (const auto& [name, value] : props)
+    gst_util_set_object_arg(G_OBJECT(el), name.c_str(), value.c_str());
+  return ElementPtr(el);
+}
+
+// An element in a harness with a bus of its own (so posted messages can be read).
+struct Running {
+  ElementPtr element;
+  BusPtr bus;
+  HarnessPtr h;
+  std::string format;
+  int width = 0, height = 0;
+
+  // Pushes `img` and returns the output buffer (nullptr on a flow error).
+  BufferPtr push(const Image& img, GstClockTime pts = 0, GstFlowReturn* ret = nullptr) {
+    BufferPtr in = make_buffer(img, format);
+    GST_BUFFER_PTS(in.get()) = pts;
+    GST_BUFFER_DURATION(in.get()) = GST_SECOND / 30;
+    GstFlowReturn r = gst_harness_push(h.get(), in.release());
+    if (ret) *ret = r;
+    if (r != GST_FLOW_OK) return nullptr;
+    return BufferPtr(gst_harness_try_pull(h.get()));
+  }
+  Image push_image(const Image& img, GstClockTime pts = 0) {
+    BufferPtr out = push(img, pts);
+    if (!out) return {};
+    return buffer_to_image(out.get(), format, width, height);
+  }
+  std::vector<MessagePtr> errors() { return drain(bus.get(), GST_MESSAGE_ERROR); }
+  void set(const char* name, const std::string& value) {
+    gst_util_set_object_arg(G_OBJECT(element.get()), name, value.c_str());
+  }
+};
+
+Running start(const Props& props, const std::string& format, int width, int height) {
+  Running r;
+  r.element = make_element(props);
+  if (!r.element) return r;
+  r.bus.reset(gst_bus_new());
+  gst_element_set_bus(r.element.get(), r.bus.get());
+  r.h.reset(gst_harness_new_with_element(r.element.get(), "sink", "src"));
+  gst_harness_set_src_caps_str(r.h.get(), caps_string(format, width, height).c_str());
+  r.format = format;
+  r.width = width;
+  r.height = height;
+  return r;
+}
+
+Props tiny_props(Props extra = {}) {
+  Props p = {{"checkpoint", g_files->tiny.string()}, {"device", "cpu"}};
+  p.insert(p.end(), extra.begin(), extra.end());
+  return p;
+}
+
+struct Box {
+  int x = 0, y = 0, w = 0, h = 0;
+};
+
+// The face boxes of every "starganv2" element message on the bus so far, one vector per frame.
+std::vector<std::vector<Box>> frame_messages(GstBus* bus) {
+  std::vector<std::vector<Box>> frames;
+  for (auto& m : drain(bus, GST_MESSAGE_ELEMENT)) {
+    const GstStructure* s = gst_message_get_structure(m.get());
+    if (!gst_structure_has_name(s, "starganv2")) continue;
+    const GValue* faces = gst_structure_get_value(s, "faces");
+    std::vector<Box> boxes;
+    for (guint i = 0; faces && i < gst_value_array_get_size(faces); ++i) {
+      const GstStructure* f = gst_value_get_structure(gst_value_array_get_value(faces, i));
+      Box b;
+      gst_structure_get_int(f, "x", &b.x);
+      gst_structure_get_int(f, "y", &b.y);
+      gst_structure_get_int(f, "width", &b.w);
+      gst_structure_get_int(f, "height", &b.h);
+      boxes.push_back(b);
+    }
+    frames.push_back(boxes);
+  }
+  return frames;
+}
+
+double mean_abs_diff(const Image& a, const Image& b, int x0, int y0, int x1, int y1) {
+  x0 = std::max(0, x0), y0 = std::max(0, y0);
+  x1 = std::min(a.width, x1), y1 = std::min(a.height, y1);
+  double sum = 0;
+  size_t n = 0;
+  for (int y = y0; y < y1; ++y)
+    for (int x = x0; x < x1; ++x)
+      for (int c = 0; c < 3; ++c, ++n) sum += std::abs(a.px(x, y)[c] - b.px(x, y)[c]);
+  return n ? sum / n : 0.0;
+}
+
+// Pixels that differ outside `box` grown by `grow` box sizes on every side.
+size_t changed_outside(const Image& a, const Image& b, const Box& box, double grow) {
+  const int gx = static_cast<int>(box.w * grow), gy = static_cast<int>(box.h * grow);
+  const int x0 = box.x - gx, y0 = box.y - gy, x1 = box.x + box.w + gx, y1 = box.y + box.h + gy;
+  size_t n = 0;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x) {
+      if (x >= x0 && x < x1 && y >= y0 && y < y1) continue;
+      if (std::memcmp(a.px(x, y), b.px(x, y), 3) != 0) ++n;
+    }
+  return n;
+}
+
+bool same(const Image& a, const Image& b) { return a.rgb == b.rgb; }
+
+// Starts the element alone (GstHarness asserts that starting works, so it cannot be used for
+// the failures) and returns the state change result and the error posted, if any.
+struct StartOutcome {
+  GstStateChangeReturn ret = GST_STATE_CHANGE_SUCCESS;
+  GQuark domain = 0;
+  int code = 0;
+  std::string text;
+};
+
+StartOutcome try_start(const Props& props) {
+  StartOutcome out;
+  ElementPtr el = make_element(props);
+  BusPtr bus(gst_bus_new());
+  gst_element_set_bus(el.get(), bus.get());
+  out.ret = gst_element_set_state(el.get(), GST_STATE_PAUSED);
+  gst_element_set_state(el.get(), GST_STATE_NULL);
+  for (auto& m : drain(bus.get(), GST_MESSAGE_ERROR)) {
+    GError* err = nullptr;
+    gst_message_parse_error(m.get(), &err, nullptr);
+    if (out.text.empty()) {
+      out.domain = err->domain;
+      out.code = err->code;
+      out.text = err->message;
+    }
+    g_clear_error(&err);
+  }
+  gst_element_set_bus(el.get(), nullptr);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration and properties
+// ---------------------------------------------------------------------------------------------
+
+TEST(Element, IsRegisteredWithDocumentedProperties) {
+  ElementPtr el = make_element({});
+  ASSERT_TRUE(el) << "no starganv2 element: is GST_PLUGIN_PATH set to the build's plugin/?";
+  const char* expected[] = {"checkpoint", "fan-checkpoint", "domain", "seed", "psi",
+                            "reference", "style-file", "device", "precision", "mode",
+                            "detect-interval", "max-faces", "min-face-size", "smoothing",
+                            "feather", "color-match", "view", "active-device", "post-messages"};
+  for (const char* name : expected) {
+    GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), name);
+    ASSERT_NE(spec, nullptr) << name;
+    EXPECT_GT(std::strlen(g_param_spec_get_blurb(spec)), 20u) << name;
+  }
+  GParamSpec* ad = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), "active-device");
+  EXPECT_FALSE(ad->flags & G_PARAM_WRITABLE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Caps and passthrough
+// ---------------------------------------------------------------------------------------------
+
+TEST(Caps, EveryFormatAndOddSizePassesAFacelessFrameBitExact) {
+  const std::pair<int, int> sizes[] = {{641, 479}, {33, 17}, {1, 1}};
+  for (const char* format : kFormats) {
+    for (auto [w, hgt] : sizes) {
+      SCOPED_TRACE(std::string(format) + " " + std::to_string(w) + "x" + std::to_string(hgt));
+      Running r = start(tiny_props({{"detect-interval", "1"}}), format, w, hgt);
+      ASSERT_TRUE(r.element);
+      BufferPtr in = make_buffer(gradient_image(w, hgt), format);
+      GST_BUFFER_PTS(in.get()) = 5 * GST_SECOND;
+      GST_BUFFER_DTS(in.get()) = 4 * GST_SECOND;
+      GST_BUFFER_DURATION(in.get()) = GST_SECOND / 25;
+      GST_BUFFER_OFFSET(in.get()) = 125;
+      GST_BUFFER_OFFSET_END(in.get()) = 126;
+      GST_BUFFER_FLAG_SET(in.get(), GST_BUFFER_FLAG_DELTA_UNIT);
+      const std::vector<uint8_t> bytes = buffer_bytes(in.get());
+      ASSERT_EQ(gst_harness_push(r.h.get(), in.release()), GST_FLOW_OK);
+      BufferPtr out(gst_harness_try_pull(r.h.get()));
+      ASSERT_TRUE(out);
+      EXPECT_EQ(buffer_bytes(out.get()), bytes);
+      EXPECT_EQ(GST_BUFFER_PTS(out.get()), 5 * GST_SECOND);
+      EXPECT_EQ(GST_BUFFER_DTS(out.get()), 4 * GST_SECOND);
+      EXPECT_EQ(GST_BUFFER_DURATION(out.get()), GST_SECOND / 25);
+      EXPECT_EQ(GST_BUFFER_OFFSET(out.get()), 125u);
+      EXPECT_EQ(GST_BUFFER_OFFSET_END(out.get()), 126u);
+      EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(out.get(), GST_BUFFER_FLAG_DELTA_UNIT));
+
+      GstCaps* caps = gst_pad_get_current_caps(r.h->sinkpad);
+      ASSERT_NE(caps, nullptr);
+      GstCaps* want = gst_caps_from_string(caps_string(format, w, hgt).c_str());
+      EXPECT_TRUE(gst_caps_is_equal(caps, want)) << gst_caps_to_string(caps);
+      gst_caps_unref(want);
+      gst_caps_unref(caps);
+      EXPECT_TRUE(r.errors().empty());
+    }
+  }
+}
+
+TEST(Caps, OtherFormatsAreRefused_n) {
+  for (const char* caps : {"video/x-raw,format=I420,width=64,height=48,framerate=30/1",
+                           "video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1",
+                           "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved"}) {
+    SCOPED_TRACE(caps);
+    ElementPtr el = make_element(tiny_props());
+    ASSERT_TRUE(el);
+    HarnessPtr h(gst_harness_new_with_element(el.get(), "sink", "src"));
+    gst_harness_set_src_caps_str(h.get(), caps);
+    EXPECT_EQ(gst_harness_push(h.get(), gst_buffer_new_allocate(nullptr, 64 * 48 * 2, nullptr)),
+              GST_FLOW_NOT_NEGOTIATED);
+  }
+}
+
+TEST(Caps, NegotiatesThroughVideoconvert) {
+  // Formats the element does not take reach it through videoconvert in a real pipeline.
+  GError* err = nullptr;
+  const std::string desc = "videotestsrc num-buffers=3 pattern=ball ! "
+                           "video/x-raw,format=I420,width=160,height=120 ! videoconvert ! "
+                           "starganv2 name=s device=cpu checkpoint=\"" + g_files->tiny.string() +
+                           "\" ! videoconvert ! video/x-raw,format=NV12 ! fakesink";
+  PipelinePtr p(gst_parse_launch(desc.c_str(), &err));
+  ASSERT_TRUE(p) << (err ? err->message : "");
+  ASSERT_NE(gst_element_set_state(p.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  BusPtr bus(gst_element_get_bus(p.get()));
+  MessagePtr msg(gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
+                                            static_cast<GstMessageType>(GST_MESSAGE_EOS |
+                                                                        GST_MESSAGE_ERROR)));
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(GST_MESSAGE_TYPE(msg.get()), GST_MESSAGE_EOS) << message_text(msg.get());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency and QoS
+// ---------------------------------------------------------------------------------------------
+
+TEST(Latency, QueryAddsTheProcessingTime) {
+  Running r = start(tiny_props(), "RGB", 160, 120);
+  ASSERT_TRUE(r.element);
+  gst_harness_set_upstream_latency(r.h.get(), 10 * GST_MSECOND);
+  const GstClockTime first = gst_harness_query_latency(r.h.get());
+  EXPECT_GT(first, 10 * GST_MSECOND) << "the warm-up translation's time is not reported";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(r.push(gradient_image(160, 120), i * GST_SECOND / 30));
+  EXPECT_GE(gst_harness_query_latency(r.h.get()), first);
+}
+
+TEST(Qos, LateFramesInALivePipelineAreNotTranslated) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  for (bool live : {false, true}) {
+    SCOPED_TRACE(live ? "live" : "not live");
+    Running r = start(tiny_props({{"detect-interval", "1"}}), "RGB", face.width, face.height);
+    ASSERT_TRUE(r.element);
+    gst_harness_set_live(r.h.get(), live);
+    gst_harness_query_latency(r.h.get());  // tells the element whether upstream is live
+    // The sink says: frames up to running time 10 s are late.
+    gst_harness_push_upstream_event(
+        r.h.get(), gst_event_new_qos(GST_QOS_TYPE_UNDERFLOW, 2.0, 9 * GST_SECOND, GST_SECOND));
+    const Image out = r.push_image(face, GST_SECOND);
+    ASSERT_EQ(out.width, face.width);
+    // Live: nothing translated yet to reuse, so the late frame passes unchanged and a QoS
+    // message says why. Not live: every frame is translated, whatever QoS says.
+    EXPECT_EQ(same(out, face), live);
+    EXPECT_EQ(drain(r.bus.get(), GST_MESSAGE_QOS).empty(), !live);
+    // A frame on time afterwards is translated again.
+    const Image later = r.push_image(face, 20 * GST_SECOND);
+    EXPECT_FALSE(same(later, face));
+  }
+}
+
+TEST(Qos, LateFrameReusesTheLastTranslatedFace) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  Running r = start(tiny_props({{"detect-interval", "1"}, {"smoothing", "0"}}), "RGB",
+                    face.width, face.height);
+  ASSERT_TRUE(r.element);
+  gst_harness_query_latency(r.h.get());
+  const Image first = r.push_image(face, 0);
+  ASSERT_FALSE(same(first, face));
+  gst_harness_push_upstream_event(
+      r.h.get(), gst_event_new_qos(GST_QOS_TYPE_UNDERFLOW, 2.0, 9 * GST_SECOND, GST_SECOND));
+  const Image late = r.push_image(face, 2 * GST_SECOND);
+  // Same frame, same face place: the reused translation is the one just made.
+  EXPECT_LT(mean_abs_diff(late, first, 0, 0, face.width, face.height), 0.5);
+  EXPECT_FALSE(drain(r.bus.get(), GST_MESSAGE_QOS).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faces
+// ---------------------------------------------------------------------------------------------
+
+TEST(Faces, RealFaceIsChangedInsideItsBoxAndNotFarOutside) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  for (const char* format : {"RGB", "BGRx"}) {
+    SCOPED_TRACE(format);
+    Running r = start(tiny_props({{"post-messages", "true"}}), format, face.width, face.height);
+    ASSERT_TRUE(r.element);
+    BufferPtr out = r.push(face);
+    ASSERT_TRUE(out);
+    std::vector<uint8_t> pad;
+    const Image img = buffer_to_image(out.get(), format, face.width, face.height, &pad);
+    auto frames = frame_messages(r.bus.get());
+    ASSERT_EQ(frames.size(), 1u);
+    ASSERT_EQ(frames[0].size(), 1u) << "one face expected in frame "
+                                    << FilesEnvironment::kFaceFrame << " of Megamind.avi";
+    const Box b = frames[0][0];
+    EXPECT_GE(b.w, 40);
+    EXPECT_GT(mean_abs_diff(img, face, b.x, b.y, b.x + b.w, b.y + b.h), 5.0)
+        << "the face was not translated";
+    EXPECT_EQ(changed_outside(img, face, b, 1.5), 0u) << "pixels far from the face changed";
+    if (std::string(format) == "BGRx") {
+      std::vector<uint8_t> in_pad;
+      buffer_to_image(make_buffer(face, format).get(), format, face.width, face.height, &in_pad);
+      EXPECT_EQ(pad, in_pad) << "the padding bytes were touched";
+    }
+    EXPECT_TRUE(r.errors().empty());
+  }
+}
+
+TEST(Faces, FacelessFrameMessageHasNoBoxes) {
+  Running r = start(tiny_props({{"post-messages", "true"}}), "RGB", 320, 240);
+  ASSERT_TRUE(r.element);
+  ASSERT_TRUE(r.push(gradient_image(320, 240), 7 * GST_SECOND));
+  auto frames = frame_messages(r.bus.get());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(frames[0].empty());
+}
+
+TEST(Faces, TwoFacesAreBothTranslated) {
+  REQUIRE_FACE_VIDEO();
+  const Image two = side_by_side((*g_faces)[0], (*g_faces)[1]);
+  Running r = start(tiny_props({{"post-messages", "true"}, {"max-faces", "4"}}), "RGB",
+                    two.width, two.height);
+  ASSERT_TRUE(r.element);
+  const Image out = r.push_image(two);
+  auto frames = frame_messages(r.bus.get());
+  ASSERT_EQ(frames.size(), 1u);
+  ASSERT_EQ(frames[0].size(), 2u);
+  for (const Box& b : frames[0])
+    EXPECT_GT(mean_abs_diff(out, two, b.x, b.y, b.x + b.w, b.y + b.h), 5.0);
+
+  // max-faces=1 keeps one of them (the larger) untouched.
+  r.set("max-faces", "1");
+  const Image one = r.push_image(two, GST_SECOND);
+  frames = frame_messages(r.bus.get());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].size(), 1u);
+}
+
+TEST(Faces, DomainSwitchMidStream) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  // Every frame detected afresh and unsmoothed, so that only the domain differs.
+  Running r = start(tiny_props({{"detect-interval", "1"}, {"smoothing", "0"}, {"seed", "3"}}),
+                    "RGB", face.width, face.height);
+  ASSERT_TRUE(r.element);
+  const Image female = r.push_image(face, 0);
+  r.set("domain", "male");
+  const Image male = r.push_image(face, GST_SECOND / 30);
+  r.set("domain", "1");
+  const Image male_by_index = r.push_image(face, 2 * GST_SECOND / 30);
+  r.set("domain", "female");
+  const Image female_again = r.push_image(face, 3 * GST_SECOND / 30);
+  ASSERT_FALSE(same(female, face));
+  EXPECT_FALSE(same(female, male));
+  EXPECT_TRUE(same(male, male_by_index));
+  EXPECT_TRUE(same(female, female_again));
+  // The seed changes the style as well.
+  r.set("seed", "4");
+  EXPECT_FALSE(same(r.push_image(face, 4 * GST_SECOND / 30), female));
+  EXPECT_TRUE(r.errors().empty());
+}
+
+TEST(Faces, StyleFileGivesTheSameResultAsItsSeed) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  const fs::path style = g_files->dir.path() / "male-seed-9.safetensors";
+  write_latent_style_file(g_files->tiny, "male", 9, style);
+  const Props common = {{"detect-interval", "1"}, {"smoothing", "0"}, {"domain", "male"}};
+  Running by_seed = start(tiny_props([&] { Props p = common; p.push_back({"seed", "9"}); return p; }()),
+                          "RGB", face.width, face.height);
+  Running by_file = start(
+      tiny_props([&] { Props p = common; p.push_back({"style-file", style.string()}); return p; }()),
+      "RGB", face.width, face.height);
+  const Image a = by_seed.push_image(face);
+  const Image b = by_file.push_image(face);
+  ASSERT_FALSE(same(a, face));
+  EXPECT_TRUE(same(a, b));
+}
+
+TEST(Faces, ReferenceImageGivesItsStyle) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  const fs::path ref = g_files->dir.path() / "reference.png";
+  write_png(ref, (*g_faces)[1]);
+  Running r = start(tiny_props({{"detect-interval", "1"}, {"smoothing", "0"}}), "RGB",
+                    face.width, face.height);
+  ASSERT_TRUE(r.element);
+  const Image latent = r.push_image(face, 0);
+  r.set("reference", ref.string());
+  const Image referenced = r.push_image(face, GST_SECOND);
+  ASSERT_FALSE(same(referenced, face));
+  EXPECT_FALSE(same(referenced, latent));
+  EXPECT_TRUE(drain(r.bus.get(), GST_MESSAGE_WARNING).empty());
+  // Back to the seed's style.
+  r.set("reference", "");
+  EXPECT_TRUE(same(r.push_image(face, 2 * GST_SECOND), latent));
+}
+
+TEST(Faces, HighPassModelWithFanFromASeparateFile) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  Running r = start({{"checkpoint", g_files->hpf1_no_fan.string()},
+                     {"fan-checkpoint", g_files->fan_only.string()},
+                     {"device", "cpu"},
+                     {"post-messages", "true"}},
+                    "RGB", face.width, face.height);
+  ASSERT_TRUE(r.element);
+  const Image out = r.push_image(face);
+  auto frames = frame_messages(r.bus.get());
+  ASSERT_EQ(frames.size(), 1u);
+  ASSERT_EQ(frames[0].size(), 1u);
+  const Box b = frames[0][0];
+  EXPECT_GT(mean_abs_diff(out, face, b.x, b.y, b.x + b.w, b.y + b.h), 5.0);
+  EXPECT_EQ(changed_outside(out, face, b, 1.5), 0u);
+}
+
+TEST(Faces, FrameModeTranslatesTheWholeFrame) {
+  Running r = start(tiny_props({{"mode", "frame"}}), "BGRA", 200, 150);
+  ASSERT_TRUE(r.element);
+  const Image in = gradient_image(200, 150);
+  const Image out = r.push_image(in);
+  // No face anywhere, yet every part of the frame is the model's output.
+  EXPECT_GT(mean_abs_diff(out, in, 0, 0, 100, 75), 5.0);
+  EXPECT_GT(mean_abs_diff(out, in, 100, 75, 200, 150), 5.0);
+}
+
+TEST(Faces, InspectionViews) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  Running r = start(tiny_props({{"detect-interval", "1"}, {"smoothing", "0"}}), "RGB",
+                    face.width, face.height);
+  ASSERT_TRUE(r.element);
+  const Image merged = r.push_image(face, 0);
+  GstClockTime t = GST_SECOND;
+  for (const char* view : {"aligned", "translated", "side-by-side"}) {
+    SCOPED_TRACE(view);
+    r.set("view", view);
+    const Image out = r.push_image(face, t += GST_SECOND);
+    // The crops (img_size 64) are drawn over the top-left corner.
+    EXPECT_GT(mean_abs_diff(out, face, 0, 0, 64, 64), 5.0);
+  }
+  r.set("view", "mask");
+  const Image mask = r.push_image(face, t += GST_SECOND);
+  size_t white = 0, black = 0;
+  for (int y = 0; y < mask.height; ++y)
+    for (int x = 0; x < mask.width; ++x) {
+      const uint8_t* p = mask.px(x, y);
+      ASSERT_TRUE(p[0] == p[1] && p[1] == p[2]) << "mask view is not grey at " << x << "," << y;
+      white += p[0] == 255;
+      black += p[0] == 0;
+    }
+  EXPECT_GT(white, 100u);
+  EXPECT_GT(black, static_cast<size_t>(mask.width * mask.height / 2));
+  EXPECT_TRUE(r.errors().empty());
+  r.set("view", "merged");
+  EXPECT_TRUE(same(r.push_image(face, t += GST_SECOND), merged));
+}
+
+TEST(Faces, PropertyChangesFromAnotherThreadWhileBuffersFlow) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  Running r = start(tiny_props({{"post-messages", "true"}}), "RGB", face.width, face.height);
+  ASSERT_TRUE(r.element);
+  std::atomic<bool> stop{false};
+  std::atomic<int> changes{0};
+  std::thread changer([&] {
+    std::mt19937 rng(42);
+    GstElement* el = r.element.get();
+    const char* domains[] = {"female", "male", "0", "1"};
+    const char* views[] = {"merged", "aligned", "translated", "mask", "side-by-side"};
+    while (!stop) {
+      switch (rng() % 10) {
+        case 0: g_object_set(el, "domain", domains[rng() % 4], nullptr); break;
+        case 1: g_object_set(el, "seed", static_cast<guint64>(rng()), nullptr); break;
+        case 2: g_object_set(el, "psi", (rng() % 100) / 100.0, nullptr); break;
+        case 3: gst_util_set_object_arg(G_OBJECT(el), "view", views[rng() % 5]); break;
+        case 4: g_object_set(el, "detect-interval", 1u + rng() % 5, nullptr); break;
+        case 5: g_object_set(el, "feather", (rng() % 50) / 100.0, nullptr); break;
+        case 6: g_object_set(el, "smoothing", (rng() % 100) / 100.0, nullptr); break;
+        case 7: g_object_set(el, "color-match", static_cast<gboolean>(rng() % 2), nullptr); break;
+        case 8: g_object_set(el, "max-faces", 1u + rng() % 3, "min-face-size", rng() % 80, nullptr); break;
+        case 9: gst_util_set_object_arg(G_OBJECT(el), "mode", rng() % 4 ? "face" : "frame"); break;
+      }
+      gchar* domain = nullptr;
+      g_object_get(el, "domain", &domain, nullptr);
+      g_free(domain);
+      ++changes;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  constexpr int kFrames = 12;
+  int pushed = 0;
+  for (int i = 0; i < kFrames; ++i) {
+    GstFlowReturn ret;
+    BufferPtr out = r.push((*g_faces)[i % 2], i * GST_SECOND / 30, &ret);
+    EXPECT_EQ(ret, GST_FLOW_OK);
+    pushed += out != nullptr;
+  }
+  stop = true;
+  changer.join();
+  EXPECT_EQ(pushed, kFrames);
+  EXPECT_GT(changes.load(), kFrames);
+  EXPECT_EQ(frame_messages(r.bus.get()).size(), static_cast<size_t>(kFrames));
+  auto errors = r.errors();
+  EXPECT_TRUE(errors.empty()) << message_text(errors.front().get());
+}
+
+// ---------------------------------------------------------------------------------------------
+// States
+// ---------------------------------------------------------------------------------------------
+
+TEST(State, FiftyNullPlayingNullCycles) {
+  GError* err = nullptr;
+  const std::string desc = "videotestsrc is-live=true pattern=smpte ! "
+                           "video/x-raw,format=RGBx,width=96,height=72,framerate=100/1 ! "
+                           "starganv2 name=s device=cpu checkpoint=\"" + g_files->tiny.string() +
+                           "\" ! fakesink sync=false";
+  PipelinePtr p(gst_parse_launch(desc.c_str(), &err));
+  ASSERT_TRUE(p) << (err ? err->message : "");
+  ElementPtr s(gst_bin_get_by_name(GST_BIN(p.get()), "s"));
+  BusPtr bus(gst_element_get_bus(p.get()));
+  for (int i = 0; i < 50; ++i) {
+    SCOPED_TRACE("cycle " + std::to_string(i));
+    ASSERT_NE(gst_element_set_state(p.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    GstState state;
+    ASSERT_EQ(gst_element_get_state(p.get(), &state, nullptr, 30 * GST_SECOND),
+              GST_STATE_CHANGE_SUCCESS);
+    ASSERT_EQ(state, GST_STATE_PLAYING);
+    gchar* device = nullptr;
+    g_object_get(s.get(), "active-device", &device, nullptr);
+    EXPECT_STREQ(device, "cpu");
+    g_free(device);
+    ASSERT_EQ(gst_element_set_state(p.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    auto errors = drain(bus.get(), GST_MESSAGE_ERROR);
+    ASSERT_TRUE(errors.empty()) << message_text(errors.front().get());
+  }
+  gchar* device = nullptr;
+  g_object_get(s.get(), "active-device", &device, nullptr);
+  EXPECT_EQ(device, nullptr);
+  g_free(device);
+}
+
+TEST(State, EngineOptionsCannotChangeWhileRunning_n) {
+  Running r = start(tiny_props(), "RGB", 64, 48);
+  ASSERT_TRUE(r.element);
+  r.set("checkpoint", g_files->tiny_other.string());
+  r.set("device", "cuda:0");
+  gchar* ckpt = nullptr;
+  gchar* device = nullptr;
+  g_object_get(r.element.get(), "checkpoint", &ckpt, "device", &device, nullptr);
+  EXPECT_EQ(std::string(ckpt), g_files->tiny.string());
+  EXPECT_STREQ(device, "cpu");
+  g_free(ckpt);
+  g_free(device);
+  EXPECT_EQ(drain(r.bus.get(), GST_MESSAGE_WARNING).size(), 2u);
+  EXPECT_TRUE(r.push(gradient_image(64, 48)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: each a clear error and a failed state change, or a warning where there is a fallback
+// ---------------------------------------------------------------------------------------------
+
+void expect_start_error(const Props& props, GQuark domain, int code,
+                        const std::vector<std::string>& must_mention) {
+  const StartOutcome out = try_start(props);
+  EXPECT_EQ(out.ret, GST_STATE_CHANGE_FAILURE);
+  ASSERT_FALSE(out.text.empty()) << "no error message was posted";
+  EXPECT_EQ(out.domain, domain) << out.text;
+  EXPECT_EQ(out.code, code) << out.text;
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  for (const auto& word : must_mention)
+    EXPECT_NE(lower(out.text).find(lower(word)), std::string::npos)
+        << "'" << word << "' not in: " << out.text;
+}
+
+TEST(Errors, NoCheckpoint_n) {
+  expect_start_error({{"device", "cpu"}}, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+                     {"checkpoint"});
+}
+
+TEST(Errors, MissingCheckpoint_n) {
+  const std::string path = (g_files->dir.path() / "nowhere.safetensors").string();
+  expect_start_error({{"checkpoint", path}, {"device", "cpu"}}, GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_NOT_FOUND, {path});
+}
+
+TEST(Errors, CorruptCheckpoint_n) {
+  for (const fs::path& path : {g_files->corrupt, g_files->truncated}) {
+    expect_start_error({{"checkpoint", path.string()}, {"device", "cpu"}}, GST_RESOURCE_ERROR,
+                       GST_RESOURCE_ERROR_READ, {path.string()});
+  }
+}
+
+TEST(Errors, IncompatibleCheckpoint_n) {
+  // No generator in the file.
+  expect_start_error({{"checkpoint", g_files->no_generator.string()}, {"device", "cpu"}},
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+                     {g_files->no_generator.string(), "generator"});
+  // Masks needed (w_hpf 1) but no FAN anywhere.
+  expect_start_error({{"checkpoint", g_files->hpf1_no_fan.string()}, {"device", "cpu"}},
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, {"fan"});
+  // A FAN file that is not one.
+  expect_start_error({{"checkpoint", g_files->hpf1_no_fan.string()},
+                      {"fan-checkpoint", g_files->tiny.string()},
+                      {"device", "cpu"}},
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, {"fan"});
+}
+
+TEST(Errors, UnknownDomainListsTheValidOnes_n) {
+  expect_start_error(tiny_props({{"domain", "robot"}}), GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_SETTINGS, {"robot", "female", "male"});
+  expect_start_error(tiny_props({{"domain", "2"}}), GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_SETTINGS, {"female", "male"});
+}
+
+TEST(Errors, UnknownDomainWhilePlayingWarnsAndKeepsTheStyle_n) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  Running r = start(tiny_props({{"detect-interval", "1"}, {"smoothing", "0"}, {"domain", "male"}}),
+                    "RGB", face.width, face.height);
+  ASSERT_TRUE(r.element);
+  const Image before = r.push_image(face, 0);
+  r.set("domain", "robot");
+  GstFlowReturn ret;
+  BufferPtr out = r.push(face, GST_SECOND, &ret);
+  ASSERT_EQ(ret, GST_FLOW_OK);
+  EXPECT_TRUE(same(buffer_to_image(out.get(), "RGB", face.width, face.height), before));
+  auto warnings = drain(r.bus.get(), GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string text = message_text(warnings[0].get());
+  EXPECT_NE(text.find("robot"), std::string::npos) << text;
+  EXPECT_NE(text.find("female"), std::string::npos) << text;
+  EXPECT_TRUE(r.errors().empty());
+}
+
+TEST(Errors, MissingGpu_n) {
+  // No machine has 64 GPUs, so this fails with and without CUDA.
+  expect_start_error({{"checkpoint", g_files->tiny.string()}, {"device", "cuda:63"}},
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, {"cuda:63"});
+}
+
+TEST(Errors, BadDeviceOrPrecision_n) {
+  expect_start_error({{"checkpoint", g_files->tiny.string()}, {"device", "tpu"}},
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {"tpu"});
+  expect_start_error({{"checkpoint", g_files->tiny.string()}, {"device", "cpu"},
+                      {"precision", "fp16"}},
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {"fp16"});
+}
+
+TEST(Errors, UnreadableReferenceImage_n) {
+  const std::string missing = (g_files->dir.path() / "nobody.jpg").string();
+  expect_start_error(tiny_props({{"reference", missing}}), GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_NOT_FOUND, {missing});
+  expect_start_error(tiny_props({{"reference", g_files->not_an_image.string()}}),
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+                     {g_files->not_an_image.string()});
+  expect_start_error(tiny_props({{"reference", g_files->faceless_png.string()}}),
+                     GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+                     {g_files->faceless_png.string(), "face"});
+}
+
+TEST(Errors, UnreadableReferenceWhilePlayingWarnsAndKeepsTheStyle_n) {
+  Running r = start(tiny_props(), "RGB", 64, 48);
+  ASSERT_TRUE(r.element);
+  r.set("reference", g_files->not_an_image.string());
+  GstFlowReturn ret;
+  r.push(gradient_image(64, 48), 0, &ret);
+  EXPECT_EQ(ret, GST_FLOW_OK);
+  auto warnings = drain(r.bus.get(), GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(message_text(warnings[0].get()).find(g_files->not_an_image.string()),
+            std::string::npos);
+  EXPECT_TRUE(r.errors().empty());
+}
+
+TEST(Errors, BadStyleFile_n) {
+  const std::string missing = (g_files->dir.path() / "no-style.safetensors").string();
+  expect_start_error(tiny_props({{"style-file", missing}}), GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_NOT_FOUND, {missing});
+  // A model file is not a style file.
+  expect_start_error(tiny_props({{"style-file", g_files->tiny.string()}}), GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_READ, {g_files->tiny.string()});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline pipeline
+// ---------------------------------------------------------------------------------------------
+
+struct Decoded {
+  std::vector<GstClockTime> pts;
+  std::vector<GstClockTime> durations;
+  std::string error;
+};
+
+// Runs `desc` (with "appsink name=sink") to EOS, first pushing `input` into "appsrc name=src"
+// when given, and lists the timestamps of the buffers the appsink got.
+Decoded run_pipeline(const std::string& desc, const std::vector<GstSample*>& input = {}) {
+  Decoded d;
+  GError* err = nullptr;
+  PipelinePtr p(gst_parse_launch(desc.c_str(), &err));
+  if (!p) {
+    d.error = err ? err->message : "parse failed";
+    g_clear_error(&err);
+    return d;
+  }
+  ElementPtr sink(gst_bin_get_by_name(GST_BIN(p.get()), "sink"));
+  if (!input.empty()) {
+    ElementPtr src(gst_bin_get_by_name(GST_BIN(p.get()), "src"));
+    g_object_set(src.get(), "caps", gst_sample_get_caps(input[0]), "format", GST_FORMAT_TIME,
+                 "max-bytes", G_GUINT64_CONSTANT(0), nullptr);
+    for (GstSample* s : input)
+      gst_app_src_push_buffer(GST_APP_SRC(src.get()), gst_buffer_ref(gst_sample_get_buffer(s)));
+    gst_app_src_end_of_stream(GST_APP_SRC(src.get()));
+  }
+  if (gst_element_set_state(p.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    d.error = "could not start";
+    return d;
+  }
+  while (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink.get()))) {
+    d.pts.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
+    d.durations.push_back(GST_BUFFER_DURATION(gst_sample_get_buffer(s)));
+    gst_sample_unref(s);
+  }
+  // Other branches (a file being written) finish at the pipeline's EOS, not the appsink's.
+  BusPtr bus(gst_element_get_bus(p.get()));
+  MessagePtr end(gst_bus_timed_pop_filtered(
+      bus.get(), 120 * GST_SECOND,
+      static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  if (!end) d.error = "no EOS";
+  else if (GST_MESSAGE_TYPE(end.get()) == GST_MESSAGE_ERROR) d.error = message_text(end.get());
+  return d;
+}
+
+TEST(Pipeline, OfflineKeepsFrameCountAndTimestamps) {
+  REQUIRE_FACE_VIDEO();
+  // The first 2 s of the real video (48 frames, a face in nearly all, and the file's own
+  // uneven timestamps), decoded once and fed through appsrc: enough for several detection
+  // intervals, short enough for a 2-core machine.
+  constexpr int kFrames = 48;
+  std::vector<GstSample*> frames;
+  {
+    GError* err = nullptr;
+    PipelinePtr p(gst_parse_launch(("filesrc location=\"" + megamind_video()->string() +
+                                    "\" ! decodebin ! videoconvert ! video/x-raw,format=BGRx ! "
+                                    "appsink name=sink sync=false").c_str(), &err));
+    ASSERT_TRUE(p);
+    ElementPtr sink(gst_bin_get_by_name(GST_BIN(p.get()), "sink"));
+    ASSERT_NE(gst_element_set_state(p.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    while (static_cast<int>(frames.size()) < kFrames) {
+      GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink.get()));
+      if (!s) break;
+      frames.push_back(s);
+    }
+  }
+  std::unique_ptr<std::vector<GstSample*>, void (*)(std::vector<GstSample*>*)> release(
+      &frames, [](std::vector<GstSample*>* v) { for (GstSample* s : *v) gst_sample_unref(s); });
+  ASSERT_EQ(frames.size(), static_cast<size_t>(kFrames));
+  std::vector<GstClockTime> pts, durations;
+  for (GstSample* s : frames) {
+    pts.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
+    durations.push_back(GST_BUFFER_DURATION(gst_sample_get_buffer(s)));
+  }
+
+  // Through the element into an appsink and, through an encoder, into a file at once.
+  const fs::path out = g_files->dir.path() / "translated.mkv";
+  const Decoded translated = run_pipeline(
+      "appsrc name=src ! starganv2 device=cpu detect-interval=5 checkpoint=\"" +
+          g_files->tiny.string() +
+          "\" ! tee name=t t. ! queue ! appsink name=sink sync=false "
+          "t. ! queue ! videoconvert ! jpegenc ! matroskamux ! filesink location=\"" +
+          out.string() + "\"",
+      frames);
+  ASSERT_TRUE(translated.error.empty()) << translated.error;
+  EXPECT_EQ(translated.pts, pts);
+  EXPECT_EQ(translated.durations, durations);
+
+  const Decoded reread = run_pipeline("filesrc location=\"" + out.string() +
+                                      "\" ! decodebin ! appsink name=sink sync=false");
+  ASSERT_TRUE(reread.error.empty()) << reread.error;
+  ASSERT_EQ(reread.pts.size(), pts.size());
+  for (size_t i = 0; i < pts.size(); ++i)  // Matroska keeps milliseconds
+    EXPECT_LE(std::llabs(GST_CLOCK_DIFF(reread.pts[i], pts[i])), GST_MSECOND) << i;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new FilesEnvironment());
+  const int ret = RUN_ALL_TESTS();
+  gst_deinit();
+  return ret;
+}
