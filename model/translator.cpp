@@ -329,12 +329,12 @@ struct Translator::Impl {
   // host_u8: (N,img,img,3) contiguous CPU; styles: (N,style_dim) fp32 on the device. Returns
   // (N,img,img,3) uint8 on the CPU, possibly a view of host_out (valid until the next call).
   at::Tensor run_batch(const at::Tensor& host_u8, bool bgr, const at::Tensor& styles) {
-    const int64_t n = host_u8.size(0);
     if (!device.is_cuda()) {
       ++stats.eager_calls;
       return forward_u8(host_u8, bgr, styles);
     }
 #ifdef STARGANV2_WITH_CUDA
+    const int64_t n = host_u8.size(0);
     c10::cuda::CUDAGuard guard(device);
     auto stream = c10::cuda::getCurrentCUDAStream(device.index());
     ensure_staging(n);

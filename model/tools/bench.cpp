@@ -106,6 +106,11 @@ Args parse_args(int argc, char** argv) {
       a.graphs = false;
       continue;
     }
+    static const char* kWithValue[] = {"--config", "--fan",        "--img-size", "--device", "--precision",
+                                       "--batches", "--iterations", "--warmup",   "--threads", "--layout"};
+    if (std::find(std::begin(kWithValue), std::end(kWithValue), flag) == std::end(kWithValue)) {
+      throw std::invalid_argument("unknown option " + flag + " (see --help)");
+    }
     if (i + 1 >= argc) throw std::invalid_argument("option " + flag + " needs a value (see --help)");
     const std::string v = argv[++i];
     if (flag == "--config") {
