@@ -1,0 +1,164 @@
+// starganv2-train: the official StarGAN v2 training (clovaai/stargan-v2 core/solver.py) as a
+// standalone program. See --help.
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "benchmark.h"
+#include "options.h"
+#include "run.h"
+#include "solver.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_sigint(int) {
+  // First Ctrl-C: finish the iteration and save; a second one ends the process at once.
+  g_stop = true;
+  std::signal(SIGINT, SIG_DFL);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using starganv2::TrainOptions;
+  starganv2::RunConfig config;
+  TrainOptions& o = config.train;
+
+  CLI::App app{
+      "starganv2-train: train StarGAN v2 exactly as the official code (clovaai/stargan-v2), resumable.\n"
+      "Writes <out>/checkpoints/model-<step>.safetensors (EMA networks for the starganv2 element),\n"
+      "<out>/checkpoints/resume.safetensors (everything needed to continue), <out>/samples/*.png and\n"
+      "<out>/log.jsonl. Ctrl-C saves a resume file and stops; continue with --resume latest."};
+  app.option_defaults()->always_capture_default();
+
+  std::string preset, precision = "fp32";
+  bool benchmark = false, no_verify = false, no_progress = false;
+  int benchmark_iters = 10, benchmark_warmup = 3;
+  int64_t num_domains = 2;
+
+  // name (official spelling) -> option, for presets and the resume consistency check
+  std::map<std::string, CLI::Option*> hyper;
+  auto hp = [&](const std::string& name, auto& value, const std::string& help) {
+    std::string flag = "--" + name;
+    for (char& c : flag)
+      if (c == '_') c = '-';
+    hyper[name] = app.add_option(flag, value, help);
+    return hyper[name];
+  };
+
+  app.add_option("--train-dir", config.train_dir, "Training images: one sub-folder per domain (domain names = sorted folder names)");
+  app.add_option("--val-dir", config.val_dir, "Validation images for the sample grids, same domains (default: --train-dir)");
+  app.add_option("--out", config.out_dir, "Run folder for checkpoints, samples and the log");
+  app.add_option("--resume", config.resume, "Continue a run: a resume file, or 'latest' for <out>/checkpoints/resume.safetensors");
+  app.add_option("--fan", config.fan, "FAN weights (a safetensors file with fan.* tensors, e.g. converted wing.ckpt); required when w_hpf > 0");
+  app.add_option("--preset", preset, "Paper settings: celeba_hq (w_hpf 1, lambda_ds 1) or afhq (w_hpf 0, lambda_ds 2); explicit options win")
+      ->check(CLI::IsMember({"celeba_hq", "afhq"}));
+
+  hp("img_size", o.model.img_size, "Image resolution (power of two >= 32)");
+  hp("batch_size", o.batch_size, "Batch size");
+  hp("total_iters", o.total_iters, "Number of total iterations");
+  hp("lambda_reg", o.lambda_reg, "Weight of the R1 regularisation");
+  hp("lambda_cyc", o.lambda_cyc, "Weight of the cycle consistency loss");
+  hp("lambda_sty", o.lambda_sty, "Weight of the style reconstruction loss");
+  hp("lambda_ds", o.lambda_ds, "Initial weight of the diversity sensitive loss (decays linearly to 0)");
+  hp("ds_iter", o.ds_iter, "Iterations over which lambda_ds decays to 0");
+  hp("w_hpf", o.model.w_hpf, "Weight of the high-pass filtered skips (0 = none, no FAN)");
+  hp("lr", o.lr, "Learning rate of G, E and D");
+  hp("f_lr", o.f_lr, "Learning rate of F (mapping network)");
+  hp("beta1", o.beta1, "Adam beta1");
+  hp("beta2", o.beta2, "Adam beta2");
+  hp("weight_decay", o.weight_decay, "Adam L2 weight decay (added to the gradient, as torch.optim.Adam)");
+  hp("latent_dim", o.model.latent_dim, "Latent code dimension");
+  hp("style_dim", o.model.style_dim, "Style code dimension");
+  hp("max_conv_dim", o.model.max_conv_dim, "Channel cap of G, E and D");
+  hp("hidden_dim", o.model.hidden_dim, "Width of the mapping network");
+  hp("randcrop_prob", o.randcrop_prob, "Probability of the random resized crop");
+  hp("seed", o.seed, "Seed of every random draw (init, sampling, augmentation, latents)");
+  hp("ema_beta", o.ema_beta, "Decay of the exponential moving average of G, F, E (official 0.999)");
+
+  app.add_option("--print-every", config.print_every, "Log losses every N iterations (log.jsonl; plain lines when not a terminal)");
+  app.add_option("--sample-every", config.sample_every, "Write sample grids every N iterations");
+  app.add_option("--save-every", config.save_every, "Write the model and resume files every N iterations");
+  app.add_option("--device", config.device, "auto, cpu, cuda or cuda:N");
+  app.add_option("--precision", precision, "fp32, or bf16 (autocast on CUDA; weights stay float32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--workers", config.workers, "Image decoding threads (0 = decode on the training thread)");
+  app.add_option("--val-batch-size", config.val_batch_size, "Source and reference images per sample grid");
+  app.add_option("--sample-outs", config.sample_outs, "Latent rows per domain in the latent sample grids");
+  app.add_flag("--no-verify", no_verify, "Do not decode every image once before training");
+  app.add_flag("--no-progress", no_progress, "No progress bar on a terminal (plain lines instead)");
+
+  app.add_flag("--benchmark", benchmark,
+               "Time iterations on synthetic data instead of training (default config: official 256², batch 8, "
+               "w_hpf 1); prints s/iter for fp32 and, on CUDA, bf16");
+  app.add_option("--benchmark-iters", benchmark_iters, "Timed iterations per precision (median reported)");
+  app.add_option("--benchmark-warmup", benchmark_warmup, "Untimed iterations first");
+  app.add_option("--num-domains", num_domains, "Domains of the synthetic benchmark data (training takes them from --train-dir)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (!preset.empty()) {
+    TrainOptions p;
+    try {
+      p = starganv2::preset_options(preset);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "starganv2-train: error: " << e.what() << "\n";
+      return 1;
+    }
+    const std::map<std::string, std::function<void()>> apply = {
+        {"img_size", [&] { o.model.img_size = p.model.img_size; }},
+        {"w_hpf", [&] { o.model.w_hpf = p.model.w_hpf; }},
+        {"style_dim", [&] { o.model.style_dim = p.model.style_dim; }},
+        {"latent_dim", [&] { o.model.latent_dim = p.model.latent_dim; }},
+        {"max_conv_dim", [&] { o.model.max_conv_dim = p.model.max_conv_dim; }},
+        {"lambda_ds", [&] { o.lambda_ds = p.lambda_ds; }},
+        {"lambda_reg", [&] { o.lambda_reg = p.lambda_reg; }},
+        {"lambda_sty", [&] { o.lambda_sty = p.lambda_sty; }},
+        {"lambda_cyc", [&] { o.lambda_cyc = p.lambda_cyc; }},
+    };
+    for (const auto& [name, set] : apply)
+      if (hyper.at(name)->count() == 0) set();
+  }
+  for (const auto& [name, opt] : hyper)
+    if (opt->count() > 0) config.explicit_options.insert(name);
+  config.verify_images = !no_verify;
+  config.progress_bar = !no_progress;
+
+  try {
+    config.precision = starganv2::parse_precision(precision);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "starganv2-train: error: " << e.what() << "\n";
+    return 1;
+  }
+
+  if (benchmark) {
+    try {
+      starganv2::BenchmarkOptions b;
+      b.train = o;
+      b.train.model.num_domains = num_domains;
+      b.device = starganv2::resolve_device(config.device);
+      b.iters = benchmark_iters;
+      b.warmup = benchmark_warmup;
+      b.precisions = app.get_option("--precision")->count() > 0
+                         ? std::vector<starganv2::Precision>{config.precision}
+                         : std::vector<starganv2::Precision>{starganv2::Precision::kFloat32, starganv2::Precision::kBFloat16};
+      b.train.validate();
+      starganv2::run_benchmark(b, std::cout);
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "starganv2-train: error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+
+  std::signal(SIGINT, on_sigint);
+  return starganv2::run_training(config, std::cout, std::cerr, &g_stop);
+}

@@ -1,0 +1,116 @@
+#include "options.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace starganv2 {
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("invalid training options: " + what);
+}
+
+std::string num(double v) { return nlohmann::json(v).dump(); }
+
+}  // namespace
+
+void TrainOptions::validate() const {
+  model.validate();
+  require(batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(batch_size));
+  require(total_iters >= 0, "total_iters must be >= 0, got " + std::to_string(total_iters));
+  require(ds_iter >= 1, "ds_iter must be >= 1, got " + std::to_string(ds_iter));
+  for (auto [name, v] : {std::pair{"lambda_reg", lambda_reg}, std::pair{"lambda_cyc", lambda_cyc},
+                         std::pair{"lambda_sty", lambda_sty}, std::pair{"lambda_ds", lambda_ds},
+                         std::pair{"lr", lr}, std::pair{"f_lr", f_lr}, std::pair{"weight_decay", weight_decay}})
+    require(std::isfinite(v) && v >= 0, std::string(name) + " must be a finite number >= 0, got " + num(v));
+  require(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1), got " + num(beta1));
+  require(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1), got " + num(beta2));
+  require(ema_beta >= 0 && ema_beta <= 1, "ema_beta must be in [0, 1], got " + num(ema_beta));
+  require(randcrop_prob >= 0 && randcrop_prob <= 1, "randcrop_prob must be in [0, 1], got " + num(randcrop_prob));
+}
+
+std::string TrainOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["model"] = nlohmann::ordered_json::parse(model.to_json());
+  j["batch_size"] = batch_size;
+  j["total_iters"] = total_iters;
+  j["lambda_reg"] = lambda_reg;
+  j["lambda_cyc"] = lambda_cyc;
+  j["lambda_sty"] = lambda_sty;
+  j["lambda_ds"] = lambda_ds;
+  j["ds_iter"] = ds_iter;
+  j["lr"] = lr;
+  j["f_lr"] = f_lr;
+  j["beta1"] = beta1;
+  j["beta2"] = beta2;
+  j["weight_decay"] = weight_decay;
+  j["ema_beta"] = ema_beta;
+  j["randcrop_prob"] = randcrop_prob;
+  j["seed"] = seed;
+  // nlohmann writes doubles with enough digits to read back the same value.
+  return j.dump();
+}
+
+TrainOptions TrainOptions::from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  require(j.is_object(), "not a JSON object: " + text.substr(0, 200));
+  auto get = [&](const char* key) -> const nlohmann::json& {
+    require(j.contains(key), std::string("missing \"") + key + "\"");
+    return j[key];
+  };
+  auto real = [&](const char* key) {
+    const auto& v = get(key);
+    require(v.is_number(), std::string("\"") + key + "\" is not a number");
+    return v.get<double>();
+  };
+  auto integer = [&](const char* key) {
+    const auto& v = get(key);
+    require(v.is_number_integer(), std::string("\"") + key + "\" is not an integer");
+    return v.get<int64_t>();
+  };
+  TrainOptions o;
+  try {
+    o.model = ModelConfig::from_json(get("model").dump());
+  } catch (const std::invalid_argument& e) {
+    require(false, std::string("\"model\": ") + e.what());
+  }
+  o.batch_size = integer("batch_size");
+  o.total_iters = integer("total_iters");
+  o.lambda_reg = real("lambda_reg");
+  o.lambda_cyc = real("lambda_cyc");
+  o.lambda_sty = real("lambda_sty");
+  o.lambda_ds = real("lambda_ds");
+  o.ds_iter = integer("ds_iter");
+  o.lr = real("lr");
+  o.f_lr = real("f_lr");
+  o.beta1 = real("beta1");
+  o.beta2 = real("beta2");
+  o.weight_decay = real("weight_decay");
+  o.ema_beta = real("ema_beta");
+  o.randcrop_prob = real("randcrop_prob");
+  const auto& seed = get("seed");
+  require(seed.is_number_unsigned() || (seed.is_number_integer() && seed.get<int64_t>() >= 0),
+          "\"seed\" is not an integer >= 0");
+  o.seed = seed.get<uint64_t>();
+  o.validate();
+  return o;
+}
+
+TrainOptions preset_options(const std::string& name) {
+  TrainOptions o;  // defaults are the paper's shared settings
+  if (name == "celeba_hq") {
+    o.model = celeba_hq_config();
+    o.lambda_ds = 1.0;
+  } else if (name == "afhq") {
+    o.model = afhq_config();
+    o.lambda_ds = 2.0;
+  } else {
+    throw std::invalid_argument("unknown preset \"" + name + "\" (known: celeba_hq, afhq)");
+  }
+  return o;
+}
+
+}  // namespace starganv2

@@ -1,0 +1,51 @@
+// Hyper-parameters of a training run, named as the official options (main.py of
+// clovaai/stargan-v2). They identify a run: a resume file stores them and a resumed run keeps them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace starganv2 {
+
+struct TrainOptions {
+  ModelConfig model;  // img_size, style_dim, latent_dim, num_domains, max_conv_dim, hidden_dim, w_hpf
+
+  int64_t batch_size = 8;
+  int64_t total_iters = 100000;
+
+  double lambda_reg = 1.0;  // R1 on real images
+  double lambda_cyc = 1.0;  // cycle consistency
+  double lambda_sty = 1.0;  // style reconstruction
+  double lambda_ds = 1.0;   // diversity sensitive; decays linearly to 0 over ds_iter iterations
+  int64_t ds_iter = 100000;
+
+  double lr = 1e-4;    // G, E and D
+  double f_lr = 1e-6;  // F (mapping network)
+  double beta1 = 0.0;
+  double beta2 = 0.99;
+  double weight_decay = 1e-4;  // L2 added to the gradient (torch.optim.Adam), not decoupled
+  // The official code hard-codes 0.999; exposed because tiny test runs need a shorter average.
+  double ema_beta = 0.999;
+
+  double randcrop_prob = 0.5;
+  uint64_t seed = 777;
+
+  // Throws std::invalid_argument naming the first bad value (also validates the model config).
+  void validate() const;
+
+  // {"model": {...}, "batch_size": 8, ...}; doubles are written so that they read back exactly.
+  std::string to_json() const;
+  // Requires every field; throws std::invalid_argument naming the problem.
+  static TrainOptions from_json(const std::string& text);
+
+  bool operator==(const TrainOptions&) const = default;
+};
+
+// The paper's settings (official expr configs): img_size 256, CelebA-HQ: 2 domains, w_hpf 1,
+// lambda_ds 1; AFHQ: 3 domains, w_hpf 0, lambda_ds 2. Throws std::invalid_argument for an
+// unknown name.
+TrainOptions preset_options(const std::string& name);
+
+}  // namespace starganv2

@@ -1,0 +1,406 @@
+#include "run.h"
+
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#ifdef STARGANV2_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+
+#include "data/augment.h"
+#include "data/image_folder.h"
+#include "data/loader.h"
+#include "model/safetensors.h"
+#include "random.h"
+#include "samples.h"
+#include "train_state.h"
+
+namespace starganv2 {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A problem with the user's input, reported as one line before training starts.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+double rss_mb() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+void add_device_memory(nlohmann::ordered_json& j, const torch::Device& device) {
+#ifdef STARGANV2_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.has_index() ? device.index() : 0);
+    const auto agg = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    j["cuda_allocated_mb"] = static_cast<double>(stats.allocated_bytes[agg].current) / (1024.0 * 1024.0);
+    j["cuda_peak_mb"] = static_cast<double>(stats.allocated_bytes[agg].peak) / (1024.0 * 1024.0);
+    j["cuda_reserved_mb"] = static_cast<double>(stats.reserved_bytes[agg].current) / (1024.0 * 1024.0);
+  }
+#else
+  (void)j;
+  (void)device;
+#endif
+}
+
+std::string hms(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--:--";
+  const long s = static_cast<long>(seconds + 0.5);
+  char text[32];
+  std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return text;
+}
+
+std::string step_name(int64_t step) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%06lld", static_cast<long long>(step));
+  return text;
+}
+
+// Options that identify a run, by CLI name (without dashes, underscores as the official names).
+const std::map<std::string, std::function<std::string(const TrainOptions&)>>& identity_options() {
+  static const std::map<std::string, std::function<std::string(const TrainOptions&)>> m = {
+      {"img_size", [](const TrainOptions& o) { return std::to_string(o.model.img_size); }},
+      {"style_dim", [](const TrainOptions& o) { return std::to_string(o.model.style_dim); }},
+      {"latent_dim", [](const TrainOptions& o) { return std::to_string(o.model.latent_dim); }},
+      {"max_conv_dim", [](const TrainOptions& o) { return std::to_string(o.model.max_conv_dim); }},
+      {"hidden_dim", [](const TrainOptions& o) { return std::to_string(o.model.hidden_dim); }},
+      {"w_hpf", [](const TrainOptions& o) { return nlohmann::json(o.model.w_hpf).dump(); }},
+      {"batch_size", [](const TrainOptions& o) { return std::to_string(o.batch_size); }},
+      {"lambda_reg", [](const TrainOptions& o) { return nlohmann::json(o.lambda_reg).dump(); }},
+      {"lambda_cyc", [](const TrainOptions& o) { return nlohmann::json(o.lambda_cyc).dump(); }},
+      {"lambda_sty", [](const TrainOptions& o) { return nlohmann::json(o.lambda_sty).dump(); }},
+      {"lambda_ds", [](const TrainOptions& o) { return nlohmann::json(o.lambda_ds).dump(); }},
+      {"ds_iter", [](const TrainOptions& o) { return std::to_string(o.ds_iter); }},
+      {"lr", [](const TrainOptions& o) { return nlohmann::json(o.lr).dump(); }},
+      {"f_lr", [](const TrainOptions& o) { return nlohmann::json(o.f_lr).dump(); }},
+      {"beta1", [](const TrainOptions& o) { return nlohmann::json(o.beta1).dump(); }},
+      {"beta2", [](const TrainOptions& o) { return nlohmann::json(o.beta2).dump(); }},
+      {"weight_decay", [](const TrainOptions& o) { return nlohmann::json(o.weight_decay).dump(); }},
+      {"ema_beta", [](const TrainOptions& o) { return nlohmann::json(o.ema_beta).dump(); }},
+      {"randcrop_prob", [](const TrainOptions& o) { return nlohmann::json(o.randcrop_prob).dump(); }},
+      {"seed", [](const TrainOptions& o) { return std::to_string(o.seed); }},
+  };
+  return m;
+}
+
+std::string dashed(std::string name) {
+  for (char& c : name)
+    if (c == '_') c = '-';
+  return "--" + name;
+}
+
+class Progress {
+ public:
+  Progress(std::ostream& out, bool bar, int64_t total) : out_(out), bar_(bar), total_(total) {}
+
+  void update(int64_t step, double it_per_s, const std::vector<std::pair<std::string, double>>* losses) {
+    if (!bar_) return;
+    const auto now = Clock::now();
+    if (step < total_ && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    const int width = 30;
+    const int filled = total_ > 0 ? static_cast<int>(width * static_cast<double>(step) / static_cast<double>(total_)) : width;
+    std::string line = "\r[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
+    char text[160];
+    std::snprintf(text, sizeof text, "%lld/%lld  %.2f it/s  ETA %s", static_cast<long long>(step),
+                  static_cast<long long>(total_), it_per_s,
+                  hms(it_per_s > 0 ? static_cast<double>(total_ - step) / it_per_s : NAN).c_str());
+    line += text;
+    if (losses) {
+      for (const auto& [k, v] : *losses)
+        if (k == "D/latent_total" || k == "G/latent_total") {
+          std::snprintf(text, sizeof text, "  %s %.3f", k.c_str(), v);
+          line += text;
+        }
+    }
+    out_ << line << "\x1b[K" << std::flush;
+    dirty_ = true;
+  }
+  // Ends the bar's line before other output.
+  void clear() {
+    if (dirty_) out_ << "\n";
+    dirty_ = false;
+  }
+
+ private:
+  std::ostream& out_;
+  bool bar_;
+  int64_t total_;
+  Clock::time_point last_{};
+  bool dirty_ = false;
+};
+
+}  // namespace
+
+torch::Device resolve_device(const std::string& text) {
+  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(text);
+  } catch (const c10::Error&) {
+    throw std::invalid_argument("--device \"" + text + "\" is not a device (use auto, cpu, cuda or cuda:N)");
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available())
+      throw std::invalid_argument("--device " + text + ": CUDA is not available on this machine (use --device cpu)");
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+      throw std::invalid_argument("--device " + text + ": only " + std::to_string(torch::cuda::device_count()) +
+                                  " CUDA device(s)");
+  } else if (!device.is_cpu()) {
+    throw std::invalid_argument("--device " + text + ": only cpu and cuda are supported");
+  }
+  return device;
+}
+
+int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, const std::atomic<bool>* stop) {
+  try {
+    // ---- Everything that can be wrong with the input is checked before the first iteration. ----
+    if (config.print_every < 1 || config.sample_every < 1 || config.save_every < 1)
+      throw InputError("--print-every, --sample-every and --save-every must be >= 1");
+    if (config.workers < 0) throw InputError("--workers must be >= 0");
+    if (config.val_batch_size < 1 || config.sample_outs < 1)
+      throw InputError("--val-batch-size and --sample-outs must be >= 1");
+    if (config.train_dir.empty()) throw InputError("--train-dir is required (one sub-folder of images per domain)");
+    torch::Device device(torch::kCPU);
+    try {
+      device = resolve_device(config.device);
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
+    if (config.precision == Precision::kBFloat16 && !device.is_cuda())
+      throw InputError("--precision bf16 is autocast on CUDA; the device is " + device.str() + " (use fp32)");
+
+    TrainOptions options = config.train;
+    std::optional<ResumeFile> resume;
+    if (!config.resume.empty()) {
+      const fs::path path = config.resume == "latest" ? config.out_dir / "checkpoints" / "resume.safetensors"
+                                                      : fs::path(config.resume);
+      if (!fs::exists(path))
+        throw InputError(path.string() + ": no resume file here" +
+                         (config.resume == "latest" ? " (--resume latest looks in <out>/checkpoints; check --out)" : ""));
+      resume = read_resume_file(path);
+      for (const auto& name : config.explicit_options) {
+        const auto it = identity_options().find(name);
+        if (it == identity_options().end()) continue;
+        if (it->second(config.train) != it->second(resume->options))
+          throw InputError(dashed(name) + " " + it->second(config.train) + " differs from the resumed run's " +
+                           it->second(resume->options) + " (" + path.string() + "); drop the option to keep the run's value");
+      }
+      const int64_t total_iters = config.explicit_options.count("total_iters") ? config.train.total_iters
+                                                                               : resume->options.total_iters;
+      options = resume->options;
+      options.total_iters = total_iters;
+    }
+
+    auto warn = [&](const std::string& line) { err << line << "\n"; };
+    ScanOptions scan;
+    scan.verify = config.verify_images;
+    scan.workers = std::max(1, config.workers);
+    out << "Scanning " << config.train_dir.string() << " ...\n" << std::flush;
+    const ImageFolder train = scan_image_folder(config.train_dir, scan, warn);
+    std::string per_domain;
+    for (size_t d = 0; d < train.domains.size(); ++d)
+    {
+      if (d) per_domain += ", ";
+      per_domain += train.domains[d] + " " + std::to_string(train.files[d].size());
+    }
+    out << "  " << train.num_images() << " images in " << train.domains.size() << " domains (" << per_domain << ")";
+    if (!train.skipped.empty()) out << "; " << train.skipped.size() << " unreadable image(s) skipped";
+    out << "\n";
+    options.model.num_domains = static_cast<int64_t>(train.domains.size());
+    if (resume && train.domains != resume->domains)
+      throw InputError(config.train_dir.string() + ": domains " + nlohmann::json(train.domains).dump() +
+                       " do not match the resumed run's " + nlohmann::json(resume->domains).dump());
+    int64_t start_batch = 0;
+    if (resume) start_batch = TrainLoader::position_from_state(resume->sampler_state, train);
+
+    std::optional<ImageFolder> val_storage;
+    if (!config.val_dir.empty()) {
+      val_storage = scan_image_folder(config.val_dir, scan, warn);
+      if (val_storage->domains != train.domains)
+        throw InputError(config.val_dir.string() + ": domains " + nlohmann::json(val_storage->domains).dump() +
+                         " differ from the training folder's " + nlohmann::json(train.domains).dump());
+    }
+    const ImageFolder& val = val_storage ? *val_storage : train;
+
+    try {
+      options.validate();
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
+
+    FAN fan{nullptr};
+    if (options.model.w_hpf > 0) {
+      if (resume) {
+        fan = fan_from_resume(*resume);
+      } else {
+        if (config.fan.empty())
+          throw InputError("w_hpf " + nlohmann::json(options.model.w_hpf).dump() +
+                           " needs the FAN face-mask weights: pass --fan <file with fan.* tensors> (convert the "
+                           "official wing.ckpt with starganv2-convert-official --wing), or use --w-hpf 0");
+        fan = load_fan(config.fan);
+      }
+    }
+
+    const fs::path ckpt_dir = config.out_dir / "checkpoints", sample_dir = config.out_dir / "samples";
+    std::error_code ec;
+    fs::create_directories(ckpt_dir, ec);
+    if (!ec) fs::create_directories(sample_dir, ec);
+    if (ec) throw InputError(config.out_dir.string() + ": cannot create the run folder: " + ec.message());
+
+    const SampleInputs sample_in = sample_inputs(val, options.model.img_size, config.val_batch_size, options.seed);
+
+    // ---- Build and, when resuming, restore. ----
+    Solver solver(options, device, config.precision, fan);
+    if (resume) {
+      restore_solver(*resume, solver);
+      out << "Resumed " << resume->path.string() << " at iteration " << solver.step() << " (lambda_ds "
+          << solver.lambda_ds() << ")\n";
+    }
+    if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as the official main.py
+    {
+      std::ofstream run_json(config.out_dir / "options.json");
+      run_json << nlohmann::json::parse(options.to_json()).dump(2) << "\n";
+    }
+
+    LoaderOptions lo;
+    lo.img_size = options.model.img_size;
+    lo.batch_size = options.batch_size;
+    lo.randcrop_prob = options.randcrop_prob;
+    lo.seed = options.seed;
+    lo.workers = config.workers;
+    TrainLoader loader(train, lo, start_batch);
+
+    std::ofstream log(config.out_dir / "log.jsonl", std::ios::app);
+    if (!log) throw InputError((config.out_dir / "log.jsonl").string() + ": cannot open for appending");
+
+    const bool tty = config.progress_bar && isatty(STDOUT_FILENO);
+    Progress progress(out, tty, options.total_iters);
+    out << "Training " << options.model.to_json() << " on " << device.str() << " (" << precision_name(config.precision)
+        << "), iterations " << solver.step() << " -> " << options.total_iters << ", out " << config.out_dir.string()
+        << "\n"
+        << std::flush;
+
+    auto save = [&] {
+      const std::string name = step_name(solver.step());
+      write_model_file(ckpt_dir / ("model-" + name + ".safetensors"), solver, train.domains);
+      write_resume_file(ckpt_dir / "resume.safetensors", solver, train.domains, loader.state_json());
+    };
+
+    const auto run_start = Clock::now();
+    auto window_start = run_start;
+    int64_t window_steps = 0;
+    double it_per_s = 0;
+    int64_t last_saved = resume ? solver.step() : -1;
+    while (solver.step() < options.total_iters) {
+      if (stop && stop->load()) {
+        progress.clear();
+        save();
+        out << "Stopped at iteration " << solver.step() << "; resume with --resume latest --out "
+            << config.out_dir.string() << "\n";
+        return 130;
+      }
+      const ImageBatch images = loader.next();
+      Batch batch;
+      batch.x_real = images.x_src;
+      batch.y_org = images.y_src;
+      batch.x_ref = images.x_ref;
+      batch.x_ref2 = images.x_ref2;
+      batch.y_trg = images.y_ref;
+      std::tie(batch.z_trg, batch.z_trg2) =
+          sample_latents(options.seed, solver.step(), options.batch_size, options.model.latent_dim);
+      const StepLosses losses = solver.train_step(batch);
+      const int64_t step = solver.step();
+      ++window_steps;
+
+      const bool print = step % config.print_every == 0;
+      std::vector<std::pair<std::string, double>> named;
+      if (print) {
+        named = losses.named();
+        const auto now = Clock::now();
+        it_per_s = window_steps / std::chrono::duration<double>(now - window_start).count();
+        window_start = now;
+        window_steps = 0;
+        nlohmann::ordered_json j;
+        j["step"] = step;
+        j["time"] = static_cast<int64_t>(std::time(nullptr));
+        j["elapsed_s"] = std::chrono::duration<double>(now - run_start).count();
+        j["it_per_s"] = it_per_s;
+        for (const auto& [k, v] : named) j[k] = v;
+        j["G/lambda_ds"] = solver.lambda_ds();
+        j["rss_mb"] = rss_mb();
+        add_device_memory(j, device);
+        log << j.dump() << "\n" << std::flush;
+        if (!tty) {
+          std::ostringstream line;
+          line << "Elapsed time [" << hms(std::chrono::duration<double>(now - run_start).count()) << "], Iteration ["
+               << step << "/" << options.total_iters << "], " << it_per_s << " it/s";
+          char text[64];
+          for (const auto& [k, v] : named) {
+            std::snprintf(text, sizeof text, " %s: [%.4f]", k.c_str(), v);
+            line << text;
+          }
+          std::snprintf(text, sizeof text, " G/lambda_ds: [%.4f]", solver.lambda_ds());
+          line << text;
+          out << line.str() << "\n" << std::flush;
+        }
+      }
+      if (window_steps > 0 && !print) {
+        const double dt = std::chrono::duration<double>(Clock::now() - window_start).count();
+        if (dt > 0) it_per_s = window_steps / dt;
+      }
+      progress.update(step, it_per_s, print ? &named : nullptr);
+
+      if (step % config.sample_every == 0) {
+        for (const auto& grid : debug_grids(solver, sample_in, options.seed, config.sample_outs))
+          write_png(sample_dir / (step_name(step) + "_" + grid.name + ".png"), grid.image);
+      }
+      if (step % config.save_every == 0) {
+        save();
+        last_saved = step;
+      }
+    }
+    progress.clear();
+    if (last_saved != solver.step()) save();
+    out << "Done: " << options.total_iters << " iterations; model file "
+        << (ckpt_dir / ("model-" + step_name(solver.step()) + ".safetensors")).string() << "\n";
+    return 0;
+  } catch (const InputError& e) {
+    err << "starganv2-train: error: " << e.what() << "\n";
+  } catch (const DataError& e) {
+    err << "starganv2-train: error: " << e.what() << "\n";
+  } catch (const CheckpointError& e) {
+    err << "starganv2-train: error: " << e.what() << "\n";
+  } catch (const std::invalid_argument& e) {
+    err << "starganv2-train: error: " << e.what() << "\n";
+  } catch (const c10::Error& e) {
+    err << "starganv2-train: error in LibTorch: " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception& e) {
+    err << "starganv2-train: error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace starganv2

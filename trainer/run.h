@@ -1,0 +1,46 @@
+// A whole training run as starganv2-train performs it: checks the input before anything
+// starts, then loops over iterations with data decoded ahead, logging, sample grids,
+// checkpoints and exact resume.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <set>
+#include <string>
+
+#include "options.h"
+#include "solver.h"
+
+namespace starganv2 {
+
+struct RunConfig {
+  TrainOptions train;  // model.num_domains is taken from the training folder
+  std::filesystem::path train_dir, val_dir;  // val_dir empty: sample grids use train_dir
+  std::filesystem::path out_dir = "expr";    // <out>/checkpoints, <out>/samples, <out>/log.jsonl
+  std::filesystem::path fan;                 // FAN weights (needed when w_hpf > 0 unless resuming)
+  std::string resume;                        // "" (new run), "latest" or a resume file
+  int64_t print_every = 10, sample_every = 5000, save_every = 10000;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  Precision precision = Precision::kFloat32;
+  int workers = 4;
+  int64_t val_batch_size = 8;  // images per row of the sample grids
+  int64_t sample_outs = 10;    // latent rows per domain in the latent grids (official num_outs_per_domain)
+  bool verify_images = true;
+  bool progress_bar = true;  // only drawn when stdout is a terminal
+  // Names of the hyper-parameter options given explicitly ("lr", "lambda_ds", ...). When resuming,
+  // an explicit value that differs from the resumed run's is an error; the others are taken
+  // from the resume file.
+  std::set<std::string> explicit_options;
+};
+
+// Returns the process exit code: 0 done, 1 bad input or failure (message on `err`), 130 stopped
+// by `stop` (after saving a resume file).
+int run_training(const RunConfig& config, std::ostream& out, std::ostream& err,
+                 const std::atomic<bool>* stop = nullptr);
+
+// "auto" -> CUDA when available, else CPU. Throws std::invalid_argument for an unusable device.
+torch::Device resolve_device(const std::string& text);
+
+}  // namespace starganv2

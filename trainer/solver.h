@@ -1,0 +1,128 @@
+// One StarGAN v2 training iteration exactly as the official solver (core/solver.py of
+// clovaai/stargan-v2): two discriminator steps (latent, reference), a G+F+E step on latent
+// styles, a G step on reference styles, the exponential moving average of G, F and E, then the
+// linear decay of the diversity weight. LibTorch only.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/discriminator.h"
+#include "model/fan.h"
+#include "model/generator.h"
+#include "model/mapping_network.h"
+#include "model/style_encoder.h"
+#include "options.h"
+
+namespace starganv2 {
+
+enum class Precision { kFloat32, kBFloat16 };  // bf16 = autocast on CUDA, weights stay float32
+
+// Parses "fp32" / "bf16"; throws std::invalid_argument otherwise.
+Precision parse_precision(const std::string& text);
+const char* precision_name(Precision p);
+
+// The inputs of one iteration (official InputFetcher): images in [-1,1], int64 labels, latents.
+struct Batch {
+  at::Tensor x_real, y_org;          // source images and their domains
+  at::Tensor x_ref, x_ref2, y_trg;   // two references of the target domain per sample
+  at::Tensor z_trg, z_trg2;          // (N, latent_dim) ~ N(0, I)
+};
+
+// Loss terms as 0-dim tensors on the training device (read them only when logging, since each
+// read waits for the device).
+struct DLosses {
+  at::Tensor real, fake, reg, total;
+};
+struct GLosses {
+  at::Tensor adv, sty, ds, cyc, total;
+};
+struct StepLosses {
+  DLosses d_latent, d_ref;
+  GLosses g_latent, g_ref;
+  // Official log names ("D/latent_real", ..., "G/ref_cyc") and values; copies to the host.
+  std::vector<std::pair<std::string, double>> named() const;
+};
+
+struct Networks {
+  Generator generator{nullptr};
+  MappingNetwork mapping_network{nullptr};
+  StyleEncoder style_encoder{nullptr};
+  Discriminator discriminator{nullptr};  // only in the trained set, not in the EMA set
+
+  // (official name, module) for the networks present, in the official order.
+  std::vector<std::pair<std::string, torch::nn::Module*>> named() const;
+};
+
+class Solver {
+ public:
+  // Builds G, F, E, D and their EMA copies on `device` the official way: the EMA copies are
+  // taken before He init (so they start from LibTorch's default init, as the official deepcopy
+  // does), then G, F, E and D get He init. Seeds the global RNG with options.seed first.
+  // `fan` is required when w_hpf > 0 (it is put in eval mode and never trained) and ignored
+  // otherwise. bf16 requires a CUDA device. Throws std::invalid_argument on bad options.
+  Solver(const TrainOptions& options, torch::Device device, Precision precision = Precision::kFloat32,
+         FAN fan = nullptr);
+
+  // Runs one iteration on `batch` (moved to the device) and advances step() by one.
+  StepLosses train_step(const Batch& batch);
+
+  const TrainOptions& options() const { return options_; }
+  torch::Device device() const { return device_; }
+  Precision precision() const { return precision_; }
+  int64_t step() const { return step_; }
+  double lambda_ds() const { return lambda_ds_; }  // current diversity weight (after decays)
+
+  Networks& nets() { return nets_; }
+  Networks& nets_ema() { return nets_ema_; }
+  const Networks& nets() const { return nets_; }
+  const Networks& nets_ema() const { return nets_ema_; }
+  FAN& fan() { return fan_; }  // null when w_hpf == 0
+  const FAN& fan() const { return fan_; }
+
+  // One Adam per trained network, keyed by the official names; F's uses f_lr.
+  torch::optim::Adam& optimizer(const std::string& net);
+  const torch::optim::Adam& optimizer(const std::string& net) const;
+
+  // For resuming: overwrite the counters restored from a resume file.
+  void set_progress(int64_t step, double lambda_ds);
+
+  // Masks for G from the FAN when w_hpf > 0 (no gradient), else empty.
+  Masks masks_for(const at::Tensor& x);
+
+ private:
+  DLosses compute_d_loss(const at::Tensor& x_real, const at::Tensor& y_org, const at::Tensor& y_trg,
+                         const at::Tensor* z_trg, const at::Tensor* x_ref, const Masks& masks);
+  GLosses compute_g_loss(const at::Tensor& x_real, const at::Tensor& y_org, const at::Tensor& y_trg,
+                         const at::Tensor* z_trgs, const at::Tensor* x_refs, const Masks& masks);
+  void reset_grad();
+  void moving_average();
+
+  TrainOptions options_;
+  torch::Device device_;
+  Precision precision_;
+  Networks nets_, nets_ema_;
+  FAN fan_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optim_g_, optim_f_, optim_e_, optim_d_;
+  int64_t step_ = 0;
+  double initial_lambda_ds_;
+  double lambda_ds_;
+};
+
+// Official losses, exposed for tests.
+// Binary cross-entropy of logits against a constant target (1 real, 0 fake), mean over the batch.
+at::Tensor adv_loss(const at::Tensor& logits, double target);
+// Zero-centred R1 penalty: 0.5 * mean over samples of sum |dD(x)/dx|^2. x must require grad
+// and d_out must come from it; the graph is kept (create_graph) so the penalty is trainable.
+at::Tensor r1_reg(const at::Tensor& d_out, const at::Tensor& x);
+
+// Copies parameters and buffers of `from` into `to` (same architecture, matched by name).
+void copy_module_state(const torch::nn::Module& from, torch::nn::Module& to);
+
+}  // namespace starganv2
