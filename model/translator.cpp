@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "checkpoint.h"
+#include "cpu_cache.h"
 #include "safetensors.h"
 #include "seed_rng.h"
 
@@ -219,12 +220,17 @@ TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
 // ---------------------------------------------------------------------------------------------
 
 struct Translator::Impl {
+  ~Impl() {
+    if (cpu_cache_acquired) cpu_cache_release();
+  }
+
   TranslatorNets nets;
   TranslatorOptions options;
   c10::Device device{c10::kCPU};
   Precision precision = Precision::kFloat32;
   at::ScalarType dtype = at::kFloat;
   bool channels_last = false;
+  bool cpu_cache_acquired = false;
   std::vector<std::string> warnings;
   TranslatorStats stats;
   std::string description;
@@ -536,6 +542,10 @@ Translator::Translator(TranslatorNets nets, const TranslatorOptions& options) : 
   } else {
     where = "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
   }
+  if (m.device.is_cpu() && options.cpu_allocation_cache) {
+    cpu_cache_acquire();
+    m.cpu_cache_acquired = true;
+  }
   m.description = where + ", " + to_string(m.precision) +
                   (m.device.is_cuda() && options.cuda_graphs ? ", CUDA graphs" : "");
 }
@@ -577,11 +587,20 @@ int64_t Translator::domain_index(std::string_view name_or_index) const {
 // modify in place or use with autograd.
 
 namespace {
+// Every engine call: InferenceMode, plus the CPU allocation cache when this translator uses it.
+struct CallScope {
+  explicit CallScope(bool cpu_cache) {
+    if (cpu_cache) cache.emplace();
+  }
+  std::optional<CpuCacheScope> cache;
+  c10::InferenceMode inference;
+};
+
 template <typename F>
-at::Tensor outside_inference_mode(F&& f) {
+at::Tensor outside_inference_mode(bool cpu_cache, F&& f) {
   at::Tensor t;
   {
-    c10::InferenceMode guard;
+    CallScope scope(cpu_cache);
     t = f();
   }
   return t.clone();
@@ -594,7 +613,7 @@ at::Tensor Translator::mapping_style(const at::Tensor& z, const at::Tensor& y) {
     throw std::invalid_argument("latent codes must be (N," + std::to_string(m.nets.config.latent_dim) + "), got " +
                                 (z.defined() ? shape_string(z.sizes()) : std::string("none")));
   }
-  return outside_inference_mode([&] {
+  return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor yy = m.domains_for(y, z.size(0));
     return m.nets.mapping_network->forward(z.to(m.device, at::kFloat), yy.to(m.device)).to(at::kCPU);
   });
@@ -603,7 +622,7 @@ at::Tensor Translator::mapping_style(const at::Tensor& z, const at::Tensor& y) {
 at::Tensor Translator::average_style(int64_t domain) {
   Impl& m = *impl_;
   m.check_domain(domain);
-  return outside_inference_mode([&] { return m.compute_average_styles()[domain].to(at::kCPU); });
+  return outside_inference_mode(m.cpu_cache_acquired, [&] { return m.compute_average_styles()[domain].to(at::kCPU); });
 }
 
 at::Tensor Translator::latent_style(int64_t domain, uint64_t seed, double psi) {
@@ -614,7 +633,7 @@ at::Tensor Translator::latent_style(int64_t domain, uint64_t seed, double psi) {
   }
   const Impl::LatentKey key{domain, seed, psi};
   if (m.latent_key && *m.latent_key == key) return m.latent_cached.clone();
-  return outside_inference_mode([&] {
+  return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor z = seeded_normal(seed, 1, m.nets.config.latent_dim).to(m.device);
     at::Tensor y = at::full({1}, domain, at::TensorOptions().dtype(at::kLong).device(m.device));
     at::Tensor s = m.nets.mapping_network->forward(z, y)[0];
@@ -636,7 +655,7 @@ at::Tensor Translator::reference_style(const at::Tensor& x, const at::Tensor& y)
     throw std::invalid_argument("reference images must be (N,3," + std::to_string(s) + "," + std::to_string(s) +
                                 "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
   }
-  return outside_inference_mode([&] {
+  return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor yy = m.domains_for(y, x.size(0));
     return m.nets.style_encoder->forward(x.to(m.device, at::kFloat), yy.to(m.device)).to(at::kCPU);
   });
@@ -646,7 +665,7 @@ at::Tensor Translator::reference_style(int64_t domain, const ImageView& crop) {
   Impl& m = *impl_;
   m.check_domain(domain);
   m.check_view(crop, 0, "reference");
-  return outside_inference_mode([&] {
+  return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor pixels = Impl::rgb_view(crop);
     // A copy, not a view of the caller's pixels: the cache must notice when they change.
     pixels = is_bgr(crop.format) ? pixels.flip({2}).contiguous() : pixels.clone(at::MemoryFormat::Contiguous);
@@ -668,7 +687,7 @@ void Translator::use_latent_style(int64_t domain, uint64_t seed, double psi) {
   Impl& m = *impl_;
   latent_style(domain, seed, psi);  // cached: no work when the key is unchanged
   if (m.current_cpu.defined() && m.current_cpu.is_same(m.latent_cached)) return;
-  c10::InferenceMode guard;
+  CallScope guard(m.cpu_cache_acquired);
   m.set_current(m.latent_cached);
 }
 
@@ -676,7 +695,7 @@ void Translator::use_reference_style(int64_t domain, const ImageView& crop) {
   Impl& m = *impl_;
   reference_style(domain, crop);
   if (m.current_cpu.defined() && m.current_cpu.is_same(m.reference_cached)) return;
-  c10::InferenceMode guard;
+  CallScope guard(m.cpu_cache_acquired);
   m.set_current(m.reference_cached);
 }
 
@@ -688,7 +707,7 @@ void Translator::use_style(const at::Tensor& style) {
                                 std::to_string(m.style_dim()) + ") tensor, got " +
                                 (style.defined() ? shape_string(style.sizes()) : std::string("none")));
   }
-  c10::InferenceMode guard;
+  CallScope guard(m.cpu_cache_acquired);
   at::Tensor s = style.detach().to(at::kCPU, at::kFloat).reshape({m.style_dim()}).clone();
   if (!at::isfinite(s).all().item<bool>()) throw std::invalid_argument("the style holds NaN or infinite values");
   if (m.current_cpu.defined() && at::equal(m.current_cpu, s)) return;
@@ -717,7 +736,7 @@ void Translator::translate(std::span<const ImageView> in, std::span<const Mutabl
                                   " mixes RGB and BGR channel order; one batch must use one order");
     }
   }
-  c10::InferenceMode guard;
+  CallScope guard(m.cpu_cache_acquired);
   const int64_t n = static_cast<int64_t>(in.size());
   at::Tensor styles = m.styles_for(n, {});
   m.ensure_staging(n);
@@ -748,7 +767,7 @@ at::Tensor Translator::translate(const at::Tensor& images, PixelFormat format, c
                                 std::to_string(m.img()));
   }
   // The clone also detaches the result from the staging buffer that the next call overwrites.
-  return outside_inference_mode([&] {
+  return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor styles_dev = m.styles_for(images.size(0), styles);
     return m.run_batch(images.to(at::kCPU).contiguous(), is_bgr(format), styles_dev);
   });
@@ -775,7 +794,7 @@ at::Tensor Translator::generate(const at::Tensor& x, const at::Tensor& s, const 
                                 "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
   }
   if (!s.defined()) throw std::invalid_argument("generate: no style given");
-  return outside_inference_mode([&] {
+  return outside_inference_mode(m.cpu_cache_acquired, [&] {
     const int64_t n = x.size(0);
     at::Tensor ss = s.dim() == 1 ? s.unsqueeze(0).expand({n, s.size(0)}) : s;
     at::Tensor styles = m.styles_for(n, ss);

@@ -52,6 +52,9 @@ struct TranslatorOptions {
   std::string device = "auto";  // "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:N"
   Precision precision = Precision::kAuto;
   Layout layout = Layout::kAuto;
+  // CPU only: reuse the engine's large freed tensor blocks instead of page-faulting fresh ones
+  // in on every call (see cpu_cache.h); memory stays cached while a CPU Translator lives.
+  bool cpu_allocation_cache = true;
   // CUDA only: replay a CUDA graph per (batch size, channel order) after `warmup_calls` eager
   // calls of that shape. Batches larger than max_graph_batch always run eagerly.
   bool cuda_graphs = true;

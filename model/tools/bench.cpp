@@ -55,6 +55,7 @@ options:
   --layout LIST      engine memory layouts: auto (= nhwc), nchw, nhwc or all (each its own
                      row)                                                              [auto]
   --no-graphs        engine on CUDA without CUDA graph replay
+  --no-cpu-cache     engine on the CPU without its allocation cache (see model/cpu_cache.h)
   --threads N        CPU threads for LibTorch                          [LibTorch default]
   -h, --help
 )";
@@ -69,6 +70,7 @@ struct Args {
   int iterations = -1;
   int warmup = -1;
   bool graphs = true;
+  bool cpu_cache = true;
   int threads = 0;
   std::vector<std::string> layouts{"auto"};
 };
@@ -104,6 +106,10 @@ Args parse_args(int argc, char** argv) {
     }
     if (flag == "--no-graphs") {
       a.graphs = false;
+      continue;
+    }
+    if (flag == "--no-cpu-cache") {
+      a.cpu_cache = false;
       continue;
     }
     static const char* kWithValue[] = {"--config", "--fan",        "--img-size", "--device", "--precision",
@@ -294,6 +300,7 @@ void bench_device(const ModelSource& src, const std::string& device_name, const 
       opts.device = device_name;
       opts.precision = parse_precision(p);
       opts.cuda_graphs = args.graphs;
+      opts.cpu_allocation_cache = args.cpu_cache;
       opts.layout = parse_layout(l);
       opts.max_graph_batch = std::max<int64_t>(16, *std::max_element(args.batches.begin(), args.batches.end()));
       engines.emplace_back(Translator(src.build(), opts));

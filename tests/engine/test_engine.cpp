@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine_test_util.h"
+#include "model/cpu_cache.h"
 #include "model/safetensors.h"
 #include "model/seed_rng.h"
 #include "model/style.h"
@@ -208,6 +209,31 @@ TEST_F(Engine, FanFromSeparateFile) {
   // A file that is not a FAN.
   expect_error([&] { Translator::open(tmp("nofan.safetensors"), cpu(), hpf0()); },
                {"hpf0.safetensors", "FAN", "missing"});
+}
+
+TEST_F(Engine, CpuAllocationCacheChangesNothingButMemoryReuse) {
+  TranslatorOptions off = cpu();
+  off.cpu_allocation_cache = false;
+  at::Tensor input = test::random_u8(2, 64, 3, 13);
+  at::Tensor expected;
+  {
+    Translator plain = Translator::open(hpf0(), off);
+    plain.use_latent_style(1, 3);
+    expected = plain.translate(input);
+  }
+  {
+    Translator cached = Translator::open(hpf0(), cpu());
+    cached.use_latent_style(1, 3);
+    EXPECT_TRUE(at::equal(cached.translate(input), expected));
+    const size_t held = cpu_cache_bytes();
+    EXPECT_GT(held, 0u) << "the engine's freed activations should wait in the cache";
+    EXPECT_TRUE(at::equal(cached.translate(input), expected));
+    EXPECT_EQ(cpu_cache_bytes(), held) << "a second call of the same shape reuses the same blocks";
+    // Allocations outside engine calls are not cached.
+    { at::Tensor big = at::empty({64 << 20}, at::kByte); }
+    EXPECT_EQ(cpu_cache_bytes(), held);
+  }
+  EXPECT_EQ(cpu_cache_bytes(), 0u) << "the last CPU translator gives the cache back";
 }
 
 // ---- styles ----
