@@ -1,0 +1,63 @@
+// Alignment to the CelebA-HQ framing: a similarity transform from a face's 68 landmarks onto a
+// canonical template, and the crop it cuts.
+#pragma once
+
+#include <array>
+#include <span>
+
+#include <opencv2/core.hpp>
+
+#include "align/detector.h"
+#include "align/image.h"
+#include "align/landmarks.h"
+
+namespace starganv2::align {
+
+// Crop side the generator was trained on.
+inline constexpr int kDefaultCropSize = 256;
+
+// The canonical 68-point template in unit coordinates: (0,0) is the top-left corner of the crop,
+// (1,1) the bottom-right, so pixel i of an N-px crop has its centre at (i + 0.5) / N. It is the
+// mean dlib landmark position over the aligned CelebA-HQ images (canonical_template.cpp says how
+// it was made; starganv2-align-template recomputes it).
+const std::array<cv::Point2d, kNumLandmarks>& canonical_template();
+
+// Where dlib's HOG detector puts its box on a face that sits on the template, in the same unit
+// coordinates (mean over the same images). Used to predict a detector-like box from landmarks.
+struct TemplateBox {
+  cv::Point2d center;
+  double size;
+};
+const TemplateBox& canonical_detector_box();
+
+// Least-squares similarity (rotation, uniform scale, translation; no reflection) taking `from`
+// onto `to`. Requires equal sizes >= 2 with `from` not all one point; throws AlignError otherwise.
+cv::Matx23d fit_similarity(std::span<const cv::Point2d> from, std::span<const cv::Point2d> to);
+
+// Frame pixels -> crop pixels for a crop_size x crop_size crop in which `landmarks` fit the
+// template as closely as a similarity allows (all 68 points, equal weight).
+cv::Matx23d fit_to_template(const Landmarks& landmarks, int crop_size = kDefaultCropSize);
+
+// The box dlib's detector would draw around a face with these landmarks, rotated with the face.
+FaceBox box_from_landmarks(const Landmarks& landmarks);
+
+// Mean distance, in crop widths, between the landmarks mapped by fit_to_template and the template:
+// about 0.02 for real faces (individual face shape), much more when the fit has gone astray.
+double template_residual(const Landmarks& landmarks);
+
+// The crop_size x crop_size crop that `forward` (frame px -> crop px) cuts from the frame, with
+// mirror padding where it reaches past the frame edge, in crop_format (kRGB or kBGR).
+cv::Mat warp_crop(const cv::Mat& frame, PixelFormat format, const cv::Matx23d& forward, int crop_size,
+                  PixelFormat crop_format);
+
+// Similarity parameters of a frame -> crop transform: the crop's centre in the frame, its side
+// in frame pixels and its rotation (the face's angle, FaceBox sense). Smoothing works on these.
+struct CropPose {
+  cv::Point2d center;
+  double side = 0;
+  double angle_rad = 0;
+};
+CropPose pose_from_forward(const cv::Matx23d& forward, int crop_size);
+cv::Matx23d forward_from_pose(const CropPose& pose, int crop_size);
+
+}  // namespace starganv2::align

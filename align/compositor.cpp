@@ -1,0 +1,165 @@
+#include "align/compositor.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+
+namespace starganv2::align {
+
+namespace {
+
+// The face region on the template, in crop pixels: the jaw line (points 0-16) closed by the
+// eyebrows (17-26) lifted by 0.8 of the brow-to-nose-base height, which reaches about the
+// hairline, so the translated forehead comes along with the face.
+std::vector<cv::Point> face_polygon(int crop_size, double margin) {
+  const auto& t = canonical_template();
+  const auto mean_y = [&](int first, int last) {
+    double y = 0;
+    for (int i = first; i <= last; ++i) y += t[i].y;
+    return y / (last - first + 1);
+  };
+  const double lift = 0.8 * (mean_y(31, 35) - mean_y(17, 26));
+  std::vector<cv::Point2f> points;
+  for (int i = 0; i <= 16; ++i) points.emplace_back(t[i].x, t[i].y);
+  for (int i = 17; i <= 26; ++i) points.emplace_back(t[i].x, t[i].y - lift);
+  std::vector<cv::Point2f> hull;
+  cv::convexHull(points, hull);
+  // Grow or shrink about the centroid by `margin` crop widths.
+  cv::Point2f c(0, 0);
+  for (const auto& p : hull) c += p;
+  c *= 1.0f / hull.size();
+  std::vector<cv::Point> out;
+  for (const auto& p : hull) {
+    const cv::Point2f d = p - c;
+    const float len = std::max(1e-6f, std::hypot(d.x, d.y));
+    const cv::Point2f q = p + d * static_cast<float>(margin / len);
+    out.emplace_back(cvRound(q.x * crop_size - 0.5), cvRound(q.y * crop_size - 0.5));
+  }
+  return out;
+}
+
+}  // namespace
+
+Compositor::Compositor(int crop_size, PixelFormat crop_format, CompositorOptions options)
+    : crop_size_(crop_size), crop_format_(crop_format), options_(options) {
+  if (crop_size < 8 || crop_size > 4096) throw AlignError("Compositor: crop size must be 8..4096");
+  if (crop_format != PixelFormat::kRGB && crop_format != PixelFormat::kBGR)
+    throw AlignError("Compositor: crop format must be RGB or BGR");
+  if (!(options.feather >= 0 && options.feather <= 0.5)) throw AlignError("CompositorOptions: feather must be in [0, 0.5]");
+  if (!(std::abs(options.margin) <= 0.25)) throw AlignError("CompositorOptions: margin must be in [-0.25, 0.25]");
+
+  cv::Mat inside = cv::Mat::zeros(crop_size, crop_size, CV_8U);
+  const std::vector<cv::Point> polygon = face_polygon(crop_size, options.margin);
+  cv::fillConvexPoly(inside, polygon, cv::Scalar(255), cv::LINE_8);
+  // The crop border stays outside, so the region never ends in a hard edge at the crop's side.
+  cv::rectangle(inside, {0, 0, crop_size, crop_size}, cv::Scalar(0), 1);
+  cv::Mat distance;
+  cv::distanceTransform(inside, distance, cv::DIST_L2, cv::DIST_MASK_PRECISE);
+  // Smoothstep over the feather width: no kink where the ramp meets the flat inside.
+  const float width = static_cast<float>(std::max(1.0, options.feather * crop_size));
+  mask_.create(crop_size, crop_size, CV_32F);
+  for (int y = 0; y < crop_size; ++y) {
+    const float* d = distance.ptr<float>(y);
+    float* m = mask_.ptr<float>(y);
+    for (int x = 0; x < crop_size; ++x) {
+      const float u = std::min(1.0f, d[x] / width);
+      m[x] = u * u * (3.0f - 2.0f * u);
+    }
+  }
+  mask_bounds_ = cv::boundingRect(inside);
+}
+
+void Compositor::composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces) const {
+  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse);
+}
+
+void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop,
+                           const cv::Matx23d& inverse) const {
+  check_frame(frame, format);
+  if (frame.empty()) throw AlignError("Compositor: empty frame");
+  if (crop.type() != CV_8UC3 || crop.rows != crop_size_ || crop.cols != crop_size_)
+    throw AlignError("Compositor: the crop must be " + std::to_string(crop_size_) + "x" + std::to_string(crop_size_) +
+                     " 8-bit 3-channel, got " + std::to_string(crop.cols) + "x" + std::to_string(crop.rows) +
+                     " with " + std::to_string(crop.channels()) + " channel(s)");
+  for (int i = 0; i < 6; ++i)
+    if (!std::isfinite(inverse.val[i])) throw AlignError("Compositor: transform is not finite");
+  if (mask_bounds_.area() == 0) return;
+
+  // Frame region the mask can reach.
+  double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+  const cv::Rect& b = mask_bounds_;
+  for (const cv::Point2d c : {cv::Point2d(b.x - 1, b.y - 1), cv::Point2d(b.x + b.width, b.y - 1),
+                              cv::Point2d(b.x - 1, b.y + b.height), cv::Point2d(b.x + b.width, b.y + b.height)}) {
+    const cv::Point2d p = apply(inverse, c);
+    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+  }
+  const auto clamp_to = [](double v, int hi) { return static_cast<int>(std::clamp(v, 0.0, static_cast<double>(hi))); };
+  const int rx0 = clamp_to(std::floor(x0) - 1, frame.cols), rx1 = clamp_to(std::ceil(x1) + 2, frame.cols);
+  const int ry0 = clamp_to(std::floor(y0) - 1, frame.rows), ry1 = clamp_to(std::ceil(y1) + 2, frame.rows);
+  if (rx1 <= rx0 || ry1 <= ry0) return;
+  const cv::Rect roi(rx0, ry0, rx1 - rx0, ry1 - ry0);
+
+  cv::Matx23d to_roi = inverse;
+  to_roi(0, 2) -= roi.x;
+  to_roi(1, 2) -= roi.y;
+  cv::Mat warped, alpha;
+  warp_affine(crop, warped, to_roi, roi.size(), cv::BORDER_REPLICATE);
+  warp_affine(mask_, alpha, to_roi, roi.size(), cv::BORDER_CONSTANT, cv::Scalar(0));
+
+  const ChannelIndex fc = channel_index(format);
+  const ChannelIndex cc = channel_index(crop_format_);
+  const std::array<int, 3> fi = {fc.r, fc.g, fc.b}, ci = {cc.r, cc.g, cc.b};
+  const int fn = frame.channels();
+
+  // Per channel: out = gain * crop + offset (identity unless colour matching).
+  std::array<float, 3> gain = {1, 1, 1}, offset = {0, 0, 0};
+  if (options_.color_match) {
+    std::array<double, 3> sf{}, sc{}, sff{}, scc{};
+    double sw = 0;
+    for (int y = 0; y < roi.height; ++y) {
+      const uchar* f = frame.ptr<uchar>(roi.y + y) + roi.x * fn;
+      const uchar* c = warped.ptr<uchar>(y);
+      const float* a = alpha.ptr<float>(y);
+      for (int x = 0; x < roi.width; ++x) {
+        if (a[x] <= 0) continue;
+        sw += a[x];
+        for (int k = 0; k < 3; ++k) {
+          const double fv = f[x * fn + fi[k]], cv_ = c[x * 3 + ci[k]];
+          sf[k] += a[x] * fv, sff[k] += a[x] * fv * fv;
+          sc[k] += a[x] * cv_, scc[k] += a[x] * cv_ * cv_;
+        }
+      }
+    }
+    if (sw > 1) {
+      for (int k = 0; k < 3; ++k) {
+        const double mf = sf[k] / sw, mc = sc[k] / sw;
+        const double df = std::sqrt(std::max(0.0, sff[k] / sw - mf * mf));
+        const double dc = std::sqrt(std::max(0.0, scc[k] / sw - mc * mc));
+        // Bounded so that a flat crop cannot be stretched into noise.
+        gain[k] = static_cast<float>(std::clamp(dc > 1e-3 ? df / dc : 1.0, 0.5, 2.0));
+        offset[k] = static_cast<float>(mf - gain[k] * mc);
+      }
+    }
+  }
+
+  for (int y = 0; y < roi.height; ++y) {
+    uchar* f = frame.ptr<uchar>(roi.y + y) + roi.x * fn;
+    const uchar* c = warped.ptr<uchar>(y);
+    const float* a = alpha.ptr<float>(y);
+    for (int x = 0; x < roi.width; ++x) {
+      const float w = a[x];
+      if (w <= 0) continue;  // outside the mask: not even rewritten
+      for (int k = 0; k < 3; ++k) {
+        uchar& dst = f[x * fn + fi[k]];
+        const float src = gain[k] * c[x * 3 + ci[k]] + offset[k];
+        dst = cv::saturate_cast<uchar>(dst + std::min(w, 1.0f) * (src - dst));
+      }
+    }
+  }
+}
+
+}  // namespace starganv2::align

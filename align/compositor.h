@@ -1,0 +1,59 @@
+// Putting translated crops back: each crop is warped into the frame with its inverse transform and
+// blended through a feathered mask of the face region. Pixels the mask does not reach are not
+// written at all, so they stay bit-exact.
+#pragma once
+
+#include <span>
+
+#include <opencv2/core.hpp>
+
+#include "align/alignment.h"
+#include "align/image.h"
+
+namespace starganv2::align {
+
+struct CompositorOptions {
+  // Width of the soft edge, in crop widths: it scales with the face, so the seam looks the same at
+  // every distance from the camera. 0.08 is 20 px on a 256 crop.
+  double feather = 0.08;
+  // Grows (> 0) or shrinks (< 0) the face region, in crop widths.
+  double margin = 0.0;
+  // Match the mean and spread of each colour channel of the translated face to the face it
+  // replaces (under the mask) before blending. Hides a colour cast of the generator.
+  bool color_match = false;
+};
+
+class Compositor {
+ public:
+  // Throws AlignError for bad options or a crop format other than kRGB/kBGR.
+  explicit Compositor(int crop_size = kDefaultCropSize, PixelFormat crop_format = PixelFormat::kRGB,
+                      CompositorOptions options = {});
+
+  // The face region in crop pixels, CV_32FC1 in [0, 1]: the template's jaw line closed over the
+  // forehead, 1 inside, falling to 0 across `feather` at the edge, 0 on the crop border.
+  const cv::Mat& mask() const { return mask_; }
+  int crop_size() const { return crop_size_; }
+
+  // Blends `crop` (crop_size x crop_size CV_8UC3 in crop_format) into `frame` (format `format`, any
+  // stride, written in place) at `inverse` (crop pixel -> frame pixel, AlignedFace::inverse).
+  // Only colour channels under the warped mask change; alpha/padding bytes are never written.
+  // Throws AlignError for a bad frame or crop; a crop entirely outside the frame changes nothing.
+  // const, and safe to call from several threads on different frames.
+  void composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop, const cv::Matx23d& inverse) const;
+
+  struct Face {
+    cv::Mat crop;
+    cv::Matx23d inverse;
+  };
+  // Several faces, blended one after another in the given order.
+  void composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces) const;
+
+ private:
+  int crop_size_;
+  PixelFormat crop_format_;
+  CompositorOptions options_;
+  cv::Mat mask_;
+  cv::Rect mask_bounds_;  // where mask_ > 0
+};
+
+}  // namespace starganv2::align

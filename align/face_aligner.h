@@ -1,0 +1,81 @@
+// The per-stream face pipeline: detect every N frames, track in between, smooth, and cut aligned
+// crops in the CelebA-HQ framing. One FaceAligner per streaming thread; the ShapeModel is shared.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "align/alignment.h"
+#include "align/detector.h"
+#include "align/image.h"
+#include "align/landmarks.h"
+#include "align/tracker.h"
+
+namespace starganv2::align {
+
+struct AlignerOptions {
+  DetectorOptions detector;
+  SmoothingOptions smoothing;
+  int crop_size = kDefaultCropSize;
+  PixelFormat crop_format = PixelFormat::kRGB;  // what the generator eats
+  // Run the detector on every Nth frame; in between, landmarks are re-fitted in the box predicted
+  // from the previous frame. A face that is lost triggers detection on the same frame.
+  int detect_interval = 5;
+  // Check every fit with the HOG detector on a small upright patch around it (a few ms per face).
+  // A tracked fit that fails counts as lost; without the check it can slide onto background
+  // unnoticed until the next detection frame. A detection whose fit fails is dropped (a false
+  // detection, or a face in a retry pass turned the wrong way, whose fit diverges).
+  bool verify_fits = true;
+  // Landmark fits averaged per face (1, 5 or 9; each costs one dlib fit, ~1.5 ms). Averaging
+  // halves the landmark noise; stills can afford it, video relies on the smoothing instead.
+  int still_fit_samples = 9;
+  int video_fit_samples = 1;
+  // A lost face keeps its id this many frames, so a face re-found nearby continues its track.
+  int keep_lost_frames = 15;
+  // Time base when process() is given no timestamps.
+  double frame_rate = 30.0;
+};
+
+struct AlignedFace {
+  int id = -1;             // stable across frames while the face is tracked
+  FaceBox box;             // detector-like box from the landmarks, frame pixels
+  Landmarks landmarks;     // as fitted on this frame (not smoothed), frame pixels
+  cv::Mat crop;            // crop_size x crop_size, CV_8UC3 in crop_format
+  cv::Matx23d forward;     // frame pixel -> crop pixel (smoothed)
+  cv::Matx23d inverse;     // crop pixel -> frame pixel
+  bool detected = false;   // true when this frame's detector found it, false when tracked
+};
+
+class FaceAligner {
+ public:
+  // Throws AlignError for a null model or bad options.
+  explicit FaceAligner(std::shared_ptr<const ShapeModel> model, AlignerOptions options = {});
+  ~FaceAligner();
+  FaceAligner(FaceAligner&&) noexcept;
+  FaceAligner& operator=(FaceAligner&&) noexcept;
+
+  const AlignerOptions& options() const { return options_; }
+
+  // One video frame (3 or 4 channels as `format` says, any stride). `timestamp_s` < 0 means
+  // "the next frame at options().frame_rate". Returns the faces, largest first on detection
+  // frames. Throws AlignError for a frame it cannot read (wrong depth or channel count, too
+  // large); an empty or tiny frame gives no faces.
+  std::vector<AlignedFace> process(const cv::Mat& frame, PixelFormat format, double timestamp_s = -1);
+
+  // A still image: every detector pass, no tracking or smoothing, ids 0, 1, ... Does not touch
+  // the video state.
+  std::vector<AlignedFace> align(const cv::Mat& image, PixelFormat format);
+
+  // Forgets all tracks (a seek, a new stream).
+  void reset();
+
+ private:
+  struct State;
+  AlignerOptions options_;
+  std::shared_ptr<const ShapeModel> model_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace starganv2::align

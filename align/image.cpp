@@ -1,0 +1,160 @@
+#include "align/image.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <opencv2/imgproc.hpp>
+
+namespace starganv2::align {
+
+int channels(PixelFormat format) {
+  return format == PixelFormat::kBGR || format == PixelFormat::kRGB ? 3 : 4;
+}
+
+const char* to_string(PixelFormat format) {
+  switch (format) {
+    case PixelFormat::kBGR: return "BGR";
+    case PixelFormat::kRGB: return "RGB";
+    case PixelFormat::kBGRx: return "BGRx";
+    case PixelFormat::kRGBx: return "RGBx";
+    case PixelFormat::kxRGB: return "xRGB";
+    case PixelFormat::kxBGR: return "xBGR";
+  }
+  return "?";
+}
+
+ChannelIndex channel_index(PixelFormat format) {
+  switch (format) {
+    case PixelFormat::kBGR:
+    case PixelFormat::kBGRx: return {2, 1, 0};
+    case PixelFormat::kRGB:
+    case PixelFormat::kRGBx: return {0, 1, 2};
+    case PixelFormat::kxRGB: return {1, 2, 3};
+    case PixelFormat::kxBGR: return {3, 2, 1};
+  }
+  return {0, 1, 2};
+}
+
+void check_frame(const cv::Mat& frame, PixelFormat format, const char* what) {
+  if (frame.empty()) return;
+  const std::string name = what;
+  if (frame.dims != 2)
+    throw AlignError(name + ": expected a 2-D image, got " + std::to_string(frame.dims) + " dimensions");
+  if (frame.depth() != CV_8U)
+    throw AlignError(name + ": expected 8-bit pixels, got OpenCV depth " + std::to_string(frame.depth()));
+  if (frame.channels() != channels(format))
+    throw AlignError(name + ": has " + std::to_string(frame.channels()) + " channel(s) but pixel format " +
+                     to_string(format) + " needs " + std::to_string(channels(format)) +
+                     (frame.channels() == 1 ? " (greyscale frames are not supported)" : ""));
+  if (frame.cols > kMaxFrameSide || frame.rows > kMaxFrameSide)
+    throw AlignError(name + ": " + std::to_string(frame.cols) + "x" + std::to_string(frame.rows) +
+                     " is larger than the supported " + std::to_string(kMaxFrameSide) + " px per side");
+}
+
+cv::Mat to_gray(const cv::Mat& frame, PixelFormat format) {
+  cv::Mat gray;
+  switch (format) {
+    case PixelFormat::kBGR: cv::cvtColor(frame, gray, cv::COLOR_BGR2GRAY); return gray;
+    case PixelFormat::kRGB: cv::cvtColor(frame, gray, cv::COLOR_RGB2GRAY); return gray;
+    case PixelFormat::kBGRx: cv::cvtColor(frame, gray, cv::COLOR_BGRA2GRAY); return gray;
+    case PixelFormat::kRGBx: cv::cvtColor(frame, gray, cv::COLOR_RGBA2GRAY); return gray;
+    case PixelFormat::kxRGB:
+    case PixelFormat::kxBGR: break;
+  }
+  // No cvtColor code reads alpha-first pixels. Reordering first keeps the result bit-identical to
+  // the other formats (cvtColor's fixed-point weights), so a face fits the same in every format.
+  cv::cvtColor(to_three_channels(frame, format, PixelFormat::kBGR), gray, cv::COLOR_BGR2GRAY);
+  return gray;
+}
+
+cv::Mat to_three_channels(const cv::Mat& src, PixelFormat from, PixelFormat to) {
+  const ChannelIndex s = channel_index(from);
+  const ChannelIndex d = channel_index(to);
+  if (channels(from) == 3 && s.r == d.r && s.g == d.g && s.b == d.b) return src;
+  cv::Mat dst(src.size(), CV_8UC3);
+  const int pairs[] = {s.r, d.r, s.g, d.g, s.b, d.b};
+  cv::mixChannels(&src, 1, &dst, 1, pairs, 3);
+  return dst;
+}
+
+cv::Matx23d invert_affine(const cv::Matx23d& M) {
+  cv::Matx23d inv;
+  cv::invertAffineTransform(M, inv);
+  return inv;
+}
+
+cv::Matx23d compose(const cv::Matx23d& a, const cv::Matx23d& b) {
+  cv::Matx23d r;
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 2; ++j) r(i, j) = a(i, 0) * b(0, j) + a(i, 1) * b(1, j);
+    r(i, 2) = a(i, 0) * b(0, 2) + a(i, 1) * b(1, 2) + a(i, 2);
+  }
+  return r;
+}
+
+namespace {
+
+// Inclusive pixel range of one axis of src that the output reads, widened so that mirrored
+// samples past an edge still come from pixels inside the range.
+bool footprint(double lo, double hi, int n, int border, int& first, int& last) {
+  if (border == cv::BORDER_REFLECT_101 || border == cv::BORDER_REFLECT) {
+    const double a = hi > n - 1 ? std::min(lo, 2.0 * (n - 1) - hi) : lo;
+    const double b = lo < 0 ? std::max(hi, -lo) : hi;
+    lo = a;
+    hi = b;
+  } else if (border == cv::BORDER_CONSTANT || border == cv::BORDER_TRANSPARENT) {
+    if (hi < 0 || lo > n - 1) return false;
+  }
+  first = static_cast<int>(std::clamp(std::floor(lo), 0.0, n - 1.0));
+  last = static_cast<int>(std::clamp(std::ceil(hi), 0.0, n - 1.0));
+  return true;
+}
+
+}  // namespace
+
+void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Size dsize, int border,
+                 const cv::Scalar& border_value) {
+  if (src.empty() || dsize.width <= 0 || dsize.height <= 0)
+    throw AlignError("warp_affine: empty source or output size");
+  const double det = M(0, 0) * M(1, 1) - M(0, 1) * M(1, 0);
+  if (!std::isfinite(det) || std::abs(det) < 1e-12) throw AlignError("warp_affine: singular transform");
+  const double scale = std::sqrt(std::abs(det));  // output px per source px
+
+  const cv::Matx23d inv = invert_affine(M);
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const cv::Point2d c : {cv::Point2d(-0.5, -0.5), cv::Point2d(dsize.width - 0.5, -0.5),
+                              cv::Point2d(-0.5, dsize.height - 0.5),
+                              cv::Point2d(dsize.width - 0.5, dsize.height - 0.5)}) {
+    const cv::Point2d p = apply(inv, c);
+    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
+    y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+  }
+  if (!std::isfinite(x0 + x1 + y0 + y1)) throw AlignError("warp_affine: transform is not finite");
+  const double margin = 2.0 + (scale < 1.0 ? 1.0 / scale : 0.0);
+  int ix0, ix1, iy0, iy1;
+  if (!footprint(x0 - margin, x1 + margin, src.cols, border, ix0, ix1) ||
+      !footprint(y0 - margin, y1 + margin, src.rows, border, iy0, iy1)) {
+    if (border == cv::BORDER_TRANSPARENT) return;  // nothing of src lands in dst
+    dst.create(dsize, src.type());
+    dst.setTo(border_value);
+    return;
+  }
+  const cv::Mat roi = src(cv::Rect(ix0, iy0, ix1 - ix0 + 1, iy1 - iy0 + 1));
+
+  // Below 0.8 bilinear sampling starts to skip source pixels; average them first.
+  cv::Mat input = roi;
+  cv::Matx23d to_src(1, 0, ix0, 0, 1, iy0);  // input pixel -> src pixel
+  if (scale < 0.8) {
+    const cv::Size small(std::max(1, static_cast<int>(std::lround(roi.cols * scale))),
+                         std::max(1, static_cast<int>(std::lround(roi.rows * scale))));
+    cv::resize(roi, input, small, 0, 0, cv::INTER_AREA);
+    const double fx = static_cast<double>(small.width) / roi.cols;
+    const double fy = static_cast<double>(small.height) / roi.rows;
+    // cv::resize puts output pixel u at source (u + 0.5) / f - 0.5.
+    to_src = cv::Matx23d(1 / fx, 0, 0.5 / fx - 0.5 + ix0, 0, 1 / fy, 0.5 / fy - 0.5 + iy0);
+  }
+  cv::warpAffine(input, dst, compose(M, to_src), dsize, cv::INTER_LINEAR, border, border_value);
+}
+
+}  // namespace starganv2::align
