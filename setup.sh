@@ -14,7 +14,7 @@ DEBIAN_PACKAGES=(
   libglib2.0-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
-  libopencv-dev opencv-doc
+  libopencv-dev opencv-doc python3-skimage
   libdlib-dev libdlib-data
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev

@@ -1,0 +1,193 @@
+// Tracking and smoothing (align/tracker.h, FaceAligner::process).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+
+#include "align/face_aligner.h"
+#include "align/tracker.h"
+#include "helpers.h"
+
+namespace starganv2::align::test {
+namespace {
+
+TEST(OneEuro, HoldsStillAndFollowsSteps) {
+  OneEuroFilter f(1.0, 0.0);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(f.filter(3.5, i / 30.0), 3.5);
+  // A step: the output moves towards it monotonically, neither jumping nor overshooting.
+  double last = 3.5;
+  for (int i = 10; i < 200; ++i) {
+    const double y = f.filter(10.0, i / 30.0);
+    EXPECT_GE(y, last);
+    EXPECT_LE(y, 10.0);
+    last = y;
+  }
+  EXPECT_NEAR(last, 10.0, 0.01);
+  // A faster cutoff gets closer after one frame; beta opens it with speed.
+  OneEuroFilter slow(0.5, 0), fast(5, 0), adaptive(0.5, 10);
+  for (OneEuroFilter* g : {&slow, &fast, &adaptive}) g->filter(0, 0);
+  const double s = slow.filter(1, 1 / 30.0), q = fast.filter(1, 1 / 30.0), a = adaptive.filter(1, 1 / 30.0);
+  EXPECT_LT(s, q);
+  EXPECT_LT(s, a);
+  EXPECT_THROW(OneEuroFilter(0, 1), AlignError);
+}
+
+TEST(OneEuro, StrengthZeroIsOff) {
+  PoseSmoother off({.strength = 0});
+  std::mt19937 rng(1);
+  std::normal_distribution<double> noise(0, 3);
+  for (int i = 0; i < 20; ++i) {
+    const CropPose raw{{100 + noise(rng), 50 + noise(rng)}, 200 + noise(rng), 0.01 * noise(rng)};
+    const CropPose out = off.filter(raw, i / 30.0);
+    EXPECT_EQ(out.center, raw.center);
+    EXPECT_EQ(out.side, raw.side);
+    EXPECT_EQ(out.angle_rad, raw.angle_rad);
+  }
+}
+
+// A face (the astronaut's head) moves, turns and changes size smoothly over 60 frames at 30 fps
+// (up to 0.3 crop widths and 17 degrees per second), with fresh pixel noise in every frame. The truth is known: the crop the direct alignment of the head
+// image gives, carried along by the motion.
+struct Sequence {
+  std::vector<cv::Mat> frames;
+  std::vector<cv::Matx23d> truth;  // frame pixel -> crop pixel
+};
+
+Sequence make_sequence() {
+  const cv::Mat head = astronaut_head();
+  std::mt19937 rng(21);
+  const cv::Mat background = random_background({640, 480}, rng);
+  FaceAligner still(shape_model());
+  const std::vector<AlignedFace> direct = still.align(head, PixelFormat::kBGR);
+  if (direct.size() != 1) throw std::runtime_error("the head image should hold exactly one face");
+  Sequence s;
+  cv::Mat noise(background.size(), CV_16SC3);
+  for (int i = 0; i < 60; ++i) {
+    const double t = i / 30.0;
+    const double w = 2 * std::numbers::pi * t;
+    const cv::Point2d centre(320 + 30 * std::sin(w / 3.0), 240 + 15 * std::sin(w / 2.25));
+    const double angle = 10 * std::sin(w / 3.75), scale = 1.2 + 0.1 * std::sin(w / 4.5);
+    const cv::Matx23d S = similarity(kHeadFaceCentre, centre, angle, scale);
+    cv::Mat frame = place(head, background, S);
+    // Grain a little coarser than a pixel, like a camera's after demosaicing and compression.
+    cv::Mat grain(background.rows / 2, background.cols / 2, CV_16SC3);
+    cv::randn(grain, cv::Scalar::all(0), cv::Scalar::all(12));
+    cv::resize(grain, noise, background.size(), 0, 0, cv::INTER_LINEAR);
+    cv::Mat noisy;
+    cv::add(frame, noise, noisy, cv::noArray(), CV_8UC3);
+    s.frames.push_back(noisy);
+    s.truth.push_back(compose(direct[0].forward, invert_affine(S)));
+  }
+  return s;
+}
+
+struct Motion {
+  double jitter = 0;  // RMS second difference of the error over time, crop widths
+  double error = 0;   // mean error, crop widths
+  std::vector<int> ids;
+  int frames_with_one_face = 0;
+};
+
+// The error of a frame is where the template points of the estimated crop fall in the true crop.
+// Jitter is its frame-to-frame shake: the second difference over time, which a lag that builds
+// up and decays smoothly barely moves but frame-to-frame noise does.
+Motion run(const Sequence& s, const AlignerOptions& options) {
+  FaceAligner aligner(shape_model(), options);
+  Motion m;
+  std::vector<std::vector<cv::Point2d>> errors;
+  for (std::size_t i = 0; i < s.frames.size(); ++i) {
+    const std::vector<AlignedFace> faces = aligner.process(s.frames[i], PixelFormat::kBGR, i / 30.0);
+    if (faces.size() != 1) {
+      errors.clear();
+      continue;
+    }
+    ++m.frames_with_one_face;
+    m.ids.push_back(faces[0].id);
+    const cv::Matx23d est_to_true = compose(s.truth[i], faces[0].inverse);
+    std::vector<cv::Point2d> error;
+    for (const cv::Point2d& u : canonical_template()) {
+      const cv::Point2d q = u * 256 - cv::Point2d(0.5, 0.5);
+      error.push_back((apply(est_to_true, q) - q) / 256.0);
+      m.error += cv::norm(error.back()) / kNumLandmarks;
+    }
+    errors.push_back(error);
+  }
+  double sum_sq = 0;
+  for (std::size_t i = 2; i < errors.size(); ++i)
+    for (int k = 0; k < kNumLandmarks; ++k)
+      sum_sq += std::pow(cv::norm(errors[i][k] - 2 * errors[i - 1][k] + errors[i - 2][k]), 2) / kNumLandmarks;
+  m.error /= std::max(1, m.frames_with_one_face);
+  m.jitter = std::sqrt(sum_sq / std::max<std::size_t>(1, errors.size() - 2));
+  return m;
+}
+
+TEST(Tracking, SmoothedTransformsJitterLessAndIdsStayStable) {
+  const Sequence s = make_sequence();
+  AlignerOptions per_frame;  // detection on every frame, no smoothing: the baseline
+  per_frame.detect_interval = 1;
+  per_frame.smoothing.strength = 0;
+  AlignerOptions smoothed = per_frame;
+  smoothed.smoothing = SmoothingOptions{};  // the defaults
+  AlignerOptions tracked = smoothed;  // the defaults: detect every 5th frame, track, smooth
+  tracked.detect_interval = 5;
+
+  const Motion a = run(s, per_frame), b = run(s, smoothed), c = run(s, tracked);
+  std::printf("jitter (RMS second difference of the error) / mean error, crop widths:\n"
+              "  per-frame detection, raw: %.5f / %.4f\n  per-frame detection, smoothed: %.5f / %.4f\n"
+              "  detect every 5, tracked, smoothed: %.5f / %.4f\n",
+              a.jitter, a.error, b.jitter, b.error, c.jitter, c.error);
+  for (const Motion* m : {&a, &b, &c}) {
+    EXPECT_EQ(m->frames_with_one_face, 60);
+    ASSERT_FALSE(m->ids.empty());
+    EXPECT_EQ(std::count(m->ids.begin(), m->ids.end(), m->ids.front()), static_cast<long>(m->ids.size())) << "id changed";
+  }
+  EXPECT_LT(b.jitter, 0.6 * a.jitter);
+  EXPECT_LT(c.jitter, 0.6 * a.jitter);
+  // The price is lag while the face moves: the crop frames it up to ~1 % off (the crop is pasted
+  // back with the same transform, so this never shows as a misplaced face).
+  EXPECT_LT(b.error, 0.015);
+  EXPECT_LT(c.error, 0.015);
+}
+
+TEST(Tracking, LostFaceIsDroppedAndFoundAgain) {
+  const cv::Mat head = astronaut_head();
+  std::mt19937 rng(22);
+  const cv::Mat background = random_background({640, 480}, rng);
+  const cv::Mat left = place(head, background, similarity(kHeadFaceCentre, {200, 240}, 0, 1.5));
+  const cv::Mat right = place(head, background, similarity(kHeadFaceCentre, {450, 250}, 0, 1.5));
+  AlignerOptions options;
+  options.detect_interval = 10;
+  FaceAligner aligner(shape_model(), options);
+
+  int id = -1;
+  for (int i = 0; i < 4; ++i) {
+    const auto faces = aligner.process(left, PixelFormat::kBGR);
+    ASSERT_EQ(faces.size(), 1u) << i;
+    if (i == 0) id = faces[0].id;
+    EXPECT_EQ(faces[0].id, id);
+    EXPECT_EQ(faces[0].detected, i == 0);
+  }
+  // The face leaves: the tracked fit fails its check at once, so nothing is reported.
+  EXPECT_TRUE(aligner.process(background, PixelFormat::kBGR).empty());
+  EXPECT_TRUE(aligner.process(background, PixelFormat::kBGR).empty());
+  // It comes back elsewhere. Nothing is tracked now, so it is found on the next detection frame
+  // at the latest.
+  int found_after = -1;
+  for (int i = 0; i < options.detect_interval + 1 && found_after < 0; ++i)
+    if (!aligner.process(right, PixelFormat::kBGR).empty()) found_after = i;
+  EXPECT_GE(found_after, 0);
+  // A tracked face that jumps: the fit at the old place fails, and the detector, run on that very
+  // frame, finds it at the new one.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(aligner.process(right, PixelFormat::kBGR).size(), 1u);
+  const auto jumped = aligner.process(left, PixelFormat::kBGR);
+  ASSERT_EQ(jumped.size(), 1u);
+  EXPECT_TRUE(jumped[0].detected);
+  EXPECT_NEAR(jumped[0].box.center.x, 200, 30);
+}
+
+}  // namespace
+}  // namespace starganv2::align::test
