@@ -147,9 +147,8 @@ bool Detector::verify(const cv::Mat& frame, PixelFormat format, const FaceBox& b
   cv::Matx23d M = cv::getRotationMatrix2D(box.center, -box.angle_deg, kBox / box.size);
   M(0, 2) += 0.5 * (kPatch - 1) - box.center.x;
   M(1, 2) += 0.5 * (kPatch - 1) - box.center.y;
-  cv::Mat patch;
-  warp_affine(frame, patch, M, {static_cast<int>(kPatch), static_cast<int>(kPatch)}, cv::BORDER_REPLICATE);
-  const cv::Mat gray = to_gray(patch, format);
+  const cv::Mat gray =
+      warp_gray(frame, format, M, {static_cast<int>(kPatch), static_cast<int>(kPatch)}, cv::BORDER_REPLICATE);
   for (const dlib::rect_detection& d : impl_->run(gray, threshold)) {
     const FaceBox f = to_box(d);
     const double dx = f.center.x - 0.5 * (kPatch - 1), dy = f.center.y - 0.5 * (kPatch - 1);

@@ -111,15 +111,14 @@ bool footprint(double lo, double hi, int n, int border, int& first, int& last) {
   return true;
 }
 
-}  // namespace
-
-void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Size dsize, int border,
-                 const cv::Scalar& border_value) {
-  if (src.empty() || dsize.width <= 0 || dsize.height <= 0)
-    throw AlignError("warp_affine: empty source or output size");
+// The part of a src-sized image that warping by M into dsize reads (with the margin bilinear
+// sampling and area averaging need, and the mirrored ranges past an edge). False when none of
+// it is read (a constant border outside). `scale` is output px per source px.
+bool source_region(cv::Size src, const cv::Matx23d& M, cv::Size dsize, int border, cv::Rect& roi, double& scale) {
+  if (src.empty() || dsize.width <= 0 || dsize.height <= 0) throw AlignError("warp_affine: empty source or output size");
   const double det = M(0, 0) * M(1, 1) - M(0, 1) * M(1, 0);
   if (!std::isfinite(det) || std::abs(det) < 1e-12) throw AlignError("warp_affine: singular transform");
-  const double scale = std::sqrt(std::abs(det));  // output px per source px
+  scale = std::sqrt(std::abs(det));
 
   const cv::Matx23d inv = invert_affine(M);
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
@@ -133,14 +132,27 @@ void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Siz
   if (!std::isfinite(x0 + x1 + y0 + y1)) throw AlignError("warp_affine: transform is not finite");
   const double margin = 2.0 + (scale < 1.0 ? 1.0 / scale : 0.0);
   int ix0, ix1, iy0, iy1;
-  if (!footprint(x0 - margin, x1 + margin, src.cols, border, ix0, ix1) ||
-      !footprint(y0 - margin, y1 + margin, src.rows, border, iy0, iy1)) {
+  if (!footprint(x0 - margin, x1 + margin, src.width, border, ix0, ix1) ||
+      !footprint(y0 - margin, y1 + margin, src.height, border, iy0, iy1))
+    return false;
+  roi = cv::Rect(ix0, iy0, ix1 - ix0 + 1, iy1 - iy0 + 1);
+  return true;
+}
+
+}  // namespace
+
+void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Size dsize, int border,
+                 const cv::Scalar& border_value) {
+  cv::Rect region;
+  double scale = 1;
+  if (!source_region(src.size(), M, dsize, border, region, scale)) {
     if (border == cv::BORDER_TRANSPARENT) return;  // nothing of src lands in dst
     dst.create(dsize, src.type());
     dst.setTo(border_value);
     return;
   }
-  const cv::Mat roi = src(cv::Rect(ix0, iy0, ix1 - ix0 + 1, iy1 - iy0 + 1));
+  const int ix0 = region.x, iy0 = region.y;
+  const cv::Mat roi = src(region);
 
   // Below 0.8 bilinear sampling starts to skip source pixels; average them first.
   cv::Mat input = roi;
@@ -155,6 +167,18 @@ void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Siz
     to_src = cv::Matx23d(1 / fx, 0, 0.5 / fx - 0.5 + ix0, 0, 1 / fy, 0.5 / fy - 0.5 + iy0);
   }
   cv::warpAffine(input, dst, compose(M, to_src), dsize, cv::INTER_LINEAR, border, border_value);
+}
+
+cv::Mat warp_gray(const cv::Mat& frame, PixelFormat format, const cv::Matx23d& M, cv::Size dsize, int border) {
+  cv::Rect region;
+  double scale = 1;
+  if (border == cv::BORDER_CONSTANT || border == cv::BORDER_TRANSPARENT)
+    throw AlignError("warp_gray: needs a border mode that repeats the frame");
+  source_region(frame.size(), M, dsize, border, region, scale);
+  const cv::Mat gray = to_gray(frame(region), format);
+  cv::Mat out;
+  warp_affine(gray, out, compose(M, cv::Matx23d(1, 0, region.x, 0, 1, region.y)), dsize, border);
+  return out;
 }
 
 }  // namespace starganv2::align

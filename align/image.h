@@ -50,6 +50,11 @@ cv::Mat to_three_channels(const cv::Mat& src, PixelFormat from, PixelFormat to);
 void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Size dsize,
                  int border, const cv::Scalar& border_value = {});
 
+// Grey (as to_gray) of warp_affine(frame, M, dsize, border), cheaper: only the frame region the
+// warp reads is converted, and one channel is warped instead of three or four. `border` must
+// repeat the frame (reflect or replicate).
+cv::Mat warp_gray(const cv::Mat& frame, PixelFormat format, const cv::Matx23d& M, cv::Size dsize, int border);
+
 // The inverse of an invertible 2x3 affine map.
 cv::Matx23d invert_affine(const cv::Matx23d& M);
 

@@ -107,9 +107,7 @@ Landmarks ShapeModel::fit(const cv::Mat& frame, PixelFormat format, const FaceBo
   cv::Matx23d M = cv::getRotationMatrix2D(box.center, -box.angle_deg, kBox / box.size);
   M(0, 2) += 0.5 * (kPatch - 1) - box.center.x;
   M(1, 2) += 0.5 * (kPatch - 1) - box.center.y;
-  cv::Mat patch;
-  warp_affine(frame, patch, M, {kPatch, kPatch}, cv::BORDER_REFLECT_101);
-  cv::Mat gray = to_gray(patch, format);
+  cv::Mat gray = warp_gray(frame, format, M, {kPatch, kPatch}, cv::BORDER_REFLECT_101);
   cv::GaussianBlur(gray, gray, {0, 0}, kBlurSigma);
 
   const long left = (kPatch - kBox) / 2;
