@@ -59,9 +59,9 @@ class FaceAligner {
   const AlignerOptions& options() const { return options_; }
 
   // One video frame (3 or 4 channels as `format` says, any stride). `timestamp_s` < 0 means
-  // "the next frame at options().frame_rate". Returns the faces, largest first on detection
-  // frames. Throws AlignError for a frame it cannot read (wrong depth or channel count, too
-  // large); an empty or tiny frame gives no faces.
+  // "the next frame at options().frame_rate". Returns the faces, largest first. Throws
+  // AlignError for a frame it cannot read (wrong depth or channel count, too large); an empty or
+  // tiny frame gives no faces.
   std::vector<AlignedFace> process(const cv::Mat& frame, PixelFormat format, double timestamp_s = -1);
 
   // A still image: every detector pass, no tracking or smoothing, ids 0, 1, ... Does not touch

@@ -59,6 +59,27 @@ TEST(Aligner, CropPutsTheFaceOnTheTemplate) {
   EXPECT_EQ(cv::norm(FaceAligner(shape_model(), bgr).align(image, PixelFormat::kBGR)[0].crop, bgr_crop, cv::NORM_INF), 0);
 }
 
+TEST(Aligner, AnyCropSizeFramesTheFaceAlike) {
+  const cv::Mat image = load_bgr(kAstronaut);
+  std::vector<cv::Mat> crops;
+  for (int size : {128, 256, 512}) {
+    AlignerOptions options;
+    options.crop_size = size;
+    const std::vector<AlignedFace> faces = FaceAligner(shape_model(), options).align(image, PixelFormat::kBGR);
+    ASSERT_EQ(faces.size(), 1u);
+    ASSERT_EQ(faces[0].crop.size(), cv::Size(size, size));
+    cv::Mat at_256;
+    cv::resize(faces[0].crop, at_256, {256, 256}, 0, 0, size > 256 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    crops.push_back(at_256);
+  }
+  // The same framing at every size: rescaled to 256 they differ only by resampling.
+  cv::Mat diff;
+  cv::absdiff(crops[2], crops[1], diff);
+  EXPECT_LT(cv::mean(diff)[0], 1.0);
+  cv::absdiff(crops[0], crops[1], diff);
+  EXPECT_LT(cv::mean(diff)[0], 5.0);  // 128 px upsampled is blurrier
+}
+
 TEST(Aligner, EveryPixelFormatAndStrideGivesTheSameCrop) {
   const cv::Mat image = load_bgr(kAstronaut);
   AlignerOptions options;
