@@ -52,8 +52,8 @@ options:
   --batches LIST     batch sizes                                                     [1,4,8]
   --iterations N     timed calls per row (median reported)          [CPU: 3, CUDA: 50]
   --warmup N         untimed calls per row before timing            [CPU: 1, CUDA: 10]
-  --layout LIST      engine memory layouts: auto (= nhwc), nchw, nhwc or all (each its own
-                     row)                                                              [auto]
+  --layout LIST      engine memory layouts: auto (nhwc on CUDA, nchw on the CPU), nchw, nhwc
+                     or all (each its own row)                                         [auto]
   --no-graphs        engine on CUDA without CUDA graph replay
   --no-cpu-cache     engine on the CPU without its allocation cache (see model/cpu_cache.h)
   --threads N        CPU threads for LibTorch                          [LibTorch default]
