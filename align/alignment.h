@@ -31,15 +31,26 @@ struct TemplateBox {
 const TemplateBox& canonical_detector_box();
 
 // Least-squares similarity (rotation, uniform scale, translation; no reflection) taking `from`
-// onto `to`. Requires equal sizes >= 2 with `from` not all one point; throws AlignError otherwise.
-cv::Matx23d fit_similarity(std::span<const cv::Point2d> from, std::span<const cv::Point2d> to);
+// onto `to`, optionally weighting each pair (weights >= 0, as many as points). Requires equal
+// sizes >= 2 with `from` not all one point; throws AlignError otherwise.
+cv::Matx23d fit_similarity(std::span<const cv::Point2d> from, std::span<const cv::Point2d> to,
+                           std::span<const double> weights = {});
+
+// Weights of the 68 landmarks in every fit to the template: 1/2 for the jaw line (0-16) and the
+// eyebrows (17-26), 1 for the rest. Those are the least well-defined points of dlib's fits (a
+// contour with no corner; brows under hair), and halving them makes two views of one face align
+// more alike (fewer round-trip outliers).
+std::span<const double> landmark_weights();
 
 // Frame pixels -> crop pixels for a crop_size x crop_size crop in which `landmarks` fit the
-// template as closely as a similarity allows (all 68 points, equal weight).
+// template as closely as a similarity allows (weighted by landmark_weights()).
 cv::Matx23d fit_to_template(const Landmarks& landmarks, int crop_size = kDefaultCropSize);
 
 // The box dlib's detector would draw around a face with these landmarks, rotated with the face.
 FaceBox box_from_landmarks(const Landmarks& landmarks);
+// The same from another template and box (both in unit coordinates); the template tool uses it.
+FaceBox box_from_landmarks(const Landmarks& landmarks, std::span<const cv::Point2d> unit_template,
+                           const TemplateBox& unit_box);
 
 // Mean distance, in crop widths, between the landmarks mapped by fit_to_template and the template:
 // about 0.02 for real faces (individual face shape), much more when the fit has gone astray.

@@ -24,40 +24,49 @@ bool boxes_differ(const FaceBox& a, const FaceBox& b) {
          std::abs(angle_diff_deg(a.angle_deg, b.angle_deg)) > 4.0;
 }
 
-// Landmarks from a starting box. dlib's predictor depends on the box it is given, and is most
-// accurate in one like the detector's around an upright face: so the fit is repeated in the box
-// the previous fit implies until the box settles, which makes the result a property of the face
-// rather than of where the detector or the tracker put its box. A face turned 40 degrees in an
-// upright detector box needs up to 5 passes (each fit undershoots the turn); one already in a
-// fitting box needs 1 or 2. With
-// samples = 5 or 9, fits in boxes shifted by 3 % of their size (a plus or a 3x3 grid) are
-// averaged: that halves the landmark noise between two views of one face (issue 5 round trip).
+}  // namespace
+
+// dlib's predictor depends on the box it is given and is most accurate in one like the
+// detector's around an upright face: so the fit is repeated in the box the previous fit implies
+// until that box settles, which makes the result a property of the face rather than of where the
+// detector or the tracker put its box. A face turned 40 degrees in an upright detector box needs
+// up to 5 passes (each fit undershoots the turn); one already in a fitting box needs 1 or 2.
+Landmarks fit_landmarks(const ShapeModel& model, const cv::Mat& frame, PixelFormat format, const FaceBox& start,
+                        int samples, const std::function<FaceBox(const Landmarks&)>& implied_box) {
+  if (samples != 1 && samples != 5 && samples != 9) throw AlignError("fit_landmarks: samples must be 1, 5 or 9");
+  Landmarks landmarks;
+  FaceBox box = start;
+  for (int pass = 0; pass < 6; ++pass) {
+    landmarks = model.fit(frame, format, box);
+    const FaceBox next = implied_box(landmarks);
+    if (!boxes_differ(box, next)) break;
+    box = next;
+  }
+  if (samples == 1) return landmarks;
+  const FaceBox centre = implied_box(landmarks);
+  Landmarks sum{};
+  int n = 0;
+  for (int dy = -1; dy <= 1; ++dy)
+    for (int dx = -1; dx <= 1; ++dx) {
+      if (samples < 9 && dx != 0 && dy != 0) continue;
+      FaceBox b = centre;
+      b.center += cv::Point2d(dx, dy) * (0.03 * centre.size);
+      const Landmarks l = model.fit(frame, format, b);
+      for (int i = 0; i < kNumLandmarks; ++i) sum[i] += l[i];
+      ++n;
+    }
+  for (int i = 0; i < kNumLandmarks; ++i) landmarks[i] = sum[i] / n;
+  return landmarks;
+}
+
+namespace {
+
+// fit_landmarks plus the checks that tell a face from a fit gone astray.
 Fit fit_face(const ShapeModel& model, const cv::Mat& frame, PixelFormat format, const FaceBox& start, int samples) {
   Fit f;
   try {
-    FaceBox box = start;
-    for (int pass = 0; pass < 6; ++pass) {
-      f.landmarks = model.fit(frame, format, box);
-      f.box = box_from_landmarks(f.landmarks);
-      if (!boxes_differ(box, f.box)) break;
-      box = f.box;
-    }
-    if (samples > 1) {
-      const FaceBox centre = f.box;
-      Landmarks sum{};
-      int n = 0;
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dx = -1; dx <= 1; ++dx) {
-          if (samples < 9 && dx != 0 && dy != 0) continue;
-          FaceBox b = centre;
-          b.center += cv::Point2d(dx, dy) * (0.03 * centre.size);
-          const Landmarks l = model.fit(frame, format, b);
-          for (int i = 0; i < kNumLandmarks; ++i) sum[i] += l[i];
-          ++n;
-        }
-      for (int i = 0; i < kNumLandmarks; ++i) f.landmarks[i] = sum[i] / n;
-      f.box = box_from_landmarks(f.landmarks);
-    }
+    f.landmarks = fit_landmarks(model, frame, format, start, samples);
+    f.box = box_from_landmarks(f.landmarks);
     const double extent = std::max(frame.cols, frame.rows);
     // A residual past 0.1 crop widths is no face shape (real ones sit near 0.02); the centre may
     // leave the frame by half a box at most (a face cut by the edge).

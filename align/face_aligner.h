@@ -2,6 +2,7 @@
 // crops in the CelebA-HQ framing. One FaceAligner per streaming thread; the ShapeModel is shared.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -47,6 +48,15 @@ struct AlignedFace {
   cv::Matx23d inverse;     // crop pixel -> frame pixel
   bool detected = false;   // true when this frame's detector found it, false when tracked
 };
+
+// The landmark fit FaceAligner uses: dlib's fit in `start`, repeated in the box the landmarks
+// imply (`implied_box`) until that box settles (at most 6 passes); with samples = 5 or 9, fits in
+// boxes shifted by 3 % of their size (a plus, or a 3x3 grid) are averaged, which halves the
+// landmark noise between two views of one face. Throws AlignError like ShapeModel::fit.
+Landmarks fit_landmarks(const ShapeModel& model, const cv::Mat& frame, PixelFormat format, const FaceBox& start,
+                        int samples = 1,
+                        const std::function<FaceBox(const Landmarks&)>& implied_box =
+                            [](const Landmarks& l) { return box_from_landmarks(l); });
 
 class FaceAligner {
  public:

@@ -1,9 +1,13 @@
 // starganv2-align-template: recomputes align/canonical_template.cpp, the canonical 68-point
 // template, from a set of already aligned face images (the CelebA-HQ samples in
-// ../shared/data/celeba_hq). Each image is detected at full resolution (largest face), fitted
-// with dlib's 68-point model in the detector's box, and its landmarks are divided by the image
-// size; the template is the mean. The detector box is expressed in each face's own template frame
-// and averaged too. Writes the C++ source to stdout.
+// ../shared/data/celeba_hq). Each image is detected at full resolution (largest face) and its
+// landmarks, divided by the image size, are averaged (and corrected for the shrinking bias of
+// least-squares fitting, see below). Two rounds: first dlib's plain fit in the
+// detector's box gives a provisional template; then the landmarks are fitted the way the
+// aligner fits them (fit_landmarks with 9 samples, boxes predicted from the provisional
+// template), so that aligning these images reproduces their framing without bias. The result
+// does not depend on the template compiled in. The detector box is expressed in each face's own
+// template frame and averaged too. Writes the C++ source to stdout.
 //
 //   starganv2-align-template [--model FILE] DIR... > align/canonical_template.cpp
 
@@ -18,6 +22,7 @@
 
 #include "align/alignment.h"
 #include "align/detector.h"
+#include "align/face_aligner.h"
 #include "align/landmarks.h"
 
 namespace fs = std::filesystem;
@@ -60,10 +65,13 @@ int main(int argc, char** argv) try {
   options.max_width = 0;  // full resolution finds every CelebA-HQ face
   Detector detector(options);
 
-  std::vector<Landmarks> unit_shapes;  // landmarks / image size
-  std::vector<FaceBox> unit_boxes;     // detector box / image size
+  struct Sample {
+    cv::Mat image;
+    FaceBox box;
+  };
+  std::vector<Sample> samples;
   for (const fs::path& f : files) {
-    const cv::Mat image = cv::imread(f.string(), cv::IMREAD_COLOR);
+    cv::Mat image = cv::imread(f.string(), cv::IMREAD_COLOR);
     if (image.empty()) {
       std::cerr << "skipped " << f << ": not an image\n";
       continue;
@@ -73,55 +81,80 @@ int main(int argc, char** argv) try {
       std::cerr << "skipped " << f << ": no face found\n";
       continue;
     }
-    const Landmarks lm = model->fit(image, PixelFormat::kBGR, faces[0]);
-    Landmarks unit;
-    for (int i = 0; i < kNumLandmarks; ++i)
-      unit[i] = {(lm[i].x + 0.5) / image.cols, (lm[i].y + 0.5) / image.rows};
-    FaceBox box = faces[0];
-    box.center = {(box.center.x + 0.5) / image.cols, (box.center.y + 0.5) / image.rows};
-    box.size /= image.cols;
-    unit_shapes.push_back(unit);
-    unit_boxes.push_back(box);
+    samples.push_back({std::move(image), faces[0]});
   }
-  if (unit_shapes.size() < 2) {
+  if (samples.size() < 2) {
     std::cerr << "starganv2-align-template: fewer than two faces found\n";
     return 1;
   }
-  const double n = static_cast<double>(unit_shapes.size());
+  const double n = static_cast<double>(samples.size());
 
+  // Mean of landmarks / image size, and the detector box in each face's own template frame.
   std::array<cv::Point2d, kNumLandmarks> mean{};
-  for (const Landmarks& s : unit_shapes)
-    for (int i = 0; i < kNumLandmarks; ++i) mean[i] += s[i] / n;
+  TemplateBox box{{0, 0}, 0};
+  double residual = 0;
+  const auto average = [&](const std::vector<Landmarks>& shapes) {
+    std::vector<Landmarks> unit(shapes.size());
+    mean.fill({0, 0});
+    for (std::size_t k = 0; k < shapes.size(); ++k)
+      for (int i = 0; i < kNumLandmarks; ++i) {
+        const cv::Mat& im = samples[k].image;
+        unit[k][i] = {(shapes[k][i].x + 0.5) / im.cols, (shapes[k][i].y + 0.5) / im.rows};
+        mean[i] += unit[k][i] / n;
+      }
+    // Fitting a face to the mean by least squares shrinks it a little (its shape deviations count
+    // against the scale: about 1.4 % here), so aligning these very images with the plain mean
+    // would frame them 1.4 % wider than CelebA-HQ does. Undo the mean fitted transform, so that
+    // on average they align to exactly their own framing. (One step is exact: least-squares
+    // fits commute with a similarity of the target.)
+    cv::Matx23d bias = cv::Matx23d::zeros();
+    for (std::size_t k = 0; k < shapes.size(); ++k) bias += fit_similarity(unit[k], mean, landmark_weights()) * (1.0 / n);
+    const cv::Matx23d unbias = invert_affine(bias);
+    for (cv::Point2d& p : mean) p = apply(unbias, p);
 
-  // The box in each face's own template frame, so that box_from_landmarks() can put a
-  // detector-like box on any face from its landmarks alone.
-  cv::Point2d box_center(0, 0);
-  double box_size = 0, residual = 0;
-  for (std::size_t k = 0; k < unit_shapes.size(); ++k) {
-    const cv::Matx23d T = fit_similarity(unit_shapes[k], mean);
-    box_center += apply(T, unit_boxes[k].center) / n;
-    box_size += unit_boxes[k].size * std::hypot(T(0, 0), T(1, 0)) / n;
-    double r = 0;
-    for (int i = 0; i < kNumLandmarks; ++i) r += cv::norm(apply(T, unit_shapes[k][i]) - mean[i]);
-    residual += r / kNumLandmarks / n;
-  }
+    box = {{0, 0}, 0};
+    residual = 0;
+    for (std::size_t k = 0; k < shapes.size(); ++k) {
+      const cv::Mat& im = samples[k].image;
+      const FaceBox& b = samples[k].box;
+      const cv::Matx23d T = fit_similarity(unit[k], mean, landmark_weights());
+      box.center += apply(T, {(b.center.x + 0.5) / im.cols, (b.center.y + 0.5) / im.rows}) / n;
+      box.size += b.size / im.cols * std::hypot(T(0, 0), T(1, 0)) / n;
+      double r = 0;
+      for (int i = 0; i < kNumLandmarks; ++i) r += cv::norm(apply(T, unit[k][i]) - mean[i]);
+      residual += r / kNumLandmarks / n;
+    }
+  };
+
+  std::vector<Landmarks> shapes;
+  for (const Sample& s : samples) shapes.push_back(model->fit(s.image, PixelFormat::kBGR, s.box));
+  average(shapes);
+  const std::array<cv::Point2d, kNumLandmarks> provisional = mean;
+  const TemplateBox provisional_box = box;
+  shapes.clear();
+  for (const Sample& s : samples)
+    shapes.push_back(fit_landmarks(*model, s.image, PixelFormat::kBGR, s.box, 9, [&](const Landmarks& l) {
+      return box_from_landmarks(l, provisional, provisional_box);
+    }));
+  average(shapes);
 
   std::printf(
       "// Generated by starganv2-align-template (align/tools/make_template.cpp); do not edit by hand.\n"
       "//\n"
       "// The canonical 68-point template for the CelebA-HQ framing: the mean position of dlib's 68\n"
-      "// landmarks (shape_predictor_68_face_landmarks.dat, fitted in the box of dlib's HOG detector run\n"
-      "// at full resolution) over %d aligned CelebA-HQ images (1024x1024, ../shared/data/celeba_hq),\n"
-      "// each divided by the image size, so (0,0) is the crop's top-left corner and (1,1) its\n"
-      "// bottom-right. An individual face lies on average %.4f crop widths from this mean after a\n"
-      "// similarity fit: that is face shape, not alignment error. The detector box is the mean HOG box\n"
-      "// in each face's own template frame. The images themselves are not part of the repository.\n"
+      "// landmarks (shape_predictor_68_face_landmarks.dat, fitted as the aligner fits them, starting\n"
+      "// from the box of dlib's HOG detector run at full resolution) over %d aligned CelebA-HQ images\n"
+      "// (1024x1024, ../shared/data/celeba_hq), each divided by the image size, so (0,0) is the crop's\n"
+      "// top-left corner and (1,1) its bottom-right. An individual face lies on average %.4f crop\n"
+      "// widths from this mean after a similarity fit: that is face shape, not alignment error. The\n"
+      "// detector box is the mean HOG box in each face's own template frame. The images themselves are\n"
+      "// not part of the repository.\n"
       "// Recompute: starganv2-align-template ../shared/data/celeba_hq > align/canonical_template.cpp\n\n"
       "#include \"align/alignment.h\"\n\n"
       "namespace starganv2::align {\n\n"
       "namespace {\n\n"
       "constexpr double kTemplate[kNumLandmarks][2] = {\n",
-      static_cast<int>(unit_shapes.size()), residual);
+      static_cast<int>(samples.size()), residual);
   for (int i = 0; i < kNumLandmarks; ++i)
     std::printf("%s{%.6f, %.6f},%s", i % 4 == 0 ? "    " : " ", mean[i].x, mean[i].y,
                 i % 4 == 3 || i == kNumLandmarks - 1 ? "\n" : "");
@@ -141,8 +174,8 @@ int main(int argc, char** argv) try {
       "  return box;\n"
       "}\n\n"
       "}  // namespace starganv2::align\n",
-      box_center.x, box_center.y, box_size);
-  std::cerr << "template from " << unit_shapes.size() << " of " << files.size() << " images; mean residual "
+      box.center.x, box.center.y, box.size);
+  std::cerr << "template from " << samples.size() << " of " << files.size() << " images; mean residual "
             << residual << " crop widths\n";
   return 0;
 } catch (const std::exception& e) {
