@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <vector>
 
 #include "align/alignment.h"
 #include "helpers.h"
@@ -69,6 +70,23 @@ TEST(Similarity, RecoversAKnownTransform) {
     EXPECT_NEAR(p.y, t[i].y * 256 - 0.5, 1e-6);
   }
   EXPECT_NEAR(template_residual(map(M, t)), 0.0, 1e-9);
+}
+
+TEST(Similarity, WeightsDecideWhichPointsCount) {
+  const Landmarks t = template_points();
+  Landmarks moved = t;
+  moved[3] += cv::Point2d(0.2, -0.1);
+  std::vector<double> w(kNumLandmarks, 1.0);
+  w[3] = 0;
+  const cv::Matx23d identity(1, 0, 0, 0, 1, 0);
+  EXPECT_LT(cv::norm(fit_similarity(moved, t, w) - identity), 1e-12);
+  EXPECT_GT(cv::norm(fit_similarity(moved, t) - identity), 1e-3);
+  EXPECT_THROW(fit_similarity(moved, t, std::vector<double>(3, 1.0)), AlignError);
+  EXPECT_THROW(fit_similarity(moved, t, std::vector<double>(kNumLandmarks, 0.0)), AlignError);
+  ASSERT_EQ(landmark_weights().size(), static_cast<std::size_t>(kNumLandmarks));
+  EXPECT_EQ(landmark_weights()[8], 0.5);   // chin
+  EXPECT_EQ(landmark_weights()[20], 0.5);  // brow
+  EXPECT_EQ(landmark_weights()[30], 1.0);  // nose tip
 }
 
 TEST(Similarity, DegenerateInputIsAClearError_n) {
