@@ -90,7 +90,6 @@ std::vector<FaceBox> Detector::detect_pass(const cv::Mat& frame, PixelFormat for
 }
 
 std::vector<FaceBox> Detector::run_pass(const cv::Mat& gray, int index) {
-
   const int width = gray.cols;
   double scale = options_.max_width > 0 ? std::min(1.0, static_cast<double>(options_.max_width) / width) : 1.0;
   scale *= std::pow(2.0, options_.upsample);
