@@ -59,6 +59,34 @@ TEST(Aligner, CropPutsTheFaceOnTheTemplate) {
   EXPECT_EQ(cv::norm(FaceAligner(shape_model(), bgr).align(image, PixelFormat::kBGR)[0].crop, bgr_crop, cv::NORM_INF), 0);
 }
 
+TEST(Aligner, CropsPastTheFrameEdgeAreMirrored) {
+  // A face close to the top-left corner: its crop reaches well past two edges of the frame.
+  std::mt19937 rng(10);
+  const cv::Mat frame =
+      place(astronaut_head(), random_background({480, 360}, rng), similarity(kHeadFaceCentre, {70, 60}, 0, 1.2));
+  FaceAligner aligner(shape_model());
+  const std::vector<AlignedFace> faces = aligner.align(frame, PixelFormat::kBGR);
+  ASSERT_EQ(faces.size(), 1u);
+  const cv::Point2d corner = apply(faces[0].inverse, {0, 0});
+  ASSERT_LT(corner.x, -20);  // the crop's corner lies outside the frame
+  ASSERT_LT(corner.y, -20);
+  cv::Mat grey;
+  cv::cvtColor(faces[0].crop, grey, cv::COLOR_RGB2GRAY);
+  // No black wedge: every pixel comes from the frame (whose darkest pixels are far from 0).
+  double darkest_frame, darkest_crop;
+  cv::Mat frame_grey;
+  cv::cvtColor(frame, frame_grey, cv::COLOR_BGR2GRAY);
+  cv::minMaxLoc(frame_grey, &darkest_frame);
+  cv::minMaxLoc(grey, &darkest_crop);
+  EXPECT_GE(darkest_crop, darkest_frame);
+  // And it is the mirror image: the row just above the frame's top edge equals the one below it.
+  const cv::Matx23d& fwd = faces[0].forward;
+  const cv::Point2d above = apply(fwd, {100, -10}), below = apply(fwd, {100, 10});
+  const cv::Vec3b a = faces[0].crop.at<cv::Vec3b>(cvRound(above.y), cvRound(above.x));
+  const cv::Vec3b b = faces[0].crop.at<cv::Vec3b>(cvRound(below.y), cvRound(below.x));
+  EXPECT_LE(cv::norm(cv::Vec3d(a) - cv::Vec3d(b)), 40);
+}
+
 TEST(Aligner, AnyCropSizeFramesTheFaceAlike) {
   const cv::Mat image = load_bgr(kAstronaut);
   std::vector<cv::Mat> crops;
