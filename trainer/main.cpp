@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
       "<out>/checkpoints/resume.safetensors (everything needed to continue), <out>/samples/*.png and\n"
       "<out>/log.jsonl. Ctrl-C saves a resume file and stops; continue with --resume latest."};
   app.option_defaults()->always_capture_default();
+  // A repeated option keeps its last value, as most command lines do (handy after --preset or in scripts).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   std::string preset, precision = "fp32";
   bool benchmark = false, no_verify = false, no_progress = false;
@@ -80,6 +82,8 @@ int main(int argc, char** argv) {
   hp("style_dim", o.model.style_dim, "Style code dimension");
   hp("max_conv_dim", o.model.max_conv_dim, "Channel cap of G, E and D");
   hp("hidden_dim", o.model.hidden_dim, "Width of the mapping network");
+  if (int64_t* base_dim = starganv2::base_dim_of(o.model))
+    hp("base_dim", *base_dim, "Channels of G, E and D at full resolution; 0 = official 2^14/img_size (for tiny test models)");
   hp("randcrop_prob", o.randcrop_prob, "Probability of the random resized crop");
   hp("seed", o.seed, "Seed of every random draw (init, sampling, augmentation, latents)");
   hp("ema_beta", o.ema_beta, "Decay of the exponential moving average of G, F, E (official 0.999)");

@@ -43,6 +43,20 @@ struct TrainOptions {
   bool operator==(const TrainOptions&) const = default;
 };
 
+// The official networks are 2^14 / img_size channels wide at full resolution, so every
+// full-resolution convolution costs the same at any img_size and even a 32 px model trains at
+// seconds per iteration on a CPU. A ModelConfig that has the `base_dim` width field (0 =
+// official) lets tests and --base-dim train narrow models; these helpers find out at compile time.
+template <class Config>
+constexpr bool kHasBaseDim = requires(Config c) { c.base_dim; };
+template <class Config>
+int64_t* base_dim_of(Config& c) {
+  if constexpr (kHasBaseDim<Config>)
+    return &c.base_dim;
+  else
+    return nullptr;
+}
+
 // The paper's settings (official expr configs): img_size 256, CelebA-HQ: 2 domains, w_hpf 1,
 // lambda_ds 1; AFHQ: 3 domains, w_hpf 0, lambda_ds 2. Throws std::invalid_argument for an
 // unknown name.

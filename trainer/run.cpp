@@ -87,6 +87,12 @@ const std::map<std::string, std::function<std::string(const TrainOptions&)>>& id
       {"max_conv_dim", [](const TrainOptions& o) { return std::to_string(o.model.max_conv_dim); }},
       {"hidden_dim", [](const TrainOptions& o) { return std::to_string(o.model.hidden_dim); }},
       {"w_hpf", [](const TrainOptions& o) { return nlohmann::json(o.model.w_hpf).dump(); }},
+      {"base_dim",
+       [](const TrainOptions& o) {
+         TrainOptions copy = o;
+         const int64_t* v = base_dim_of(copy.model);
+         return v ? std::to_string(*v) : std::string("0");
+       }},
       {"batch_size", [](const TrainOptions& o) { return std::to_string(o.batch_size); }},
       {"lambda_reg", [](const TrainOptions& o) { return nlohmann::json(o.lambda_reg).dump(); }},
       {"lambda_cyc", [](const TrainOptions& o) { return nlohmann::json(o.lambda_cyc).dump(); }},

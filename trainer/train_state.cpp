@@ -204,7 +204,10 @@ FAN fan_from_resume(const ResumeFile& resume) {
 
 void restore_solver(const ResumeFile& resume, Solver& solver) {
   const std::string file = resume.path.string();
-  if (!(solver.options() == resume.options))
+  // total_iters may grow when a run is continued; everything else must be the run's own.
+  TrainOptions expected = resume.options;
+  expected.total_iters = solver.options().total_iters;
+  if (!(solver.options() == expected))
     throw CheckpointError(file + ": the solver was built with other options than the resume file's");
   for (const auto& [name, net] : solver.nets().named()) load_prefixed(resume.file, file, *net, kNetsPrefix + name);
   for (const auto& [name, net] : solver.nets_ema().named()) load_prefixed(resume.file, file, *net, kEmaPrefix + name);

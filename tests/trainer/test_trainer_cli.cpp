@@ -1,0 +1,272 @@
+// starganv2-train as a user runs it: --help, clear errors before any training, unreadable
+// images skipped and counted, resume mismatches, and (suite "train") exact resume: N iterations,
+// resume, N more gives the same files as 2N in one go.
+//
+// Usage: test_trainer_cli <path to starganv2-train> [gtest flags]
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+#include "model/safetensors.h"
+#include "synthetic.h"
+#include "trainer/options.h"
+
+namespace fs = std::filesystem;
+
+namespace starganv2 {
+namespace {
+
+std::string g_cli;
+
+struct TempDir {
+  fs::path path = test::make_temp_dir("cli");
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+Result run(const std::vector<std::string>& args, const fs::path& scratch) {
+  std::string cmd = quote(g_cli);
+  for (const auto& a : args) cmd += " " + quote(a);
+  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  cmd += " > " + quote(out.string()) + " 2> " + quote(err.string()) + " < /dev/null";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+// A tiny config that trains at CPU speed (narrow networks when model/ has the width knob).
+std::vector<std::string> tiny_args(int batch = 2) {
+  std::vector<std::string> a = {"--img-size", "32", "--style-dim", "8", "--latent-dim", "4", "--hidden-dim", "16",
+                                "--max-conv-dim", "16", "--w-hpf", "0", "--batch-size", std::to_string(batch),
+                                "--device", "cpu", "--workers", "1", "--val-batch-size", "2", "--sample-outs", "1",
+                                "--no-progress"};
+  if (kHasBaseDim<ModelConfig>) a.insert(a.end(), {"--base-dim", "8"});
+  return a;
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "expected \"" << (needle) << "\" in:\n" << (haystack)
+
+TEST(Cli, HelpDocumentsEveryOptionWithItsDefault) {
+  TempDir dir;
+  const Result r = run({"--help"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* s :
+       {"--train-dir", "--val-dir", "--img-size INT=256", "--batch-size INT=8", "--total-iters INT=100000", "--resume",
+        "--lambda-reg FLOAT=1", "--lambda-cyc FLOAT=1", "--lambda-sty FLOAT=1", "--lambda-ds FLOAT=1",
+        "--ds-iter INT=100000", "--w-hpf FLOAT=1", "--fan", "--lr FLOAT=0.0001", "--f-lr FLOAT=1e-06", "--beta1 FLOAT=0",
+        "--beta2 FLOAT=0.99", "--weight-decay FLOAT=0.0001", "--latent-dim INT=16", "--style-dim INT=64",
+        "--max-conv-dim INT=512", "--randcrop-prob FLOAT=0.5", "--seed UINT=777", "--print-every INT=10",
+        "--sample-every INT=5000", "--save-every INT=10000", "--device TEXT=auto", "--precision", "=fp32", "--workers INT=4",
+        "--out TEXT=expr", "--preset", "celeba_hq", "afhq", "--benchmark"})
+    EXPECT_CONTAINS(r.out, s);
+}
+
+TEST(Cli, MissingOrEmptyFoldersAreClearErrors_n) {
+  TempDir dir;
+  const std::vector<std::string> out = {"--out", (dir.path / "run").string()};
+  Result r = run(tiny_args() + out + std::vector<std::string>{"--train-dir", (dir.path / "nope").string()}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, (dir.path / "nope").string() + ": the image folder does not exist");
+
+  fs::create_directories(dir.path / "data");
+  r = run(tiny_args() + out + std::vector<std::string>{"--train-dir", (dir.path / "data").string()}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "has no sub-folders");
+
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  fs::create_directories(dir.path / "data" / "zebra");
+  r = run(tiny_args() + out + std::vector<std::string>{"--train-dir", (dir.path / "data").string()}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "domain \"zebra\" has no images");
+
+  fs::remove_all(dir.path / "data" / "zebra");
+  r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--val-dir",
+                                                 (dir.path / "val").string(), "--out", (dir.path / "run").string()},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, (dir.path / "val").string() + ": the image folder does not exist");
+  EXPECT_FALSE(fs::exists(dir.path / "run")) << "nothing may be written before the input is checked";
+}
+
+TEST(Cli, WrongSettingsAreRefusedBeforeTraining_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  const std::vector<std::string> data = {"--train-dir", (dir.path / "data").string(), "--out", (dir.path / "run").string()};
+  std::vector<std::string> args = tiny_args() + data;
+  // w_hpf > 0 needs the FAN.
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--w-hpf") args[i + 1] = "1";
+  Result r = run(args, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "--fan");
+  r = run(tiny_args() + data + std::vector<std::string>{"--fan", (dir.path / "wing.safetensors").string(), "--w-hpf", "1"},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  if (!torch::cuda::is_available()) {
+    r = run(tiny_args() + data + std::vector<std::string>{"--precision", "bf16"}, dir.path);
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_CONTAINS(r.err, "bf16");
+  }
+  r = run(tiny_args() + data + std::vector<std::string>{"--precision", "fp16"}, dir.path);
+  EXPECT_NE(r.rc, 0);
+  r = run(tiny_args() + data + std::vector<std::string>{"--img-size", "48"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "img_size");
+  EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints" / "resume.safetensors"));
+}
+
+TEST(Cli, UnreadableImagesAreSkippedWithAWarningAndCounted) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 3, 32, 2);
+  std::ofstream(dir.path / "data" / "warm" / "broken.png") << "not a png";
+  std::ofstream(dir.path / "data" / "cool" / "empty.jpg");
+  const Result r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out",
+                                                               (dir.path / "run").string(), "--total-iters", "0"},
+                       dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.err, "broken.png: cannot be decoded as an image; skipped");
+  EXPECT_CONTAINS(r.err, "empty.jpg");
+  EXPECT_CONTAINS(r.out, "6 images in 2 domains (cool 3, warm 3); 2 unreadable image(s) skipped");
+  EXPECT_TRUE(fs::exists(dir.path / "run" / "checkpoints" / "model-000000.safetensors"));
+}
+
+TEST(Cli, ResumeMismatchesAreClearErrors_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 3);
+  const std::vector<std::string> data = {"--train-dir", (dir.path / "data").string(), "--out", (dir.path / "run").string()};
+  Result r = run(tiny_args() + data + std::vector<std::string>{"--total-iters", "0"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_TRUE(fs::exists(dir.path / "run" / "checkpoints" / "resume.safetensors"));
+
+  r = run(tiny_args() + data + std::vector<std::string>{"--resume", "latest", "--lr", "0.001"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "--lr 0.001 differs from the resumed run's 0.0001");
+
+  r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out",
+                                                 (dir.path / "elsewhere").string(), "--resume", "latest"},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "no resume file");
+
+  fs::create_directories(dir.path / "other");
+  fs::rename(dir.path / "data" / "warm", dir.path / "other" / "hot");
+  fs::create_directories(dir.path / "other" / "cool");
+  fs::copy(dir.path / "data" / "cool", dir.path / "other" / "cool", fs::copy_options::recursive);
+  r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "other").string(), "--out",
+                                                 (dir.path / "run").string(), "--resume", "latest"},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "do not match the resumed run's [\"cool\",\"warm\"]");
+
+  fs::create_directories(dir.path / "data" / "warm");
+  fs::copy(dir.path / "other" / "hot", dir.path / "data" / "warm", fs::copy_options::recursive);
+  fs::copy_file(dir.path / "data" / "warm" / "000.png", dir.path / "data" / "warm" / "extra.png");
+  r = run(tiny_args() + data + std::vector<std::string>{"--resume", "latest"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "image lists differ from the resumed run's");
+
+  std::ofstream(dir.path / "not-resume.safetensors") << "garbage";
+  r = run(tiny_args() + data + std::vector<std::string>{"--resume", (dir.path / "not-resume.safetensors").string()},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "not-resume.safetensors");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void expect_same_files(const fs::path& a, const fs::path& b, const std::vector<std::string>& metadata_keys) {
+  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
+  int differ = 0;
+  for (const auto& [name, t] : fa.tensors) {
+    const auto it = fb.tensors.find(name);
+    ASSERT_NE(it, fb.tensors.end()) << name;
+    if (!(t.sizes() == it->second.sizes() && at::equal(t, it->second))) {
+      if (++differ <= 5) ADD_FAILURE() << name << " differs between " << a << " and " << b;
+    }
+  }
+  EXPECT_EQ(differ, 0);
+  for (const auto& k : metadata_keys) EXPECT_EQ(fa.metadata.at(k), fb.metadata.at(k)) << k;
+}
+
+TEST(Resume, ContinuesExactly) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 4, 40, 4);
+  const int n = 2;
+  const std::vector<std::string> common = tiny_args(/*batch=*/kHasBaseDim<ModelConfig> ? 2 : 1) +
+                                          std::vector<std::string>{"--train-dir", (dir.path / "data").string(),
+                                                                   "--save-every", std::to_string(n), "--print-every", "1",
+                                                                   "--sample-every", "1000", "--lr", "0.001"};
+  const fs::path one = dir.path / "one", two = dir.path / "two";
+  Result r = run(common + std::vector<std::string>{"--out", one.string(), "--total-iters", std::to_string(2 * n)}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run(common + std::vector<std::string>{"--out", two.string(), "--total-iters", std::to_string(n)}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const fs::path half = two / "checkpoints" / "model-000002.safetensors";
+  r = run(common + std::vector<std::string>{"--out", two.string(), "--total-iters", std::to_string(2 * n), "--resume", "latest"},
+          dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Resumed");
+
+  expect_same_files(one / "checkpoints" / "resume.safetensors", two / "checkpoints" / "resume.safetensors",
+                    {"step", "lambda_ds", "sampler", "options"});
+  expect_same_files(one / "checkpoints" / "model-000004.safetensors", two / "checkpoints" / "model-000004.safetensors",
+                    {"step", "config", "domains"});
+  // Not vacuous: the iterations after the resume changed the weights.
+  const SafetensorsFile mid = read_safetensors(half), end = read_safetensors(two / "checkpoints" / "model-000004.safetensors");
+  EXPECT_FALSE(at::equal(mid.tensors.at("generator.from_rgb.weight"), end.tensors.at("generator.from_rgb.weight")));
+  // The log of the resumed run continues where the first part stopped.
+  const std::string log = slurp(two / "log.jsonl");
+  for (int step = 1; step <= 2 * n; ++step) EXPECT_CONTAINS(log, "{\"step\":" + std::to_string(step) + ",");
+}
+
+}  // namespace
+}  // namespace starganv2
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s <path to starganv2-train> [gtest flags]\n", argv[0]);
+    return 2;
+  }
+  starganv2::g_cli = argv[1];
+  return RUN_ALL_TESTS();
+}
