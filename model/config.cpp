@@ -29,6 +29,7 @@ void ModelConfig::validate() const {
           "max_conv_dim must be in [1, 8192], got " + std::to_string(max_conv_dim));
   require(hidden_dim > 0 && hidden_dim <= 8192, "hidden_dim must be in [1, 8192], got " + std::to_string(hidden_dim));
   require(w_hpf >= 0 && w_hpf <= 1e6, "w_hpf must be >= 0, got " + std::to_string(w_hpf));
+  require(base_dim >= 0 && base_dim <= 8192, "base_dim must be in [0, 8192] (0 = official), got " + std::to_string(base_dim));
 }
 
 std::string ModelConfig::to_json() const {
@@ -40,6 +41,8 @@ std::string ModelConfig::to_json() const {
   j["max_conv_dim"] = max_conv_dim;
   j["hidden_dim"] = hidden_dim;
   j["w_hpf"] = w_hpf;
+  // Written only when set, so files of official-width models read as before.
+  if (base_dim != 0) j["base_dim"] = base_dim;
   return j.dump();
 }
 
@@ -66,6 +69,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   c.hidden_dim = j.contains("hidden_dim") ? integer("hidden_dim") : 512;
   require(j.contains("w_hpf") && j["w_hpf"].is_number(), "missing or non-numeric \"w_hpf\"");
   c.w_hpf = j["w_hpf"].get<double>();
+  c.base_dim = j.contains("base_dim") ? integer("base_dim") : 0;
   c.validate();
   return c;
 }

@@ -14,6 +14,13 @@ struct ModelConfig {
   int64_t max_conv_dim = 512; // channel cap of G, E and D
   int64_t hidden_dim = 512;   // width of the mapping network's layers
   double w_hpf = 1.0;         // weight of the high-pass skips; 0 = no skips and no FAN masks
+  // Channels of G, E and D at full resolution. 0 = the official 2^14 / img_size (64 at 256 px),
+  // which makes every full-resolution convolution cost the same at any img_size; a smaller
+  // value gives the narrow models used by tests and the shipped demo checkpoint.
+  int64_t base_dim = 0;
+
+  // The width actually used: base_dim, or 2^14 / img_size when base_dim is 0.
+  int64_t full_res_dim() const { return base_dim > 0 ? base_dim : (int64_t{1} << 14) / img_size; }
 
   // Throws std::invalid_argument naming the first bad field.
   void validate() const;

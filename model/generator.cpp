@@ -41,7 +41,7 @@ struct GeneratorImpl::Parts {
 GeneratorImpl::GeneratorImpl(const ModelConfig& config) : config_(config), parts_(std::make_shared<Parts>()) {
   config_.validate();
   Parts& p = *parts_;
-  int64_t dim_in = (int64_t{1} << 14) / config_.img_size;
+  int64_t dim_in = config_.full_res_dim();
   p.from_rgb = register_module("from_rgb", make_conv(3, dim_in, /*kernel=*/3, /*stride=*/1, /*padding=*/1));
   p.encode_list = register_module("encode", torch::nn::ModuleList());
   p.decode_list = register_module("decode", torch::nn::ModuleList());

@@ -37,7 +37,7 @@ torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t str
 }
 
 int64_t build_image_trunk(torch::nn::Sequential& trunk, const ModelConfig& config) {
-  int64_t dim_in = (int64_t{1} << 14) / config.img_size;
+  int64_t dim_in = config.full_res_dim();
   trunk->push_back(make_conv(3, dim_in, /*kernel=*/3, /*stride=*/1, /*padding=*/1));
   int64_t dim_out = dim_in;
   // img_size halves down to 4 px, then a 4x4 valid convolution reaches 1 px.
