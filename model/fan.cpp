@@ -219,11 +219,11 @@ Masks preprocess(torch::Tensor x) {
   }
 
   // Jaw line outside the chin, the eyebrow edges and the lip corners take no part.
-  std::vector<int64_t> zero_out;
-  for (int64_t c = 0; c < kChin.start; ++c) zero_out.push_back(c);
-  for (int64_t c = kChin.end; c < 33; ++c) zero_out.push_back(c);
-  for (int64_t c : {kEyebrowsEdges.start, kEyebrowsEdges.end, kLipEdges.start, kLipEdges.end}) zero_out.push_back(c);
-  x.index_fill_(1, torch::tensor(zero_out, torch::kLong).to(x.device()), 0);
+  // Slices rather than index_fill_ with an index tensor: no host-to-device copy per call, so
+  // the translator can capture this in a CUDA graph.
+  x.slice(1, 0, kChin.start).zero_();
+  x.slice(1, kChin.end, 33).zero_();
+  for (int64_t c : {kEyebrowsEdges.start, kEyebrowsEdges.end, kLipEdges.start, kLipEdges.end}) x.select(1, c).zero_();
 
   // Nose bridge below its top point moves up; the official power of 1 here is the identity.
   torch::Tensor nose = x.slice(1, kNose.start + 1, kNose.end);
