@@ -8,9 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
 TORCH_VERSION=2.11.0
+# The same ninja as Debian 12's: the test command (`.venv/bin/meson test`) rebuilds with whichever
+# ninja is on PATH, and ninja >= 1.12 writes a build log that 1.11 cannot read, which made the
+# test command recompile the whole tree once after set-up.
+NINJA_VERSION=1.11.1.4
 
 DEBIAN_PACKAGES=(
-  build-essential pkg-config git python3 python3-venv python3-pip
+  build-essential pkg-config git python3 python3-venv python3-pip ninja-build
   libglib2.0-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
@@ -42,10 +46,10 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null \
-   || [[ ! -x .venv/bin/meson || ! -x .venv/bin/ninja ]]; then
+   || [[ ! -x .venv/bin/meson || "$(.venv/bin/ninja --version 2>/dev/null)" != "${NINJA_VERSION%.*}"* ]]; then
   log "installing torch==$TORCH_VERSION (LibTorch, CUDA 13.0 build), meson and ninja into .venv (large download)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q "torch==$TORCH_VERSION" "meson>=1.4" ninja
+  .venv/bin/python -m pip install -q "torch==$TORCH_VERSION" "meson>=1.4" "ninja==$NINJA_VERSION"
 else
   log "torch $TORCH_VERSION, meson and ninja already in .venv"
 fi
