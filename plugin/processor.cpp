@@ -85,6 +85,12 @@ void require_file(const std::string& path, const char* what) {
     throw ProcessorError(Kind::kRead, std::string(what) + " " + path + " is a directory");
 }
 
+// A crop's pixels, tightly packed.
+std::vector<uint8_t> packed(const cv::Mat& crop) {
+  const cv::Mat c = crop.isContinuous() ? crop : crop.clone();
+  return std::vector<uint8_t>(c.data, c.data + c.total() * c.elemSize());
+}
+
 // Copies an RGB image (CV_8UC3) into `dst` (a region of the frame, `format`), colour channels
 // only: alpha/padding bytes of 4-byte formats are kept.
 void put_rgb(const cv::Mat& rgb, cv::Mat dst, align::PixelFormat format) {
@@ -198,6 +204,23 @@ struct Processor::Impl {
   // The last translated faces, for reuse_last().
   std::vector<align::Compositor::Face> last;
 
+  // Aligned reference faces by file (size and time tell a rewritten file), most recent last:
+  // a tool that alternates references, or a stream switching between a few, aligns each once.
+  struct CachedReference {
+    std::string path;
+    uintmax_t size = 0;
+    fs::file_time_type mtime;
+    cv::Mat crop;
+  };
+  static constexpr size_t kMaxCachedReferences = 8;
+  std::vector<CachedReference> references;
+
+  // What find_still() found, for render_still().
+  Mode still_mode = Mode::kFace;
+  cv::Size still_size;
+  std::vector<align::AlignedFace> still_faces;
+  cv::Mat still_small;  // kFrame: the image at img_size, RGB
+
   Impl(const EngineOptions& options, const AlignOptions& align)
       : engine(options), translator(open(options)) {
     aligner_key = key_for(align);
@@ -302,6 +325,24 @@ struct Processor::Impl {
   // The reference image's largest face, aligned as the generator expects.
   cv::Mat reference_crop(const std::string& path) {
     require_file(path, "reference image");
+    std::error_code size_ec, time_ec;
+    const uintmax_t size = fs::file_size(path, size_ec);
+    const fs::file_time_type mtime = fs::last_write_time(path, time_ec);
+    const bool cacheable = !size_ec && !time_ec;
+    if (cacheable) {
+      for (const CachedReference& r : references)
+        if (r.path == path && r.size == size && r.mtime == mtime) return r.crop;
+    }
+    cv::Mat crop = align_reference(path);
+    if (cacheable) {
+      std::erase_if(references, [&](const CachedReference& r) { return r.path == path; });
+      if (references.size() >= kMaxCachedReferences) references.erase(references.begin());
+      references.push_back({path, size, mtime, crop});
+    }
+    return crop;
+  }
+
+  cv::Mat align_reference(const std::string& path) {
     cv::Mat image;
     try {
       image = cv::imread(path, cv::IMREAD_COLOR);
@@ -407,9 +448,15 @@ struct Processor::Impl {
 
   FrameReport process_faces(cv::Mat& frame, align::PixelFormat format, View view,
                             double timestamp_s) {
+    return render_faces(frame, format, view,
+                        select_faces(aligner->process(frame, format, timestamp_s)), nullptr);
+  }
+
+  // Translates `faces` of `frame` and draws `view`; the crops go to `still` when given.
+  FrameReport render_faces(cv::Mat& frame, align::PixelFormat format, View view,
+                           const std::vector<align::AlignedFace>& faces,
+                           std::vector<StillFace>* still) {
     FrameReport report;
-    const std::vector<align::AlignedFace> faces =
-        select_faces(aligner->process(frame, format, timestamp_s));
     last.clear();
     if (faces.empty()) return report;
     std::vector<cv::Mat> crops;
@@ -423,6 +470,11 @@ struct Processor::Impl {
     }
     const std::vector<cv::Mat> translated = translate(crops);
     for (size_t i = 0; i < faces.size(); ++i) last.push_back({translated[i], faces[i].inverse});
+    if (still) {
+      still->clear();
+      for (size_t i = 0; i < faces.size(); ++i)
+        still->push_back({report.faces[i], packed(crops[i]), packed(translated[i])});
+    }
 
     std::vector<const cv::Mat*> row;
     switch (view) {
@@ -462,18 +514,73 @@ struct Processor::Impl {
   }
 
   FrameReport process_frame(cv::Mat& frame, align::PixelFormat format) {
-    FrameReport report;
     last.clear();
-    if (frame.empty()) return report;
+    if (frame.empty()) return FrameReport{};
+    return render_frame(frame, format, frame_input(frame, format), nullptr);
+  }
+
+  // The whole frame at img_size, RGB, as the generator takes it in frame mode.
+  cv::Mat frame_input(const cv::Mat& frame, align::PixelFormat format) const {
     const int size = img_size();
     const cv::Mat rgb = align::to_three_channels(frame, format, kCropFormat);
     cv::Mat small;
     cv::resize(rgb, small, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+    return small;
+  }
+
+  FrameReport render_frame(cv::Mat& frame, align::PixelFormat format, const cv::Mat& small,
+                           std::vector<StillFace>* still) {
+    FrameReport report;
     const cv::Mat translated = translate({small}).front();
     cv::Mat full;
     cv::resize(translated, full, frame.size(), 0, 0, cv::INTER_LINEAR);
     put_rgb(full, frame, format);
     report.changed = true;
+    if (still) {
+      const FaceBox whole{0, 0, 0, frame.cols, frame.rows};
+      *still = {StillFace{whole, packed(small), packed(translated)}};
+    }
+    return report;
+  }
+
+  int find_still(cv::Mat& image, align::PixelFormat format, Mode mode) {
+    still_mode = mode;
+    still_size = image.size();
+    still_faces.clear();
+    still_small.release();
+    if (image.empty()) return 0;
+    if (mode == Mode::kFrame) {
+      still_small = frame_input(image, format);
+      return 1;
+    }
+    still_faces = select_faces(aligner->align(image, format));
+    return static_cast<int>(still_faces.size());
+  }
+
+  FrameReport render_still(cv::Mat& out, align::PixelFormat format, View view,
+                           std::vector<StillFace>* still) {
+    if (still) still->clear();
+    if (out.size() != still_size)
+      throw ProcessorError(Kind::kSettings,
+                           "render_still: the output is " + std::to_string(out.cols) + "x" +
+                               std::to_string(out.rows) + ", the image given to find_still " +
+                               std::to_string(still_size.width) + "x" +
+                               std::to_string(still_size.height));
+    if (still_mode == Mode::kFrame) {
+      if (still_small.empty()) return FrameReport{};
+      return render_frame(out, format, still_small, still);
+    }
+    if (still_faces.empty()) return FrameReport{};
+    // The stream's last faces (for reuse_last) stay as they were.
+    std::vector<align::Compositor::Face> stream_last = std::move(last);
+    FrameReport report;
+    try {
+      report = render_faces(out, format, view, still_faces, still);
+    } catch (...) {
+      last = std::move(stream_last);
+      throw;
+    }
+    last = std::move(stream_last);
     return report;
   }
 };
@@ -510,6 +617,27 @@ FrameReport Processor::process(const FrameView& frame, Mode mode, View view, dou
     impl_->update_aligner();
     if (mode == Mode::kFrame) return impl_->process_frame(mat, format);
     return impl_->process_faces(mat, format, view, timestamp_s);
+  } catch (const align::AlignError& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  } catch (const std::invalid_argument& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  }
+}
+
+int Processor::find_still(const FrameView& image, Mode mode) {
+  cv::Mat mat = wrap(image);
+  try {
+    return impl_->find_still(mat, to_align_format(image.layout), mode);
+  } catch (const align::AlignError& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  }
+}
+
+FrameReport Processor::render_still(const FrameView& out, View view,
+                                    std::vector<StillFace>* faces) {
+  cv::Mat mat = wrap(out);
+  try {
+    return impl_->render_still(mat, to_align_format(out.layout), view, faces);
   } catch (const align::AlignError& e) {
     throw ProcessorError(Kind::kFailed, e.what());
   } catch (const std::invalid_argument& e) {

@@ -83,6 +83,14 @@ class ProcessorError : public std::runtime_error {
   Kind kind_;
 };
 
+// One face of a still image: where it is, and its crops before and after translation
+// (img_size x img_size, RGB, tightly packed).
+struct StillFace {
+  FaceBox box;
+  std::vector<uint8_t> aligned;
+  std::vector<uint8_t> translated;
+};
+
 class Processor {
  public:
   // Loads and validates the checkpoint (and FAN) onto the device and prepares alignment.
@@ -113,6 +121,17 @@ class Processor {
   // their last places without running detection or the networks; leaves the frame untouched
   // when there are none.
   FrameReport reuse_last(const FrameView& frame, View view);
+
+  // ---- Still images (starganv2-translate); the stream's tracking state is not touched ----
+  // Finds the faces of `image` the thorough way (every detector pass, averaged landmark fits;
+  // max-faces and min-face-size apply), or in Mode::kFrame takes the whole image resized to
+  // img_size, and keeps them until the next call, so that render_still() can apply several
+  // styles without finding them again. Returns how many faces were kept (1 in kFrame).
+  int find_still(const FrameView& image, Mode mode);
+  // Translates the kept faces with the current style and draws `view` into `out` (in kFrame:
+  // the translated image), which must have the size of the image given to find_still (normally
+  // a fresh copy of it). `faces`, when given, receives each face's crops.
+  FrameReport render_still(const FrameView& out, View view, std::vector<StillFace>* faces = nullptr);
 
   // One translation of a blank crop, to load kernels and measure a frame's model time.
   std::chrono::nanoseconds warm_up();
