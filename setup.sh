@@ -20,7 +20,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config git python3 python3-venv python3-pip ninja-build
   libglib2.0-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-base-apps gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libopencv-dev opencv-doc python3-skimage
   libdlib-dev libdlib-data
   libgtest-dev libgmock-dev
