@@ -1,0 +1,403 @@
+// starganv2-live-switch: change the style of a running starganv2 pipeline — domain, seed, psi,
+// reference image, view — while it plays, from typed commands or a timed script.
+//
+// Needs: GStreamer 1.22 development files (built by examples/meson.build with the rest of the
+//        project); at run time the element (build/plugin via GST_PLUGIN_PATH, or installed), a
+//        model file (default: the demo model examples/models/demo-faces-64.safetensors), and a
+//        source: a video file, or a webcam (V4L2). The window sink needs a desktop session.
+//
+// Usage (from the repository root, after ./setup.sh):
+//   export GST_PLUGIN_PATH=$PWD/build/plugin
+//   build/examples/starganv2-live-switch --source v4l2:/dev/video0
+//   build/examples/starganv2-live-switch --source file:/usr/share/doc/opencv-doc/examples/data/Megamind.avi
+//   ... --sink none --script "@24 domain male; @48 seed 42; @72 view side-by-side; @96 quit"
+// Commands (one per line on stdin, or `;`-separated in --script, each optionally preceded by a
+// time: `2.5` seconds after PLAYING, or `@N` once N frames have passed the element):
+//   domain NAME | seed N | psi X | reference IMAGE|none | style-file FILE|none | view VIEW
+//   mode face|frame | set PROPERTY VALUE | get PROPERTY | help | quit
+// Errors and warnings from the bus are printed as they come; an error stops the program (exit 1).
+
+#include <gst/gst.h>
+#include <glib-unix.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Step {
+  double at_seconds = -1;  // >= 0: run this long after the pipeline reached PLAYING
+  long long at_frame = -1; // >= 0: run once this many frames have left the element
+  std::string command;
+};
+
+struct App {
+  GMainLoop* loop = nullptr;
+  GstElement* pipeline = nullptr;
+  GstElement* restyle = nullptr;  // the starganv2 element
+  std::atomic<long long> frames{0};
+  gint64 playing_since_us = -1;
+  std::vector<Step> script;
+  size_t next_step = 0;
+  bool quitting = false;
+  int exit_code = 0;
+};
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// A string for a gst_parse_launch description: quoted, so paths may hold spaces.
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
+double seconds_playing(const App& app) {
+  return app.playing_since_us < 0 ? 0.0 : (g_get_monotonic_time() - app.playing_since_us) / 1e6;
+}
+
+// EOS first, so that a file being written is finished properly; if it does not come through in
+// a few seconds (a stuck source), stop anyway.
+void request_quit(App& app) {
+  if (app.quitting) {
+    g_main_loop_quit(app.loop);
+    return;
+  }
+  app.quitting = true;
+  gst_element_send_event(app.pipeline, gst_event_new_eos());
+  g_timeout_add_seconds(5, [](gpointer data) -> gboolean {
+    std::fprintf(stderr, "no EOS after 5 s: stopping\n");
+    g_main_loop_quit(static_cast<App*>(data)->loop);
+    return G_SOURCE_REMOVE;
+  }, &app);
+}
+
+// Sets a property of the element from text, checking what g_object_set would not: that the
+// property exists, may change now, and that the value parses and is in range.
+bool set_property(App& app, const std::string& name, const std::string& text) {
+  GObject* obj = G_OBJECT(app.restyle);
+  GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(obj), name.c_str());
+  if (spec == nullptr) {
+    std::fprintf(stderr, "no property '%s' (see gst-inspect-1.0 starganv2)\n", name.c_str());
+    return false;
+  }
+  if (!(spec->flags & G_PARAM_WRITABLE)) {
+    std::fprintf(stderr, "property '%s' is read-only\n", name.c_str());
+    return false;
+  }
+  if ((spec->flags & GST_PARAM_MUTABLE_READY) && GST_STATE(app.restyle) > GST_STATE_READY) {
+    std::fprintf(stderr, "property '%s' can only be changed before the pipeline starts\n", name.c_str());
+    return false;
+  }
+  GValue value = G_VALUE_INIT;
+  g_value_init(&value, spec->value_type);
+  bool ok = true;
+  if (spec->value_type == G_TYPE_STRING) {
+    g_value_set_string(&value, text == "none" ? nullptr : text.c_str());  // paths taken as typed
+  } else if (!gst_value_deserialize(&value, text.c_str())) {
+    std::fprintf(stderr, "'%s' is not a valid value for '%s' (%s)\n", text.c_str(), name.c_str(),
+                 g_param_spec_get_blurb(spec));
+    ok = false;
+  } else if (g_param_value_validate(spec, &value)) {  // TRUE: it had to be clamped
+    std::fprintf(stderr, "%s is out of range for '%s' (%s)\n", text.c_str(), name.c_str(),
+                 g_param_spec_get_blurb(spec));
+    ok = false;
+  }
+  if (ok) g_object_set_property(obj, name.c_str(), &value);
+  g_value_unset(&value);
+  return ok;
+}
+
+void print_property(App& app, const std::string& name) {
+  GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(app.restyle), name.c_str());
+  if (spec == nullptr) {
+    std::fprintf(stderr, "no property '%s'\n", name.c_str());
+    return;
+  }
+  GValue value = G_VALUE_INIT;
+  g_value_init(&value, spec->value_type);
+  g_object_get_property(G_OBJECT(app.restyle), name.c_str(), &value);
+  gchar* text = gst_value_serialize(&value);
+  std::printf("%s = %s\n", name.c_str(), text ? text : "(null)");
+  g_free(text);
+  g_value_unset(&value);
+}
+
+const char* kHelp =
+    "commands: domain NAME | seed N | psi X | reference IMAGE|none | style-file FILE|none |\n"
+    "          view merged|aligned|translated|mask|side-by-side | mode face|frame |\n"
+    "          set PROPERTY VALUE | get PROPERTY | help | quit\n";
+
+void run_command(App& app, const std::string& line) {
+  const std::string cmd = trim(line);
+  if (cmd.empty() || cmd[0] == '#') return;
+  const auto space = cmd.find_first_of(" \t");
+  const std::string verb = cmd.substr(0, space);
+  const std::string arg = space == std::string::npos ? "" : trim(cmd.substr(space));
+  std::printf("[frame %lld, %.2f s] %s\n", app.frames.load(), seconds_playing(app), cmd.c_str());
+  std::fflush(stdout);
+  if (verb == "quit" || verb == "q") {
+    request_quit(app);
+  } else if (verb == "help") {
+    std::fputs(kHelp, stdout);
+  } else if (verb == "get") {
+    print_property(app, arg);
+  } else if (verb == "set") {
+    const auto sep = arg.find_first_of(" \t");
+    if (sep == std::string::npos) std::fprintf(stderr, "usage: set PROPERTY VALUE\n");
+    else set_property(app, arg.substr(0, sep), trim(arg.substr(sep)));
+  } else if (verb == "domain" || verb == "seed" || verb == "psi" || verb == "reference" ||
+             verb == "style-file" || verb == "view" || verb == "mode") {
+    if (arg.empty()) std::fprintf(stderr, "usage: %s VALUE\n", verb.c_str());
+    else set_property(app, verb, arg);
+  } else {
+    std::fprintf(stderr, "unknown command '%s'\n%s", verb.c_str(), kHelp);
+  }
+  std::fflush(stdout);
+}
+
+// "2.5 domain male; @48 seed 3; quit" -> steps (a step without a time runs right at the start).
+bool parse_script(const std::string& text, std::vector<Step>& steps) {
+  gchar** parts = g_strsplit(text.c_str(), ";", -1);
+  bool ok = true;
+  for (gchar** p = parts; *p != nullptr && ok; ++p) {
+    std::string s = trim(*p);
+    if (s.empty()) continue;
+    Step step;
+    const std::string first = s.substr(0, s.find_first_of(" \t"));
+    char* end = nullptr;
+    const double seconds = std::strtod(first.c_str(), &end);
+    if (first[0] == '@') {
+      step.at_frame = std::strtoll(first.c_str() + 1, &end, 10);
+      ok = end != first.c_str() + 1 && *end == '\0' && step.at_frame >= 0;
+      s = trim(s.substr(first.size()));
+    } else if (end != first.c_str() && *end == '\0') {
+      step.at_seconds = seconds;
+      ok = seconds >= 0;
+      s = trim(s.substr(first.size()));
+    } else {
+      step.at_seconds = 0;  // no time: right at the start
+    }
+    if (!ok || s.empty()) {
+      std::fprintf(stderr, "--script: cannot read step '%s' (want [SECONDS | @FRAME] COMMAND)\n", *p);
+      ok = false;
+    }
+    step.command = s;
+    steps.push_back(step);
+  }
+  g_strfreev(parts);
+  return ok;
+}
+
+gboolean on_script_tick(gpointer data) {
+  auto& app = *static_cast<App*>(data);
+  if (app.playing_since_us < 0) return G_SOURCE_CONTINUE;
+  while (app.next_step < app.script.size() && !app.quitting) {
+    const Step& s = app.script[app.next_step];
+    const bool due = s.at_frame >= 0 ? app.frames.load() >= s.at_frame : seconds_playing(app) >= s.at_seconds;
+    if (!due) break;
+    ++app.next_step;
+    run_command(app, s.command);
+  }
+  return app.next_step < app.script.size() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+gboolean on_stdin(GIOChannel* channel, GIOCondition, gpointer data) {
+  auto& app = *static_cast<App*>(data);
+  gchar* line = nullptr;
+  const GIOStatus status = g_io_channel_read_line(channel, &line, nullptr, nullptr, nullptr);
+  if (status == G_IO_STATUS_NORMAL) run_command(app, line);
+  g_free(line);
+  if (status == G_IO_STATUS_EOF || status == G_IO_STATUS_ERROR) return G_SOURCE_REMOVE;  // keep playing
+  if (isatty(STDIN_FILENO)) std::printf("> "), std::fflush(stdout);
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean on_bus(GstBus*, GstMessage* msg, gpointer data) {
+  auto& app = *static_cast<App*>(data);
+  switch (GST_MESSAGE_TYPE(msg)) {
+    case GST_MESSAGE_ERROR:
+    case GST_MESSAGE_WARNING: {
+      GError* err = nullptr;
+      gchar* debug = nullptr;
+      const bool error = GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR;
+      if (error) gst_message_parse_error(msg, &err, &debug);
+      else gst_message_parse_warning(msg, &err, &debug);
+      std::fprintf(stderr, "%s from %s: %s\n", error ? "ERROR" : "WARNING", GST_OBJECT_NAME(msg->src),
+                   err->message);
+      if (debug != nullptr) std::fprintf(stderr, "  (%s)\n", debug);
+      g_clear_error(&err);
+      g_free(debug);
+      if (error) {
+        app.exit_code = 1;
+        g_main_loop_quit(app.loop);
+      }
+      break;
+    }
+    case GST_MESSAGE_EOS:
+      std::printf("end of stream after %lld frames\n", app.frames.load());
+      g_main_loop_quit(app.loop);
+      break;
+    case GST_MESSAGE_STATE_CHANGED:
+      if (GST_MESSAGE_SRC(msg) == GST_OBJECT(app.pipeline)) {
+        GstState old_state, new_state;
+        gst_message_parse_state_changed(msg, &old_state, &new_state, nullptr);
+        if (new_state == GST_STATE_PLAYING && app.playing_since_us < 0) {
+          app.playing_since_us = g_get_monotonic_time();
+          gchar* device = nullptr;
+          g_object_get(app.restyle, "active-device", &device, nullptr);
+          std::printf("playing on %s; type 'help' for the commands\n", device ? device : "?");
+          g_free(device);
+          std::fflush(stdout);
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+GstPadProbeReturn count_frame(GstPad*, GstPadProbeInfo*, gpointer data) {
+  static_cast<App*>(data)->frames.fetch_add(1);
+  return GST_PAD_PROBE_OK;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gchar* source = nullptr;
+  gchar* sink = nullptr;
+  gchar* checkpoint = nullptr;
+  gchar* domain = nullptr;
+  gchar* script = nullptr;
+  gchar* options = nullptr;
+  gint64 seed = 7;
+  const GOptionEntry entries[] = {
+      {"source", 0, 0, G_OPTION_ARG_STRING, &source, "file:PATH or v4l2:DEVICE (default v4l2:/dev/video0)", "SRC"},
+      {"sink", 0, 0, G_OPTION_ARG_STRING, &sink, "window (default), none, or file:OUT.mp4|.mkv (H.264)", "SINK"},
+      {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint,
+       "model file (default examples/models/demo-faces-64.safetensors)", "PATH"},
+      {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "domain at start (default: the model's first)", "NAME"},
+      {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "seed at start (default 7)", "N"},
+      {"options", 0, 0, G_OPTION_ARG_STRING, &options, "more element properties, e.g. \"psi=0.7 detect-interval=3\"",
+       "PROPS"},
+      {"script", 0, 0, G_OPTION_ARG_STRING, &script,
+       "timed commands instead of (or before) typed ones: \"[SECONDS|@FRAME] COMMAND; ...\"", "STEPS"},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
+  };
+  GOptionContext* context = g_option_context_new("- restyle faces and switch the style while playing");
+  g_option_context_set_description(context, kHelp);
+  g_option_context_add_main_entries(context, entries, nullptr);
+  g_option_context_add_group(context, gst_init_get_option_group());
+  GError* error = nullptr;
+  if (!g_option_context_parse(context, &argc, &argv, &error)) {
+    std::fprintf(stderr, "%s\n", error->message);
+    return 2;
+  }
+  g_option_context_free(context);
+
+  App app;
+  if (script != nullptr && !parse_script(script, app.script)) return 2;
+
+  // The source: decodebin takes raw camera frames as they are and decodes files and MJPEG.
+  const std::string src = source ? source : "v4l2:/dev/video0";
+  std::string desc;
+  bool live = false;
+  if (src.rfind("file:", 0) == 0) {
+    desc = "filesrc location=" + quoted(src.substr(5)) + " ! decodebin";
+    // As in convert-file.sh: decodebin's mpeg4videoparse repeats timestamps on some AVI files.
+    if (GstPluginFeature* f = gst_registry_lookup_feature(gst_registry_get(), "mpeg4videoparse")) {
+      gst_plugin_feature_set_rank(f, GST_RANK_NONE);
+      gst_object_unref(f);
+    }
+  } else if (src.rfind("v4l2:", 0) == 0) {
+    desc = "v4l2src device=" + quoted(src.substr(5)) + " ! decodebin";
+    live = true;
+  } else {
+    std::fprintf(stderr, "--source %s: want file:PATH or v4l2:DEVICE\n", src.c_str());
+    return 2;
+  }
+  // Live: a one-frame leaky queue keeps the picture current when the element is slower than the
+  // camera. A file: nothing is dropped.
+  desc += live ? " ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0"
+               : " ! video/x-raw ! queue";
+  desc += " ! videoconvert ! starganv2 name=restyle checkpoint=" +
+          quoted(checkpoint ? checkpoint : "examples/models/demo-faces-64.safetensors") +
+          " seed=" + std::to_string(seed);
+  if (domain) desc += " domain=" + quoted(domain);
+  if (options) desc += std::string(" ") + options;
+  desc += " ! videoconvert ! ";
+  const std::string snk = sink ? sink : "window";
+  if (snk == "window") {
+    // Without a display autovideosink falls back to DirectFB, which crashes on a headless machine.
+    if (!g_getenv("DISPLAY") && !g_getenv("WAYLAND_DISPLAY")) {
+      std::fprintf(stderr, "--sink window: no display (DISPLAY/WAYLAND_DISPLAY unset); use --sink none or file:OUT.mp4\n");
+      return 2;
+    }
+    desc += std::string("autovideosink sync=") + (live ? "false" : "true");
+  } else if (snk == "none") {
+    desc += "fakesink sync=false";
+  } else if (snk.rfind("file:", 0) == 0) {
+    const std::string out = snk.substr(5);
+    gchar* parent = g_path_get_dirname(out.c_str());
+    g_mkdir_with_parents(parent, 0755);
+    g_free(parent);
+    const bool mkv = g_str_has_suffix(out.c_str(), ".mkv");
+    // 4:2:0: from RGB frames x264enc would pick 4:4:4, which most players cannot play.
+    desc += "video/x-raw,format=I420 ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse ! " +
+            std::string(mkv ? "matroskamux" : "mp4mux") + " ! filesink location=" + quoted(out);
+  } else {
+    std::fprintf(stderr, "--sink %s: want window, none or file:PATH\n", snk.c_str());
+    return 2;
+  }
+
+  std::printf("pipeline: %s\n", desc.c_str());
+  app.pipeline = gst_parse_launch(desc.c_str(), &error);
+  if (app.pipeline == nullptr || error != nullptr) {
+    std::fprintf(stderr, "cannot build the pipeline: %s\n", error ? error->message : "unknown error");
+    if (error && g_error_matches(error, GST_PARSE_ERROR, GST_PARSE_ERROR_NO_SUCH_ELEMENT))
+      std::fprintf(stderr, "(is GST_PLUGIN_PATH set to the build's plugin folder, e.g. build/plugin?)\n");
+    return 1;
+  }
+  app.restyle = gst_bin_get_by_name(GST_BIN(app.pipeline), "restyle");
+  GstPad* src_pad = gst_element_get_static_pad(app.restyle, "src");
+  gst_pad_add_probe(src_pad, GST_PAD_PROBE_TYPE_BUFFER, count_frame, &app, nullptr);
+  gst_object_unref(src_pad);
+
+  app.loop = g_main_loop_new(nullptr, FALSE);
+  GstBus* bus = gst_element_get_bus(app.pipeline);
+  gst_bus_add_watch(bus, on_bus, &app);
+  gst_object_unref(bus);
+  GIOChannel* in = g_io_channel_unix_new(STDIN_FILENO);
+  g_io_add_watch(in, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP), on_stdin, &app);
+  if (!app.script.empty()) g_timeout_add(20, on_script_tick, &app);
+  g_unix_signal_add(SIGINT, [](gpointer data) -> gboolean {
+    request_quit(*static_cast<App*>(data));  // a second Ctrl-C quits at once
+    return G_SOURCE_CONTINUE;
+  }, &app);
+
+  if (gst_element_set_state(app.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    // The reason is on the bus (e.g. a missing model file): let on_bus print it.
+    app.exit_code = 1;
+  }
+  g_main_loop_run(app.loop);
+
+  gst_element_set_state(app.pipeline, GST_STATE_NULL);
+  g_io_channel_unref(in);
+  gst_object_unref(app.restyle);
+  gst_object_unref(app.pipeline);
+  g_main_loop_unref(app.loop);
+  return app.exit_code;
+}
