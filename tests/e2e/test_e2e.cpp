@@ -5,9 +5,12 @@
 // and checks that every frame and timestamp is kept, that the faces changed, and that the
 // background did not change at all. gst-inspect-1.0 must document every property of the element.
 //
-// Arguments: STARGANV2_TRAIN GST_LAUNCH GST_INSPECT [gtest flags]. Exits 77 (meson's "skipped")
-// when the chain test is selected and the video (Debian's opencv-doc) or a GStreamer element it
-// needs is not installed. STARGANV2_E2E_KEEP=1 keeps the temporary folder for a look.
+// Also: the live style switching example (examples/live-switch.cpp) driven by its --script.
+//
+// Arguments: STARGANV2_TRAIN GST_LAUNCH GST_INSPECT [STARGANV2_LIVE_SWITCH] [gtest flags]. Exits
+// 77 (meson's "skipped") when a test on the video is selected and the video (Debian's opencv-doc)
+// or a GStreamer element it needs is not installed. STARGANV2_E2E_KEEP=1 keeps the temporary
+// folder for a look.
 
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
@@ -337,6 +340,42 @@ TEST(Chain, TrainThenGstLaunchKeepsFramesAndTimestampsAndChangesOnlyFaces) {
   EXPECT_GE(background_frames, frames * 8 / 10);
 }
 
+// ---- examples/live-switch.cpp ----------------------------------------------------------------
+
+std::string g_live_switch;  // starganv2-live-switch, when the examples are built
+
+// The live style switching example, driven by its --script: every property change while PLAYING
+// is applied at its frame, a bad one is refused with the element's warning and the stream goes
+// on, and every frame of the file reaches the end.
+TEST(LiveSwitch, ScriptChangesTheStyleWhilePlaying) {
+  ASSERT_FALSE(g_live_switch.empty()) << "the path of starganv2-live-switch is not given";
+  TempDir dir;
+  const fs::path model = train_tiny_model(dir.path);
+  ASSERT_FALSE(testing::Test::HasFailure());
+  const std::vector<std::pair<int, std::string>> steps = {
+      {24, "domain cool"}, {48, "seed 42"},           {72, "psi 0.5"},       {96, "view side-by-side"},
+      {120, "get domain"}, {120, "get psi"},          {150, "domain nosuch"}, {200, "view merged"}};
+  std::string script;
+  for (const auto& [frame, command] : steps) script += "@" + std::to_string(frame) + " " + command + "; ";
+  const Result r = run({g_live_switch, "--source", "file:" + kVideo.string(), "--sink", "none", "--checkpoint",
+                        model.string(), "--domain", "warm", "--options", "device=cpu", "--script", script},
+                       gst_env(dir.path));
+  std::printf("starganv2-live-switch: %.1f s\n%s", r.seconds, r.out.c_str());
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  for (const auto& [frame, command] : steps) {
+    const std::regex line("\\[frame ([0-9]+), [0-9.]+ s\\] " + command + "\n");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, line)) << "step '" << command << "' was not run:\n" << r.out;
+    EXPECT_GE(std::stoi(m[1]), frame) << command;
+  }
+  EXPECT_NE(r.out.find("domain = cool\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("psi = 0.5"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("WARNING from restyle: unknown domain \"nosuch\""), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("ERROR"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("end of stream after " + std::to_string(kVideoFrames) + " frames"), std::string::npos)
+      << r.out;
+}
+
 // ---- gst-inspect-1.0 ------------------------------------------------------------------------
 
 TEST(Inspect, GstInspectDocumentsEveryProperty) {
@@ -391,15 +430,17 @@ TEST(Inspect, GstInspectDocumentsEveryProperty) {
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s STARGANV2_TRAIN GST_LAUNCH GST_INSPECT [gtest flags]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s STARGANV2_TRAIN GST_LAUNCH GST_INSPECT [STARGANV2_LIVE_SWITCH] [gtest flags]\n",
+                 argv[0]);
     return 2;
   }
   g_train = argv[1];
   g_launch = argv[2];
   g_inspect = argv[3];
+  if (argc > 4) g_live_switch = argv[4];
   gst_init(nullptr, nullptr);
   const std::string filter = GTEST_FLAG_GET(filter);
-  if (filter == "*" || filter.find("Chain") != std::string::npos) {
+  if (filter == "*" || filter.find("Chain") != std::string::npos || filter.find("LiveSwitch") != std::string::npos) {
     if (!fs::exists(kVideo)) {
       std::printf("SKIP: %s not found (Debian package opencv-doc)\n", kVideo.c_str());
       return 77;
