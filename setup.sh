@@ -69,7 +69,7 @@ log "building"
 meson compile -C "$BUILD_DIR"
 
 # The main job: Megamind.avi (opencv-doc; 270 frames, 720x528, one face) through the element with
-# the demo model that ships in examples/models, encoded to H.264 in MP4. Every frame is kept (file
+# the demo model that ships in examples/models, encoded to H.264 (4:2:0, playable anywhere) in MP4. Every frame is kept (file
 # source, no leaky queue). avidemux ! avdec_mpeg4 rather than decodebin: decodebin adds
 # mpeg4videoparse, which gives 82 of this file's 270 frames a repeated timestamp, and the encoder
 # then drops those frames (the element keeps timestamps exactly as they come).
@@ -87,7 +87,7 @@ demo() {
   GST_PLUGIN_PATH="$PWD/$BUILD_DIR/plugin" gst-launch-1.0 -q \
     filesrc location="$video" ! avidemux ! avdec_mpeg4 ! videoconvert ! \
     starganv2 checkpoint="$model" domain="${DEMO_DOMAIN:-female}" seed="${DEMO_SEED:-7}" view="${DEMO_VIEW:-merged}" ! \
-    videoconvert ! x264enc speed-preset=faster ! h264parse ! mp4mux ! filesink location="$out"
+    videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=faster ! h264parse ! mp4mux ! filesink location="$out"
   log "output: $PWD/$out"
 }
 [[ "${SKIP_DEMO:-0}" == 1 ]] || demo
