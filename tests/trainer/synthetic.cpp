@@ -44,13 +44,4 @@ at::Tensor warmth(const at::Tensor& images) {
   return (x.select(1, 0) - x.select(1, 2)).mean({1, 2});
 }
 
-fs::path make_temp_dir(const std::string& tag) {
-  const fs::path base = fs::temp_directory_path();
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    const fs::path p = base / ("starganv2-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(attempt));
-    if (fs::create_directory(p)) return p;
-  }
-  throw std::runtime_error("cannot create a temporary folder in " + base.string());
-}
-
 }  // namespace starganv2::test

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/cli_test_util.h"  // make_temp_dir
+
 namespace starganv2::test {
 
 inline const std::vector<std::string> kSyntheticDomains = {"cool", "warm"};  // sorted: cool = 0
@@ -21,8 +23,5 @@ void write_synthetic_set(const std::filesystem::path& root, int per_domain, int 
 // The domain statistic: mean(R) - mean(B) of (N,3,H,W) images in [-1,1], per image (N).
 // Positive for warm images, negative for cool ones.
 at::Tensor warmth(const at::Tensor& images);
-
-// A fresh empty folder under the system temp directory (removed by the caller).
-std::filesystem::path make_temp_dir(const std::string& tag);
 
 }  // namespace starganv2::test

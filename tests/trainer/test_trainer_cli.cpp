@@ -27,44 +27,14 @@ namespace {
 
 std::string g_cli;
 
-struct TempDir {
-  fs::path path = test::make_temp_dir("cli");
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// Scratch folder per test; running the tool comes from tests/common.
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("cli") {}
 };
+using test::Result;
+using test::slurp;
 
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-Result run(const std::vector<std::string>& args, const fs::path& scratch) {
-  std::string cmd = quote(g_cli);
-  for (const auto& a : args) cmd += " " + quote(a);
-  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  cmd += " > " + quote(out.string()) + " 2> " + quote(err.string()) + " < /dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+Result run(const std::vector<std::string>& args, const fs::path& scratch) { return test::run_tool(g_cli, args, scratch); }
 
 // A tiny config that trains at CPU speed (narrow networks when model/ has the width knob).
 std::vector<std::string> tiny_args(int batch = 2) {

@@ -33,6 +33,7 @@
 #include "model/style.h"
 #include "model/style_encoder.h"
 #include "model/translator.h"
+#include "tests/common/cli_test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -47,22 +48,13 @@ std::string g_cli;
 fs::path g_dir;         // scratch folder of the whole run
 fs::path g_checkpoint;  // the tiny model
 
-fs::path make_temp_dir(const std::string& tag) {
-  const fs::path base = fs::temp_directory_path();
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    const fs::path p = base / ("starganv2-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(attempt));
-    if (fs::create_directory(p)) return p;
-  }
-  throw std::runtime_error("cannot create a temporary folder in " + base.string());
-}
-
-struct TempDir {
-  fs::path path = make_temp_dir("translate");
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// Scratch folder per test; running the tool comes from tests/common.
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("translate") {}
 };
+using test::Result;
+
+Result run(const std::vector<std::string>& args, const fs::path& scratch) { return test::run_tool(g_cli, args, scratch); }
 
 // Random he-init networks at a small width, written through model/ as the trainer writes them.
 void write_tiny_checkpoint(const fs::path& path) {
@@ -87,45 +79,6 @@ void write_tiny_checkpoint(const fs::path& path) {
   meta.domains = {"female", "male"};
   meta.producer = "starganv2-translate tests";
   write_checkpoint(path, meta, {{"generator", g.get()}, {"mapping_network", f.get()}, {"style_encoder", e.get()}});
-}
-
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-Result run(const std::vector<std::string>& args, const fs::path& scratch) {
-  std::string cmd = quote(g_cli);
-  for (const auto& a : args) {
-    cmd += ' ';
-    cmd += quote(a);
-  }
-  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  // Appended piece by piece: GCC 12 warns falsely (-Wstringop-overflow) on "literal" + string&&.
-  cmd += " > ";
-  cmd += quote(out.string());
-  cmd += " 2> ";
-  cmd += quote(err.string());
-  cmd += " < /dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
 }
 
 // The usual arguments: the tiny model on the CPU.
@@ -459,7 +412,7 @@ int main(int argc, char** argv) {
       return 77;
     }
   }
-  starganv2::g_dir = starganv2::make_temp_dir("translate-model");
+  starganv2::g_dir = starganv2::test::make_temp_dir("translate-model");
   starganv2::g_checkpoint = starganv2::g_dir / "tiny.safetensors";
   starganv2::write_tiny_checkpoint(starganv2::g_checkpoint);
   const int rc = RUN_ALL_TESTS();
