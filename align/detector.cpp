@@ -40,13 +40,16 @@ FaceBox to_box(const dlib::rect_detection& d) {
           d.detection_confidence};
 }
 
-// `gray` resampled so that its width is `scale` times the frame's.
+cv::Size pass_size(cv::Size size, double scale) {
+  return {std::max(1, static_cast<int>(std::lround(size.width * scale))),
+          std::max(1, static_cast<int>(std::lround(size.height * scale)))};
+}
+
+// `gray` resampled so that its width is `scale` times what it was.
 cv::Mat rescale(const cv::Mat& gray, double scale) {
   if (std::abs(scale - 1.0) < 1e-9) return gray;
-  const cv::Size size(std::max(1, static_cast<int>(std::lround(gray.cols * scale))),
-                      std::max(1, static_cast<int>(std::lround(gray.rows * scale))));
   cv::Mat out;
-  cv::resize(gray, out, size, 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::resize(gray, out, pass_size(gray.size(), scale), 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
   return out;
 }
 
@@ -73,37 +76,64 @@ int Detector::num_passes() const {
 std::vector<FaceBox> Detector::detect(const cv::Mat& frame, PixelFormat format) {
   check_frame(frame, format);
   if (frame.cols < kMinSide || frame.rows < kMinSide) return {};
-  const cv::Mat gray = to_gray(frame, format);
   for (int i = 0; i < num_passes(); ++i) {
-    std::vector<FaceBox> faces = run_pass(gray, i);
+    std::vector<FaceBox> faces = detect_pass(frame, format, i);
     if (!faces.empty()) return faces;
   }
   return {};
 }
 
 std::vector<FaceBox> Detector::detect_pass(const cv::Mat& frame, PixelFormat format, int index) {
-  if (index < 0 || index >= num_passes())
-    throw AlignError("Detector::detect_pass: pass " + std::to_string(index) + " out of range");
-  check_frame(frame, format);
-  if (frame.cols < kMinSide || frame.rows < kMinSide) return {};
-  return run_pass(to_gray(frame, format), index);
+  return detect_pass(prepare(frame, format, index), index);
 }
 
-std::vector<FaceBox> Detector::run_pass(const cv::Mat& gray, int index) {
-  const int width = gray.cols;
-  double scale = options_.max_width > 0 ? std::min(1.0, static_cast<double>(options_.max_width) / width) : 1.0;
+double Detector::pass_scale(int index, int frame_width) const {
+  if (index < 0 || index >= num_passes())
+    throw AlignError("Detector: pass " + std::to_string(index) + " out of range");
+  double scale =
+      options_.max_width > 0 ? std::min(1.0, static_cast<double>(options_.max_width) / frame_width) : 1.0;
   scale *= std::pow(2.0, options_.upsample);
+  if (index == static_cast<int>(options_.retry_angles_deg.size()) + 1) {
+    const double finer = std::min(2 * scale, static_cast<double>(options_.retry_max_width) / frame_width);
+    return finer < 1.25 * scale ? 0.0 : finer;  // nothing finer allowed than what pass 0 saw
+  }
+  return scale;
+}
+
+DetectionImage Detector::prepare(const cv::Mat& frame, PixelFormat format, int index) const {
+  check_frame(frame, format);
+  DetectionImage image;
+  image.frame_size = frame.size();
+  if (frame.cols < kMinSide || frame.rows < kMinSide) return image;
+  const double scale = pass_scale(index, frame.cols);
+  if (scale <= 0) return image;
+  image.scale = scale;
+  if (scale < 1) {
+    // Shrink the colour frame first, then take the luma of the small copy: one pass over the
+    // frame instead of a full-size grey image that is then read again.
+    cv::Mat small;
+    cv::resize(frame, small, pass_size(frame.size(), scale), 0, 0, cv::INTER_AREA);
+    image.gray = to_gray(small, format);
+  } else {
+    image.gray = rescale(to_gray(frame, format), scale);
+  }
+  return image;
+}
+
+std::vector<FaceBox> Detector::detect_pass(const DetectionImage& image, int index) {
+  if (image.gray.empty()) {
+    if (index < 0 || index >= num_passes())
+      throw AlignError("Detector: pass " + std::to_string(index) + " out of range");
+    return {};
+  }
+  const double scale = pass_scale(index, image.frame_size.width);
+  if (scale <= 0) return {};
   double angle = 0;
   const int num_angles = static_cast<int>(options_.retry_angles_deg.size());
-  if (index >= 1 && index <= num_angles) {
-    angle = options_.retry_angles_deg[index - 1];
-  } else if (index == num_angles + 1) {
-    const double finer = std::min(2 * scale, static_cast<double>(options_.retry_max_width) / width);
-    if (finer < 1.25 * scale) return {};  // nothing finer allowed than what pass 0 saw
-    scale = finer;
-  }
+  if (index >= 1 && index <= num_angles) angle = options_.retry_angles_deg[index - 1];
 
-  cv::Mat img = rescale(gray, scale);
+  cv::Mat img = std::abs(scale - image.scale) < 1e-9 ? image.gray
+                                                     : rescale(image.gray, scale / image.scale);
   // Rotated passes: turn the copy by `angle` into a canvas large enough to keep every corner;
   // an upright face found there was turned by -angle in the frame.
   cv::Matx23d to_img(1, 0, 0, 0, 1, 0);
@@ -137,23 +167,38 @@ std::vector<FaceBox> Detector::run_pass(const cv::Mat& gray, int index) {
   return faces;
 }
 
-bool Detector::verify(const cv::Mat& frame, PixelFormat format, const FaceBox& box, double threshold) {
+namespace {
+// verify(): the box drawn at 96 px in a 160 px patch. HOG's 80 px window then meets it on the
+// first pyramid levels, and the patch is too small for anything else to fit.
+constexpr double kVerifyBox = 96, kVerifyPatch = 160;
+}  // namespace
+
+cv::Mat Detector::verify_patch(const cv::Mat& frame, PixelFormat format, const FaceBox& box) {
   check_frame(frame, format);
-  if (frame.empty() || !(box.size > 1) || !std::isfinite(box.center.x + box.center.y)) return false;
-  // The box drawn at 96 px in a 160 px patch: HOG's 80 px window then meets it on the first
-  // pyramid levels, and the patch is too small for anything else to fit.
-  constexpr double kBox = 96, kPatch = 160;
-  cv::Matx23d M = cv::getRotationMatrix2D(box.center, -box.angle_deg, kBox / box.size);
-  M(0, 2) += 0.5 * (kPatch - 1) - box.center.x;
-  M(1, 2) += 0.5 * (kPatch - 1) - box.center.y;
-  const cv::Mat gray =
-      warp_gray(frame, format, M, {static_cast<int>(kPatch), static_cast<int>(kPatch)}, cv::BORDER_REPLICATE);
-  for (const dlib::rect_detection& d : impl_->run(gray, threshold)) {
+  if (frame.empty() || !(box.size > 1) || !std::isfinite(box.center.x + box.center.y) ||
+      !std::isfinite(box.angle_deg))
+    return {};
+  cv::Matx23d M = cv::getRotationMatrix2D(box.center, -box.angle_deg, kVerifyBox / box.size);
+  M(0, 2) += 0.5 * (kVerifyPatch - 1) - box.center.x;
+  M(1, 2) += 0.5 * (kVerifyPatch - 1) - box.center.y;
+  const int side = static_cast<int>(kVerifyPatch);
+  return warp_gray(frame, format, M, {side, side}, cv::BORDER_REPLICATE);
+}
+
+bool Detector::verify_patch_has_face(const cv::Mat& patch, double threshold) {
+  if (patch.empty()) return false;
+  if (patch.type() != CV_8UC1) throw AlignError("Detector::verify_patch_has_face: the patch must be CV_8UC1");
+  for (const dlib::rect_detection& d : impl_->run(patch, threshold)) {
     const FaceBox f = to_box(d);
-    const double dx = f.center.x - 0.5 * (kPatch - 1), dy = f.center.y - 0.5 * (kPatch - 1);
-    if (std::hypot(dx, dy) < 0.35 * kBox && f.size > 0.6 * kBox && f.size < 1.6 * kBox) return true;
+    const double dx = f.center.x - 0.5 * (kVerifyPatch - 1), dy = f.center.y - 0.5 * (kVerifyPatch - 1);
+    if (std::hypot(dx, dy) < 0.35 * kVerifyBox && f.size > 0.6 * kVerifyBox && f.size < 1.6 * kVerifyBox)
+      return true;
   }
   return false;
+}
+
+bool Detector::verify(const cv::Mat& frame, PixelFormat format, const FaceBox& box, double threshold) {
+  return verify_patch_has_face(verify_patch(frame, format, box), threshold);
 }
 
 }  // namespace starganv2::align

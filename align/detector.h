@@ -45,6 +45,15 @@ struct DetectorOptions {
   int retry_max_width = 1280;
 };
 
+// A grey, downscaled copy of a frame: what detection reads. Making it is the only full-frame work a
+// detection costs the thread that owns the frame; the detector itself can then run on a worker
+// while the frame moves on.
+struct DetectionImage {
+  cv::Mat gray;           // CV_8UC1
+  double scale = 1;       // copy pixels per frame pixel
+  cv::Size frame_size;    // of the frame it was made from
+};
+
 // One per thread: dlib's detector keeps scratch state and must not be shared. Cheap to move.
 class Detector {
  public:
@@ -65,13 +74,26 @@ class Detector {
   // over several frames so that a stream without faces does not pay for all of them each time.
   std::vector<FaceBox> detect_pass(const cv::Mat& frame, PixelFormat format, int index);
 
+  // The copy pass `index` reads (the finer retry needs more pixels than the others). Throws
+  // AlignError on a bad frame or pass index. const: safe on any thread.
+  DetectionImage prepare(const cv::Mat& frame, PixelFormat format, int index) const;
+  // Pass `index` on a copy from prepare() (for any pass: a copy finer than the pass needs is
+  // shrunk); boxes in frame pixels. A copy of a tiny frame gives no faces.
+  std::vector<FaceBox> detect_pass(const DetectionImage& image, int index);
+
   // True when the detector, run on a small upright patch around `box`, finds a face of about
   // that size there with a score of at least `threshold`. Used to tell a tracked face from a
   // landmark fit that has slid onto background.
   bool verify(const cv::Mat& frame, PixelFormat format, const FaceBox& box, double threshold = -0.5);
+  // verify() in two halves, so that the detector can run on another thread: the small upright
+  // grey patch around `box` (cheap; empty for a degenerate box), and the check of that patch.
+  static cv::Mat verify_patch(const cv::Mat& frame, PixelFormat format, const FaceBox& box);
+  bool verify_patch_has_face(const cv::Mat& patch, double threshold = -0.5);
 
  private:
-  std::vector<FaceBox> run_pass(const cv::Mat& gray, int index);
+  // Scale of the copy pass `index` runs on (copy width / frame width); 0 = the pass has nothing
+  // to add at this frame width (a finer retry that is not finer).
+  double pass_scale(int index, int frame_width) const;
 
   DetectorOptions options_;
   struct Impl;

@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
+#include <deque>
+#include <future>
 #include <limits>
+#include <utility>
+
+#include "align/worker.h"
 
 namespace starganv2::align {
 
@@ -104,16 +110,86 @@ struct Track {
 
 }  // namespace
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// A whole-frame detection: the plain pass, and when it finds nothing one retry pass (another
+// rotation or a finer scale), so that a stream without faces pays for one retry per detection
+// instead of all of them. The same function runs on the caller or a worker, so where it ran
+// never changes what it finds.
+struct Detection {
+  std::vector<FaceBox> boxes;
+  double ms = 0;  // time it took where it ran
+};
+
+Detection run_detection(Detector& detector, const DetectionImage& image, int retry_pass) {
+  const auto t0 = Clock::now();
+  Detection d;
+  d.boxes = detector.detect_pass(image, 0);
+  if (d.boxes.empty() && retry_pass > 0) d.boxes = detector.detect_pass(image, retry_pass);
+  d.ms = ms_since(t0);
+  return d;
+}
+
+// The copy a detection reads: fine enough for the retry pass it may need.
+DetectionImage prepare_detection(const Detector& detector, const cv::Mat& frame, PixelFormat format, int retry_pass) {
+  return detector.prepare(frame, format, retry_pass > 0 ? retry_pass : 0);
+}
+
+}  // namespace
+
 struct FaceAligner::State {
-  explicit State(const DetectorOptions& o) : detector(o) {}
-  Detector detector;
+  explicit State(const DetectorOptions& o) : detector(o), worker_detector(o), confirm_detector(o) {}
+  Detector detector;          // the calling thread's
+  Detector worker_detector;   // used only by jobs on detect_worker
+  Detector confirm_detector;  // used only by jobs on confirm_worker
   std::vector<Track> tracks;
   int next_id = 0;
-  long frame_index = 0;
-  int frames_since_detect = std::numeric_limits<int>::max() / 2;
-  int retry_cursor = 0;
+  long frame_index = 0;  // every frame given to process(), for the default time base
+  // Files: frames are matched with what prefetch() started by their sequence number since
+  // reset(); detection runs on every detect_interval-th frame counted from reset() or the last
+  // change of frame size (so a stream that changes size is searched at once). prefetch() keeps
+  // the same counts over the frames it is given.
+  long seq = 0, schedule = 0;
+  long prefetch_seq = 0, prefetch_schedule = 0;
+  cv::Size prefetch_size;
   double last_t = -std::numeric_limits<double>::infinity();
   cv::Size frame_size;
+  AlignStats stats;
+  long detections_on_caller = 0;
+  long detections_on_worker = 0;
+
+  // Files: detections started ahead by prefetch(), by frame index.
+  std::deque<std::pair<long, std::future<Detection>>> prefetched;
+  // Live: at most one detection and one batch of confirmations on their way.
+  std::future<Detection> live_detection;
+  std::future<std::vector<std::pair<int, bool>>> live_confirmation;
+  int frames_since_request = std::numeric_limits<int>::max() / 2;
+  long live_requests = 0;
+
+  // Declared last, so destroyed first: their threads finish before the detectors they use go.
+  std::unique_ptr<SerialWorker> detect_worker;
+  std::unique_ptr<SerialWorker> confirm_worker;
+
+  SerialWorker& detect_lane() {
+    if (!detect_worker) detect_worker = std::make_unique<SerialWorker>();
+    return *detect_worker;
+  }
+  SerialWorker& confirm_lane() {
+    if (!confirm_worker) confirm_worker = std::make_unique<SerialWorker>();
+    return *confirm_worker;
+  }
+
+  // The retry pass a detection on frame `index` may run: the retries take turns.
+  int retry_pass(long turn) const {
+    const int passes = detector.num_passes();
+    return passes > 1 ? 1 + static_cast<int>(turn % (passes - 1)) : 0;
+  }
 };
 
 FaceAligner::FaceAligner(std::shared_ptr<const ShapeModel> model, AlignerOptions options)
@@ -137,15 +213,27 @@ FaceAligner::FaceAligner(FaceAligner&&) noexcept = default;
 FaceAligner& FaceAligner::operator=(FaceAligner&&) noexcept = default;
 
 void FaceAligner::reset() {
-  state_->tracks.clear();
-  state_->frames_since_detect = std::numeric_limits<int>::max() / 2;
-  state_->retry_cursor = 0;
-  state_->last_t = -std::numeric_limits<double>::infinity();
-  state_->frame_size = {};
+  State& st = *state_;
+  st.tracks.clear();
+  st.seq = st.schedule = 0;
+  st.prefetch_seq = st.prefetch_schedule = 0;
+  st.prefetch_size = {};
+  st.last_t = -std::numeric_limits<double>::infinity();
+  st.frame_size = {};
+  // Results still on their way belong to frames of before; their jobs own their inputs, so they
+  // can finish unobserved.
+  st.prefetched.clear();
+  st.live_detection = {};
+  st.live_confirmation = {};
+  st.frames_since_request = std::numeric_limits<int>::max() / 2;
 }
 
+const AlignStats& FaceAligner::last_stats() const { return state_->stats; }
+long FaceAligner::detections_on_caller() const { return state_->detections_on_caller; }
+long FaceAligner::detections_on_worker() const { return state_->detections_on_worker; }
+
 std::vector<AlignedFace> FaceAligner::align(const cv::Mat& image, PixelFormat format) {
-  check_frame(image, format, "image");
+  check_frame(image, format);
   if (image.cols < kMinSide || image.rows < kMinSide) return {};
   Detector& detector = state_->detector;
   std::vector<AlignedFace> faces;
@@ -174,14 +262,43 @@ std::vector<AlignedFace> FaceAligner::align(const cv::Mat& image, PixelFormat fo
   return faces;
 }
 
+void FaceAligner::prefetch(const cv::Mat& frame, PixelFormat format) {
+  if (options_.live) return;
+  State& st = *state_;
+  check_frame(frame, format);
+  const long seq = st.prefetch_seq++;
+  if (frame.size() != st.prefetch_size) st.prefetch_schedule = 0, st.prefetch_size = frame.size();
+  const long schedule = st.prefetch_schedule++;
+  if (frame.cols < kMinSide || frame.rows < kMinSide || schedule % options_.detect_interval != 0) return;
+  const int retry = st.retry_pass(schedule / options_.detect_interval);
+  DetectionImage image = prepare_detection(st.detector, frame, format, retry);
+  Detector* d = &st.worker_detector;
+  st.prefetched.emplace_back(seq, st.detect_lane().submit([d, image = std::move(image), retry] {
+    return run_detection(*d, image, retry);
+  }));
+}
+
 std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat format, double timestamp_s) {
   check_frame(frame, format);
   State& st = *state_;
+  st.stats = AlignStats{};
+  AlignStats& stats = st.stats;
   const double t = timestamp_s >= 0 ? timestamp_s : st.frame_index / options_.frame_rate;
   ++st.frame_index;
-  if (frame.cols < kMinSide || frame.rows < kMinSide) return {};
+  const long seq = st.seq++;
+  if (frame.size() != st.frame_size) st.schedule = 0;
+  const long index = st.schedule++;
+  if (frame.cols < kMinSide || frame.rows < kMinSide) {
+    st.frame_size = frame.size();
+    return {};
+  }
   if (frame.size() != st.frame_size) {
-    reset();
+    // Faces tracked at another size mean nothing now. The detection schedule and what prefetch()
+    // started go on: they belong to the frames in the order given, whatever their size.
+    st.tracks.clear();
+    st.live_detection = {};
+    st.live_confirmation = {};
+    st.frames_since_request = std::numeric_limits<int>::max() / 2;
     st.frame_size = frame.size();
   }
   // A seek or a long gap: positions from before say nothing about motion now.
@@ -189,6 +306,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     for (Track& tr : st.tracks) tr.smoother.reset(), tr.has_prev = false;
   }
   st.last_t = t;
+  const bool live = options_.live;
 
   std::erase_if(st.tracks, [&](Track& tr) { return !tr.active() && ++tr.lost > options_.keep_lost_frames + 1; });
   for (Track& tr : st.tracks) tr.updated = tr.detected = false;
@@ -204,19 +322,20 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     tr.updated = true;
     tr.detected = detected;
   };
+  const auto lose = [](Track& tr) {
+    tr.lost = 1;
+    tr.has_prev = false;
+  };
+  // Files check every fit with the detector here and now; live streams leave that to the
+  // confirmation worker.
+  const auto confirmed_here = [&](const Fit& fit) {
+    return !options_.verify_fits || live || st.detector.verify(frame, format, fit.box);
+  };
 
-  // Detection, then each box goes to the nearest track that could have moved there (active ones
-  // at their predicted place, lost ones where they were last seen) or starts a new one.
-  const auto detect = [&](bool match_active) {
-    st.frames_since_detect = 0;
-    std::vector<FaceBox> boxes = st.detector.detect_pass(frame, format, 0);
-    const int passes = st.detector.num_passes();
-    // The retries cost several plain passes; on a stream without faces spread them over the
-    // detection frames, one each, instead of paying for all of them every time.
-    if (boxes.empty() && num_active() == 0 && passes > 1) {
-      boxes = st.detector.detect_pass(frame, format, 1 + st.retry_cursor);
-      st.retry_cursor = (st.retry_cursor + 1) % (passes - 1);
-    }
+  // Detection boxes: each goes to the nearest track that could have moved there (active ones at
+  // their predicted place, lost ones where they were last seen) or starts a new one.
+  const auto merge = [&](const std::vector<FaceBox>& boxes, bool match_active) {
+    stats.detection_merged = true;
     for (const FaceBox& box : boxes) {
       Track* best = nullptr;
       double best_d = 0.5;
@@ -234,8 +353,11 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
         });
         if (taken || num_active() >= options_.detector.max_faces) continue;
       }
+      const auto t0 = Clock::now();
       const Fit fit = fit_face(*model_, frame, format, box, options_.video_fit_samples);
-      if (!fit.ok || (options_.verify_fits && !st.detector.verify(frame, format, fit.box))) continue;
+      const bool ok = fit.ok && confirmed_here(fit);
+      stats.landmarks_ms += ms_since(t0);
+      if (!ok) continue;
       if (best == nullptr) {
         Track tr;
         tr.id = st.next_id++;
@@ -247,24 +369,77 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       update(*best, fit, true);
     }
   };
+  // A detection on this very frame, on the calling thread (files only).
+  const auto detect_here = [&](int retry) {
+    const auto t0 = Clock::now();
+    const Detection d = run_detection(st.detector, prepare_detection(st.detector, frame, format, retry), retry);
+    stats.detect_ms += ms_since(t0);
+    ++stats.detections_here;
+    ++st.detections_on_caller;
+    return d.boxes;
+  };
 
-  const bool detect_now = ++st.frames_since_detect >= options_.detect_interval;
-  if (detect_now) detect(true);
-
-  // Tracking: re-fit in the predicted box; a fit that fails the checks is lost.
-  bool lost_now = false;
-  for (Track& tr : st.tracks) {
-    if (!tr.active() || tr.updated) continue;
-    const Fit fit = fit_face(*model_, frame, format, tr.predicted(), options_.video_fit_samples);
-    if (fit.ok && (!options_.verify_fits || st.detector.verify(frame, format, fit.box))) {
-      update(tr, fit, false);
+  bool detect_now = false;
+  if (live) {
+    // Results that have arrived apply to this frame: confirmations first (a face the detector no
+    // longer sees there is dropped), then new detections.
+    using namespace std::chrono_literals;
+    if (st.live_confirmation.valid() && st.live_confirmation.wait_for(0s) == std::future_status::ready) {
+      for (const auto& [id, ok] : st.live_confirmation.get()) {
+        if (ok) continue;
+        for (Track& tr : st.tracks)
+          if (tr.id == id && tr.active()) lose(tr);
+      }
+    }
+    if (st.live_detection.valid() && st.live_detection.wait_for(0s) == std::future_status::ready) {
+      const Detection d = st.live_detection.get();
+      stats.worker_detect_ms = d.ms;
+      ++st.detections_on_worker;
+      merge(d.boxes, true);
+    }
+  } else if (index % options_.detect_interval == 0) {
+    detect_now = true;
+    const int retry = st.retry_pass(index / options_.detect_interval);
+    while (!st.prefetched.empty() && st.prefetched.front().first < seq) st.prefetched.pop_front();
+    if (!st.prefetched.empty() && st.prefetched.front().first == seq) {
+      const Detection d = st.prefetched.front().second.get();  // waits when it is not done yet
+      st.prefetched.pop_front();
+      stats.worker_detect_ms = d.ms;
+      ++st.detections_on_worker;
+      merge(d.boxes, true);
     } else {
-      tr.lost = 1;
-      tr.has_prev = false;
-      lost_now = true;
+      merge(detect_here(retry), true);
     }
   }
-  if (lost_now && !detect_now) detect(false);
+
+  // Tracking: re-fit in the predicted box (faces in parallel when there are several and spare
+  // cores; each fit only reads the frame); a fit that fails the checks is lost.
+  std::vector<Track*> to_fit;
+  for (Track& tr : st.tracks)
+    if (tr.active() && !tr.updated) to_fit.push_back(&tr);
+  std::vector<Fit> fits(to_fit.size());
+  {
+    const auto t0 = Clock::now();
+    const auto fit_range = [&](const cv::Range& r) {
+      for (int i = r.start; i < r.end; ++i)
+        fits[i] = fit_face(*model_, frame, format, to_fit[i]->predicted(), options_.video_fit_samples);
+    };
+    if (fits.size() > 1) cv::parallel_for_(cv::Range(0, static_cast<int>(fits.size())), fit_range);
+    else fit_range(cv::Range(0, static_cast<int>(fits.size())));
+    bool lost_now = false;
+    for (std::size_t i = 0; i < fits.size(); ++i) {
+      if (fits[i].ok && confirmed_here(fits[i])) {
+        update(*to_fit[i], fits[i], false);
+      } else {
+        lose(*to_fit[i]);
+        lost_now = true;
+      }
+    }
+    stats.landmarks_ms += ms_since(t0);
+    // Files: a face lost here is looked for again on this very frame.
+    if (lost_now && !detect_now && !live) merge(detect_here(st.retry_pass(index)), false);
+    if (lost_now && live) st.frames_since_request = std::numeric_limits<int>::max() / 2;
+  }
 
   // Two tracks that have converged on one face: the younger one goes.
   for (Track& a : st.tracks) {
@@ -276,6 +451,38 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
   }
   std::erase_if(st.tracks, [&](const Track& tr) { return tr.lost > options_.keep_lost_frames + 1; });
 
+  if (live) {
+    // Hand-offs: a downscaled grey copy for detection every detect_interval frames (and as soon
+    // as a face was lost), and the patches around this frame's fits for the detector's
+    // confirmation, each when the previous one has come back.
+    const auto t0 = Clock::now();
+    ++st.frames_since_request;
+    if (!st.live_detection.valid() && st.frames_since_request >= options_.detect_interval) {
+      st.frames_since_request = 0;
+      const int retry = st.retry_pass(st.live_requests++);
+      DetectionImage image = prepare_detection(st.detector, frame, format, retry);
+      Detector* d = &st.worker_detector;
+      st.live_detection = st.detect_lane().submit([d, image = std::move(image), retry] {
+        return run_detection(*d, image, retry);
+      });
+    }
+    if (options_.verify_fits && !st.live_confirmation.valid()) {
+      std::vector<std::pair<int, cv::Mat>> patches;
+      for (const Track& tr : st.tracks)
+        if (tr.active()) patches.emplace_back(tr.id, Detector::verify_patch(frame, format, tr.fit.box));
+      if (!patches.empty()) {
+        Detector* d = &st.confirm_detector;
+        st.live_confirmation = st.confirm_lane().submit([d, patches = std::move(patches)] {
+          std::vector<std::pair<int, bool>> out;
+          for (const auto& [id, patch] : patches) out.emplace_back(id, d->verify_patch_has_face(patch));
+          return out;
+        });
+      }
+    }
+    stats.handoff_ms += ms_since(t0);
+  }
+
+  const auto t_warp = Clock::now();
   std::vector<AlignedFace> faces;
   for (Track& tr : st.tracks) {
     if (!tr.active()) continue;
@@ -292,9 +499,15 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       face.forward = raw;
     }
     face.inverse = invert_affine(face.forward);
-    face.crop = warp_crop(frame, format, face.forward, options_.crop_size, options_.crop_format);
     faces.push_back(std::move(face));
   }
+  const auto warp_range = [&](const cv::Range& r) {
+    for (int i = r.start; i < r.end; ++i)
+      faces[i].crop = warp_crop(frame, format, faces[i].forward, options_.crop_size, options_.crop_format);
+  };
+  if (faces.size() > 1) cv::parallel_for_(cv::Range(0, static_cast<int>(faces.size())), warp_range);
+  else warp_range(cv::Range(0, static_cast<int>(faces.size())));
+  stats.warp_ms = ms_since(t_warp);
   std::sort(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) { return a.box.size > b.box.size; });
   return faces;
 }

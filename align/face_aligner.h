@@ -37,6 +37,24 @@ struct AlignerOptions {
   int keep_lost_frames = 15;
   // Time base when process() is given no timestamps.
   double frame_rate = 30.0;
+  // Live streams: detection (on a downscaled copy) and the detector's confirmation of tracked
+  // faces run on worker threads, and their results are merged into whichever frame is current
+  // when they arrive, so the calling thread never runs the detector. Otherwise (files) every
+  // result applies to a fixed frame whatever the thread timing, and the output is deterministic:
+  // detection runs on every detect_interval-th frame (counted from the first frame or reset()),
+  // possibly started ahead of time by prefetch(), and tracked fits are checked on the frame.
+  bool live = false;
+};
+
+// Where the calling thread's time went in the last process() call, in milliseconds.
+struct AlignStats {
+  double handoff_ms = 0;    // detection copy and confirmation patches made for the workers
+  double detect_ms = 0;     // detector passes over the frame run on the calling thread
+  double landmarks_ms = 0;  // landmark fits, and (files) the detector's checks of them
+  double warp_ms = 0;       // aligned crops
+  double worker_detect_ms = 0;  // worker time of a detection merged into this frame (not ours)
+  int detections_here = 0;      // whole-frame detections run on the calling thread
+  bool detection_merged = false;  // a detection result was applied to this frame
 };
 
 struct AlignedFace {
@@ -78,8 +96,19 @@ class FaceAligner {
   // the video state.
   std::vector<AlignedFace> align(const cv::Mat& image, PixelFormat format);
 
-  // Forgets all tracks (a seek, a new stream).
+  // Forgets all tracks (a seek, a new stream) and results still on their way.
   void reset();
+
+  // Files (not live): `frame` is the next frame not yet given to prefetch(); process() will get
+  // the frames in the same order. When it is a detection frame, its detection starts now on a
+  // worker, so that it is ready when process() reaches it; the result is the same as when
+  // process() runs it itself. Does nothing in live streams.
+  void prefetch(const cv::Mat& frame, PixelFormat format);
+
+  const AlignStats& last_stats() const;
+  // Whole-frame detections since construction, on the calling thread and on workers.
+  long detections_on_caller() const;
+  long detections_on_worker() const;
 
  private:
   struct State;

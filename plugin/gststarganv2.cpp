@@ -41,6 +41,7 @@
 #include <gst/video/video.h>
 
 #include <array>
+#include <deque>
 #include <chrono>
 #include <exception>
 #include <memory>
@@ -176,6 +177,7 @@ enum {
   PROP_COLOR_MATCH,
   PROP_VIEW,
   PROP_POST_MESSAGES,
+  PROP_OVERLAP,
   PROP_ACTIVE_DEVICE,
   N_PROPERTIES,
 };
@@ -198,6 +200,7 @@ constexpr gdouble kDefaultFeather = 0.08;
 constexpr gdouble kMaxFeather = 0.5;
 constexpr gboolean kDefaultColorMatch = FALSE;
 constexpr gboolean kDefaultPostMessages = FALSE;
+constexpr gboolean kDefaultOverlap = TRUE;
 // Frames over which the largest processing time is taken for the reported latency.
 constexpr size_t kLatencyWindow = 30;
 // Head-room on the measured processing time, so that one slower frame is not late at the sink.
@@ -221,6 +224,18 @@ struct Settings {
       .color_match = static_cast<bool>(kDefaultColorMatch),
   };
   bool post_messages = kDefaultPostMessages;
+  bool overlap = kDefaultOverlap;
+};
+
+// A buffer inside the processor's pipeline: mapped from submit_input_buffer() until it leaves
+// through generate_output() (or a drain), in the order it came.
+struct PendingFrame {
+  GstVideoFrame frame;
+  GstClockTime running_time = GST_CLOCK_TIME_NONE;
+  GstClockTime earliest = GST_CLOCK_TIME_NONE;
+  gdouble proportion = 1.0;
+  bool late = false;
+  bool post_message = false;
 };
 
 struct GstStarganv2Private {
@@ -235,11 +250,17 @@ struct GstStarganv2Private {
   bool live = false;  // upstream said so in the last LATENCY query
   GstClockTime earliest_time = GST_CLOCK_TIME_NONE;  // from QoS events, running time
   gdouble proportion = 1.0;
-  GstClockTime latency = 0;  // what the LATENCY query answers
+  GstClockTime latency = 0;  // processing time the LATENCY query answers
+  // Frames the pipeline holds back in a live stream (overlap), times a frame's duration, is
+  // added to it.
+  int held_frames = 0;
+  GstClockTime frame_duration = 0;
 
   // --- start()/stop() and the streaming thread, which never run at the same time ------------
   std::unique_ptr<sp::Processor> processor;
   sp::PixelLayout layout = sp::PixelLayout::kRGB;
+  std::deque<PendingFrame> pending;  // what the processor holds, oldest first
+  uint64_t next_tag = 0;
   std::array<GstClockTime, kLatencyWindow> recent_times{};
   size_t recent_next = 0;
   guint64 processed = 0;
@@ -408,6 +429,10 @@ static void gst_starganv2_set_property(GObject* object, guint prop_id, const GVa
       case PROP_POST_MESSAGES:
         s.post_messages = g_value_get_boolean(value);
         break;
+      case PROP_OVERLAP:
+        if (engine_fixed) refused = true;
+        else s.overlap = g_value_get_boolean(value);
+        break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -450,6 +475,7 @@ static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* v
       case PROP_FEATHER: g_value_set_double(value, s.align.feather); break;
       case PROP_COLOR_MATCH: g_value_set_boolean(value, s.align.color_match); break;
       case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
+      case PROP_OVERLAP: g_value_set_boolean(value, s.overlap); break;
       case PROP_ACTIVE_DEVICE: set_string_or_null(value, priv->active_device); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
@@ -543,10 +569,24 @@ static gboolean gst_starganv2_start(GstBaseTransform* trans) {
   return guarded(self, "Loading the model", FALSE, [&] { return start_unguarded(self); });
 }
 
+// Gives back every frame the processor still holds, unmapped: they are not pushed (a flush, a
+// stop, or an error that ends the stream).
+static void release_pending(GstStarganv2* self) {
+  auto* priv = self->priv;
+  if (priv->processor) priv->processor->discard();
+  for (PendingFrame& p : priv->pending) {
+    GstBuffer* buffer = p.frame.buffer;
+    gst_video_frame_unmap(&p.frame);
+    gst_buffer_unref(buffer);
+  }
+  priv->pending.clear();
+}
+
 static gboolean gst_starganv2_stop(GstBaseTransform* trans) {
   auto* self = GST_STARGANV2(trans);
   auto* priv = self->priv;
   return guarded(self, "Releasing the model", FALSE, [&] {
+    release_pending(self);
     priv->processor.reset();
     {
       std::lock_guard<std::mutex> lk(priv->lock);
@@ -577,7 +617,12 @@ static gboolean gst_starganv2_set_info(GstVideoFilter* filter, GstCaps* /*incaps
                          gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(in_info)));
         return FALSE;
     }
+    // Frames of the old format left before the CAPS event reached us (sink_event drains).
     std::lock_guard<std::mutex> lk(priv->lock);
+    priv->frame_duration =
+        GST_VIDEO_INFO_FPS_N(in_info) > 0
+            ? gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(in_info), GST_VIDEO_INFO_FPS_N(in_info))
+            : 0;
     // Faces tracked at another size are meaningless now.
     priv->reset_pending = true;
     return TRUE;
@@ -654,15 +699,50 @@ static void account_processing_time(GstStarganv2* self, GstClockTime elapsed) {
   }
 }
 
-static GstFlowReturn transform_frame_unguarded(GstStarganv2* self, GstVideoFrame* frame) {
+// Takes a frame out of the element once the processor gives it back: unmapped, with its QoS
+// and bus messages posted and its time accounted. Returns the buffer, now the caller's.
+static GstBuffer* finish_frame(GstStarganv2* self, const sp::FinishedFrame& done) {
   auto* priv = self->priv;
+  PendingFrame p = priv->pending.front();
+  priv->pending.pop_front();
+  GstBuffer* buffer = p.frame.buffer;
+  gst_video_frame_unmap(&p.frame);
+  if (p.late) post_qos_message(self, buffer, p.running_time, p.earliest, p.proportion);
+  if (p.post_message) post_frame_message(self, buffer, done.report);
+  if (!p.late)
+    account_processing_time(self, static_cast<GstClockTime>(done.report.times.frame * 1e6));
+  return buffer;
+}
+
+// After an exception from the processor: the frames it gave up on leave the element too.
+static void forget_dropped(GstStarganv2* self) {
+  auto* priv = self->priv;
+  const size_t inside = priv->processor ? static_cast<size_t>(priv->processor->in_flight()) : 0;
+  while (priv->pending.size() > inside) {
+    PendingFrame& p = priv->pending.front();
+    GstBuffer* buffer = p.frame.buffer;
+    gst_video_frame_unmap(&p.frame);
+    gst_buffer_unref(buffer);
+    priv->pending.pop_front();
+  }
+}
+
+// Why submit_input_buffer/generate_output rather than transform_frame_ip: the processor holds a
+// few frames (the networks of one run on the engine thread while the next is aligned, and files
+// let detections run ahead), which the in-place transform cannot express: it must return each
+// frame before it sees the next. These two virtual methods of GstBaseTransform take a buffer in
+// and give zero or more out on the same streaming thread, so upstream's pace, the segment, QoS,
+// caps and allocation stay the base class's business, and no thread of our own pushes buffers
+// (an element with its own source-pad task would have to re-implement all of that). Serialized
+// events drain the frames inside first (sink_event), so nothing overtakes a buffer.
+static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
+  auto* priv = self->priv;
+  auto* trans = GST_BASE_TRANSFORM(self);
   if (!priv->processor) {
+    gst_buffer_unref(input);
     GST_ELEMENT_ERROR(self, CORE, FAILED, ("The element was not started."), (nullptr));
     return GST_FLOW_ERROR;
   }
-  auto* trans = GST_BASE_TRANSFORM(self);
-  const auto t0 = std::chrono::steady_clock::now();
-
   Settings s;
   bool style_dirty = false, align_dirty = false, reset = false, live = false;
   GstClockTime earliest = GST_CLOCK_TIME_NONE;
@@ -681,6 +761,7 @@ static GstFlowReturn transform_frame_unguarded(GstStarganv2* self, GstVideoFrame
   // Applied outside the lock: a new style may take a network pass (or a reference image's
   // alignment), and property setters must not wait for it.
   if (reset) priv->processor->reset();
+  priv->processor->set_stream(sp::StreamOptions{.live = live, .overlap = s.overlap});
   if (align_dirty) priv->processor->set_align(s.align);
   if (style_dirty) {
     try {
@@ -691,52 +772,130 @@ static GstFlowReturn transform_frame_unguarded(GstStarganv2* self, GstVideoFrame
                           ("%s; keeping the previous style.", e.what()), (nullptr));
     }
   }
-
-  GstBuffer* buffer = frame->buffer;
-  GstClockTime running_time = GST_CLOCK_TIME_NONE;
-  if (trans->segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(buffer)) {
-    running_time = gst_segment_to_running_time(&trans->segment, GST_FORMAT_TIME,
-                                               GST_BUFFER_PTS(buffer));
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->held_frames = priv->processor->window() - 1;
   }
-  const bool late = live && gst_base_transform_is_qos_enabled(trans) &&
-                    GST_CLOCK_TIME_IS_VALID(earliest) && GST_CLOCK_TIME_IS_VALID(running_time) &&
-                    running_time <= earliest;
 
-  sp::FrameView view{
-      .data = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, 0)),
-      .width = GST_VIDEO_FRAME_WIDTH(frame),
-      .height = GST_VIDEO_FRAME_HEIGHT(frame),
-      .stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0),
-      .layout = priv->layout,
-  };
-  sp::FrameReport report;
-  if (late) {
+  // Written in place: a buffer someone else still holds is copied first.
+  GstBuffer* buffer = gst_buffer_make_writable(input);
+  PendingFrame p;
+  if (!gst_video_frame_map(&p.frame, &GST_VIDEO_FILTER(self)->in_info, buffer, GST_MAP_READWRITE)) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Cannot map a video frame for writing."), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  if (trans->segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(buffer)) {
+    p.running_time = gst_segment_to_running_time(&trans->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
+  }
+  p.earliest = earliest;
+  p.proportion = proportion;
+  p.late = live && gst_base_transform_is_qos_enabled(trans) && GST_CLOCK_TIME_IS_VALID(earliest) &&
+           GST_CLOCK_TIME_IS_VALID(p.running_time) && p.running_time <= earliest;
+  p.post_message = s.post_messages;
+  if (p.late) {
     GST_DEBUG_OBJECT(self, "late frame (running time %" GST_TIME_FORMAT " <= %" GST_TIME_FORMAT
-                     "): reusing the last faces", GST_TIME_ARGS(running_time),
-                     GST_TIME_ARGS(earliest));
-    report = priv->processor->reuse_last(view, to_view(s.view));
+                     "): reusing the last faces", GST_TIME_ARGS(p.running_time), GST_TIME_ARGS(earliest));
     priv->reused++;
-  } else {
-    const double t = GST_CLOCK_TIME_IS_VALID(running_time) ? running_time / 1e9 : -1.0;
-    report = priv->processor->process(view, to_mode(s.mode), to_view(s.view), t);
   }
   priv->processed++;
-
-  if (late) post_qos_message(self, buffer, running_time, earliest, proportion);
-  if (s.post_messages) post_frame_message(self, buffer, report);
-  if (!late) {
-    account_processing_time(self, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      std::chrono::steady_clock::now() - t0)
-                                      .count());
+  const sp::FrameView view{
+      .data = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&p.frame, 0)),
+      .width = GST_VIDEO_FRAME_WIDTH(&p.frame),
+      .height = GST_VIDEO_FRAME_HEIGHT(&p.frame),
+      .stride = GST_VIDEO_FRAME_PLANE_STRIDE(&p.frame, 0),
+      .layout = priv->layout,
+  };
+  const sp::FrameSettings settings{
+      .mode = to_mode(s.mode),
+      .view = to_view(s.view),
+      .timestamp_s = GST_CLOCK_TIME_IS_VALID(p.running_time) ? p.running_time / 1e9 : -1.0,
+      .late = p.late,
+  };
+  priv->pending.push_back(p);
+  try {
+    priv->processor->push(view, settings, priv->next_tag++);
+  } catch (...) {
+    forget_dropped(self);  // push() may have failed before taking the frame in
+    throw;
   }
   return GST_FLOW_OK;
 }
 
-static GstFlowReturn gst_starganv2_transform_frame_ip(GstVideoFilter* filter,
-                                                      GstVideoFrame* frame) {
+static GstFlowReturn gst_starganv2_submit_input_buffer(GstBaseTransform* trans, gboolean /*is_discont*/,
+                                                       GstBuffer* input) {
+  auto* self = GST_STARGANV2(trans);
+  return guarded(self, "Translating a frame", GST_FLOW_ERROR, [&] {
+    try {
+      return submit_unguarded(self, input);
+    } catch (...) {
+      forget_dropped(self);
+      throw;
+    }
+  });
+}
+
+static GstFlowReturn gst_starganv2_generate_output(GstBaseTransform* trans, GstBuffer** outbuf) {
+  auto* self = GST_STARGANV2(trans);
+  auto* priv = self->priv;
+  *outbuf = nullptr;
+  return guarded(self, "Translating a frame", GST_FLOW_ERROR, [&] {
+    if (!priv->processor) return GST_FLOW_OK;
+    try {
+      if (auto done = priv->processor->pop(/*drain=*/false)) *outbuf = finish_frame(self, *done);
+    } catch (...) {
+      forget_dropped(self);
+      throw;
+    }
+    return GST_FLOW_OK;
+  });
+}
+
+// Pushes every frame still inside downstream, oldest first (before a serialized event, so that
+// it stays behind the buffers that came before it).
+static GstFlowReturn drain(GstStarganv2* self) {
+  auto* priv = self->priv;
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (priv->processor && priv->processor->in_flight() > 0) {
+    GstBuffer* buffer = nullptr;
+    try {
+      if (auto done = priv->processor->pop(/*drain=*/true)) buffer = finish_frame(self, *done);
+    } catch (...) {
+      forget_dropped(self);
+      throw;
+    }
+    if (buffer == nullptr) break;
+    ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), buffer);
+    if (ret != GST_FLOW_OK) {
+      release_pending(self);  // downstream is gone or flushing: the rest cannot go anywhere
+      break;
+    }
+  }
+  return ret;
+}
+
+// The in-place path GstVideoFilter configures the base class from; generate_output() replaces
+// its use, so it runs only if the base class calls it directly: one frame through, synchronously.
+static GstFlowReturn gst_starganv2_transform_frame_ip(GstVideoFilter* filter, GstVideoFrame* frame) {
   auto* self = GST_STARGANV2(filter);
-  return guarded(self, "Translating a frame", GST_FLOW_ERROR,
-                 [&] { return transform_frame_unguarded(self, frame); });
+  auto* priv = self->priv;
+  return guarded(self, "Translating a frame", GST_FLOW_ERROR, [&] {
+    if (!priv->processor) return GST_FLOW_ERROR;
+    Settings s;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      s = priv->settings;
+    }
+    const sp::FrameView view{
+        .data = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, 0)),
+        .width = GST_VIDEO_FRAME_WIDTH(frame),
+        .height = GST_VIDEO_FRAME_HEIGHT(frame),
+        .stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0),
+        .layout = priv->layout,
+    };
+    priv->processor->process(view, to_mode(s.mode), to_view(s.view));
+    return GST_FLOW_OK;
+  });
 }
 
 static gboolean gst_starganv2_query(GstBaseTransform* trans, GstPadDirection direction,
@@ -755,7 +914,8 @@ static gboolean gst_starganv2_query(GstBaseTransform* trans, GstPadDirection dir
     {
       std::lock_guard<std::mutex> lk(priv->lock);
       priv->live = live;
-      ours = priv->latency;
+      // A live stream with overlapping frames holds each frame until the next one comes in.
+      ours = priv->latency + (live ? priv->held_frames * priv->frame_duration : 0);
     }
     GST_DEBUG_OBJECT(self, "upstream %s, min %" GST_TIME_FORMAT "; adding %" GST_TIME_FORMAT,
                      live ? "live" : "not live", GST_TIME_ARGS(min), GST_TIME_ARGS(ours));
@@ -799,23 +959,39 @@ static gboolean gst_starganv2_src_event(GstBaseTransform* trans, GstEvent* event
 static gboolean gst_starganv2_sink_event(GstBaseTransform* trans, GstEvent* event) {
   auto* self = GST_STARGANV2(trans);
   auto* priv = self->priv;
+  bool ok = true;
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_FLUSH_STOP:
-    case GST_EVENT_STREAM_START: {
-      const bool ok = guarded(self, "Handling an event", false, [&] {
+      // The frames inside belong to before the flush: dropped, not pushed.
+      ok = guarded(self, "Handling a flush", false, [&] {
+        release_pending(self);
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->earliest_time = GST_CLOCK_TIME_NONE;
         priv->reset_pending = true;
         return true;
       });
-      if (!ok) {
-        gst_event_unref(event);
-        return FALSE;
-      }
       break;
-    }
+    case GST_EVENT_STREAM_START:
+      ok = guarded(self, "Handling an event", false, [&] {
+        drain(self);
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->earliest_time = GST_CLOCK_TIME_NONE;
+        priv->reset_pending = true;
+        return true;
+      });
+      break;
     default:
+      // EOS, CAPS, SEGMENT, GAP, tags...: after the frames that came before them.
+      if ((gst_event_type_get_flags(GST_EVENT_TYPE(event)) & GST_EVENT_TYPE_SERIALIZED) != 0)
+        ok = guarded(self, "Handling an event", false, [&] {
+          drain(self);
+          return true;
+        });
       break;
+  }
+  if (!ok) {
+    gst_event_unref(event);
+    return FALSE;
   }
   return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
 }
@@ -1032,6 +1208,21 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
       kDefaultPostMessages, kPlaying);
 
   /**
+   * GstStarganv2:overlap:
+   *
+   * Overlap frames: while the networks run for one frame (on their own thread, or queued on the
+   * GPU), the next frame is aligned and the previous one blended back. A live stream then holds
+   * one frame more, which the LATENCY query reports (one frame duration); a file holds a few
+   * more so that face detections run ahead on a worker. Output is the same either way. FALSE
+   * runs each frame start to end before taking the next.
+   */
+  properties[PROP_OVERLAP] = g_param_spec_boolean(
+      "overlap", "Overlap frames",
+      "Align the next frame and blend the previous one while the networks run (live: one frame "
+      "more latency)",
+      kDefaultOverlap, kReady);
+
+  /**
    * GstStarganv2:active-device:
    *
    * The device the networks run on once the element has started (e.g. "cpu", "cuda:0"); NULL
@@ -1059,6 +1250,8 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
   trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_starganv2_sink_event);
   filter_class->set_info = GST_DEBUG_FUNCPTR(gst_starganv2_set_info);
   filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR(gst_starganv2_transform_frame_ip);
+  trans_class->submit_input_buffer = GST_DEBUG_FUNCPTR(gst_starganv2_submit_input_buffer);
+  trans_class->generate_output = GST_DEBUG_FUNCPTR(gst_starganv2_generate_output);
 
   gst_type_mark_as_plugin_api(GST_TYPE_STARGANV2_PRECISION, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_STARGANV2_MODE, static_cast<GstPluginAPIFlags>(0));

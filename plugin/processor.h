@@ -1,11 +1,26 @@
 // The element's worker: ties align/ (find, align and blend faces) to the model/ Translator for
 // one video stream. No GStreamer here, so the element's source stays glue and this part can be
-// driven by tests and benchmarks alone. Not thread-safe: one streaming thread owns it.
+// driven by tests and benchmarks alone. Not thread-safe: one streaming thread owns it (it runs
+// its own workers: detection, detector confirmations and the networks, each on a thread).
+//
+// Frames go through a pipeline: push() takes a frame in, pop() gives finished frames back in the
+// order they came. Between the two, a frame is aligned, its faces are translated on the engine's
+// thread while the next frame is aligned, and the result is blended back. process() is push()
+// and pop() of one frame.
+//
+// Files are exact: the same frames give the same output bit for bit, whatever the thread timing
+// and whether frames overlap or not. Live streams never wait for the detector: its results are
+// merged into whichever frame is current when they arrive.
+//
+// The code is in four files by what it does: processor.cpp (model, styles, settings),
+// stream.cpp (the stream pipeline), still.cpp (the still-image API) and align/views.cpp (what is
+// drawn into a frame).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -60,10 +75,57 @@ struct FaceBox {
   int x = 0, y = 0, width = 0, height = 0;
 };
 
+// Where a frame's time went, in milliseconds; every figure is the time of the thread named.
+struct StageTimes {
+  double handoff = 0;      // streaming thread: copies and patches handed to the detection workers
+  double detection = 0;    // a whole-frame detection applied to this frame: on the streaming
+                           // thread when detection_here, else the worker's time
+  bool detection_here = false;
+  double landmarks = 0;    // streaming thread: landmark fits (files: and the detector's checks)
+  double warp = 0;         // streaming thread: aligned crops
+  double networks = 0;     // engine thread: FAN, G for this frame's batch
+  double compositing = 0;  // streaming thread: blending back / drawing the view
+  double frame = 0;        // streaming thread: all it spent on this frame, waits included
+};
+
 struct FrameReport {
   std::vector<FaceBox> faces;
   bool reused = false;   // degraded: the last translated faces were put back, nothing was run
   bool changed = false;  // the frame was written to
+  StageTimes times;
+};
+
+// How the pipeline treats a stream.
+struct StreamOptions {
+  // Live: never wait for the detector, merge its results when they arrive. Otherwise (files)
+  // results apply to fixed frames and the output is deterministic.
+  bool live = false;
+  // Align frame n+1 while the networks run for frame n, and blend frame n-1 back meanwhile.
+  // Live streams then hold one frame more; files hold a few more so that detections can run
+  // ahead on a worker.
+  bool overlap = true;
+  bool operator==(const StreamOptions&) const = default;
+};
+
+// A frame's settings, read when it enters the pipeline.
+struct FrameSettings {
+  Mode mode = Mode::kFace;
+  View view = View::kMerged;
+  double timestamp_s = -1;  // for smoothing; < 0 = the next frame at 30 fps; must increase
+  bool late = false;        // reuse the last translated faces instead of running anything
+};
+
+// A frame that left the pipeline.
+struct FinishedFrame {
+  uint64_t tag = 0;  // what push() was given
+  FrameReport report;
+};
+
+// Totals since the Processor was made.
+struct StreamCounters {
+  long frames = 0;
+  long detections_on_streaming_thread = 0;
+  long detections_on_workers = 0;
 };
 
 // Why something failed, so the element can name the right GStreamer error.
@@ -114,12 +176,29 @@ class Processor {
   // Forget tracked faces (after a flush or a new stream).
   void reset();
 
-  // Translates one frame in place. `timestamp_s` (the frame's time, for smoothing; < 0 = the
-  // next frame at 30 fps) must increase from frame to frame.
+  // ---- The stream pipeline ----
+  // Applies from the next frame that enters; frames already inside finish as they started.
+  void set_stream(const StreamOptions& options);
+  const StreamOptions& stream() const;
+  // Most frames the pipeline holds before pop() must give the oldest back (1 = no overlap).
+  int window() const;
+
+  // Takes a frame in. Its pixels must stay valid, and untouched by anyone else, until pop()
+  // returns it; the frame is written in place. `tag` comes back with it.
+  void push(const FrameView& frame, const FrameSettings& settings, uint64_t tag);
+  // The oldest frame when it is finished: when the window is full, or `drain` (end of stream,
+  // a format change) asks for every frame; then it waits for the networks. Otherwise nothing.
+  std::optional<FinishedFrame> pop(bool drain);
+  int in_flight() const;
+  // Forgets the frames inside (a flush): they are not written, and pop() will not return them.
+  void discard();
+  StreamCounters counters() const;
+
+  // One frame through the whole pipeline (push and pop with drain), with nothing else inside.
   FrameReport process(const FrameView& frame, Mode mode, View view, double timestamp_s = -1);
   // The cheap path for a frame that is already late: puts the last translated faces back at
-  // their last places without running detection or the networks; leaves the frame untouched
-  // when there are none.
+  // their last places as `view` shows them, without running detection or the networks; leaves
+  // the frame untouched when there are none.
   FrameReport reuse_last(const FrameView& frame, View view);
 
   // ---- Still images (starganv2-translate); the stream's tracking state is not touched ----

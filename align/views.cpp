@@ -1,0 +1,88 @@
+#include "align/views.h"
+
+#include <opencv2/imgproc.hpp>
+
+namespace starganv2::align {
+
+namespace {
+
+// Draws the crops in a row from the frame's top-left corner (as far as they fit).
+void draw_crops(cv::Mat& frame, PixelFormat format, const std::vector<const cv::Mat*>& crops) {
+  int x = 0;
+  for (const cv::Mat* crop : crops) {
+    const cv::Rect r = cv::Rect(x, 0, crop->cols, crop->rows) & cv::Rect(0, 0, frame.cols, frame.rows);
+    if (r.empty()) break;
+    put_rgb((*crop)(cv::Rect(0, 0, r.width, r.height)), frame(r), format);
+    x += crop->cols;
+  }
+}
+
+}  // namespace
+
+void put_rgb(const cv::Mat& rgb, cv::Mat dst, PixelFormat format) {
+  const ChannelIndex c = channel_index(format);
+  const int from_to[] = {0, c.r, 1, c.g, 2, c.b};
+  cv::mixChannels(&rgb, 1, &dst, 1, from_to, 3);
+}
+
+void render_view(cv::Mat& frame, PixelFormat format, View view, std::span<const TranslatedFace> faces,
+                 const Compositor& compositor, const Compositor& mask_compositor) {
+  if (faces.empty()) return;
+  std::vector<Compositor::Face> blend;
+  for (const TranslatedFace& f : faces) blend.push_back({f.translated, f.inverse});
+  std::vector<const cv::Mat*> row;
+  switch (view) {
+    case View::kMerged:
+      compositor.composite(frame, format, blend);
+      break;
+    case View::kAligned:
+      for (const TranslatedFace& f : faces) row.push_back(&f.aligned);
+      draw_crops(frame, format, row);
+      break;
+    case View::kTranslated:
+      compositor.composite(frame, format, blend);
+      for (const TranslatedFace& f : faces) row.push_back(&f.translated);
+      draw_crops(frame, format, row);
+      break;
+    case View::kSideBySide:
+      compositor.composite(frame, format, blend);
+      for (const TranslatedFace& f : faces) {
+        row.push_back(&f.aligned);
+        row.push_back(&f.translated);
+      }
+      draw_crops(frame, format, row);
+      break;
+    case View::kMask: {
+      // The blend weights, drawn by blending white crops into a black frame. An inspection view:
+      // the only one that writes the whole frame.
+      const int size = mask_compositor.crop_size();
+      cv::Mat black = cv::Mat::zeros(frame.rows, frame.cols, CV_8UC3);
+      const cv::Mat white(size, size, CV_8UC3, cv::Scalar::all(255));
+      std::vector<Compositor::Face> whites;
+      for (const TranslatedFace& f : faces) whites.push_back({white, f.inverse});
+      mask_compositor.composite(black, PixelFormat::kRGB, whites);
+      put_rgb(black, frame, format);
+      break;
+    }
+  }
+}
+
+cv::Mat frame_to_square(const cv::Mat& frame, PixelFormat format, int size, PixelFormat crop_format) {
+  const cv::Mat three = to_three_channels(frame, format, crop_format);
+  cv::Mat small;
+  cv::resize(three, small, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+  return small;
+}
+
+void square_to_frame(const cv::Mat& translated, cv::Mat& frame, PixelFormat format) {
+  cv::Mat full;
+  cv::resize(translated, full, frame.size(), 0, 0, cv::INTER_LINEAR);
+  put_rgb(full, frame, format);
+}
+
+std::vector<uint8_t> packed_pixels(const cv::Mat& image) {
+  const cv::Mat c = image.isContinuous() ? image : image.clone();
+  return std::vector<uint8_t>(c.data, c.data + c.total() * c.elemSize());
+}
+
+}  // namespace starganv2::align

@@ -1,0 +1,152 @@
+// Processor's state, shared by the files that implement it (processor.cpp: model, styles and
+// settings; stream.cpp: the stream pipeline; still.cpp: still images). Private to plugin/.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "align/compositor.h"
+#include "align/face_aligner.h"
+#include "align/views.h"
+#include "align/worker.h"
+#include "model/translator.h"
+#include "processor.h"
+
+namespace starganv2::plugin {
+
+// The crops handed to the generator; the translator takes either order, RGB is what it was
+// trained on.
+inline constexpr align::PixelFormat kCropFormat = align::PixelFormat::kRGB;
+
+align::PixelFormat to_align_format(PixelLayout layout);
+align::View to_align_view(View view);
+// A cv::Mat over a mapped frame: no copy, writes go straight to the buffer.
+cv::Mat wrap(const FrameView& frame);
+
+// What a FaceAligner is built with; FaceAligner takes its options only at construction.
+struct AlignerKey {
+  int crop_size = 0;
+  int detect_interval = 0;
+  double smoothing = 0;
+  bool live = false;
+  bool operator==(const AlignerKey&) const = default;
+};
+
+// Building a FaceAligner deserialises dlib's HOG detectors (0.3-0.7 s each on a small CPU).
+// Aligners of finished streams are kept, reset, for the next start with the same options, so
+// that state changes and restarts do not pay for it again.
+class AlignerPool {
+ public:
+  static bool contains(const AlignerKey& key);
+  static std::unique_ptr<align::FaceAligner> take(const AlignerKey& key);
+  static void give(const AlignerKey& key, std::unique_ptr<align::FaceAligner> aligner);
+  static std::unique_ptr<align::FaceAligner> build(const AlignerKey& key);
+  static std::unique_ptr<align::FaceAligner> take_or_build(const AlignerKey& key);
+};
+
+// A frame inside the stream pipeline.
+struct InFlight {
+  uint64_t tag = 0;
+  cv::Mat frame;  // over the caller's pixels
+  align::PixelFormat format = align::PixelFormat::kRGB;
+  FrameSettings settings;
+  bool started = false;  // aligned, and its networks queued
+  std::vector<align::AlignedFace> faces;
+  cv::Mat square;  // Mode::kFrame: the frame at img_size
+  struct Translated {
+    std::vector<cv::Mat> crops;
+    double ms = 0;
+  };
+  std::future<Translated> translated;  // from the engine thread
+  FrameReport report;
+};
+
+struct Processor::Impl {
+  EngineOptions engine;
+  Translator translator;
+  // Runs every translation of the stream, so the streaming thread aligns the next frame
+  // meanwhile. Anything else that uses the translator waits for it to be idle first.
+  std::unique_ptr<align::SerialWorker> engine_worker;
+
+  // Alignment. `aligner` follows the faces; a change of detect-interval, smoothing or liveness
+  // builds its replacement on a worker thread (or takes one from the pool) while frames flow.
+  AlignOptions align_options;
+  AlignerKey aligner_key;
+  std::unique_ptr<align::FaceAligner> aligner;
+  std::future<std::unique_ptr<align::FaceAligner>> pending;
+  AlignerKey pending_key;
+  std::unique_ptr<align::Compositor> compositor;
+  std::unique_ptr<align::Compositor> mask_compositor;  // colour matching off, for the mask view
+
+  StyleOptions style;
+  bool has_style = false;
+
+  // The stream pipeline (stream.cpp).
+  StreamOptions stream;
+  std::deque<InFlight> queue;
+  std::vector<align::TranslatedFace> last;  // the last translated faces, for late frames
+  StreamCounters counters;
+
+  // Aligned reference faces by file (size and time tell a rewritten file), most recent last:
+  // a tool that alternates references, or a stream switching between a few, aligns each once.
+  struct CachedReference {
+    std::string path;
+    uintmax_t size = 0;
+    std::filesystem::file_time_type mtime;
+    cv::Mat crop;
+  };
+  static constexpr size_t kMaxCachedReferences = 8;
+  std::vector<CachedReference> references;
+
+  // What find_still() found, for render_still().
+  Mode still_mode = Mode::kFace;
+  cv::Size still_size;
+  std::vector<align::AlignedFace> still_faces;
+  cv::Mat still_small;  // kFrame: the image at img_size, RGB
+
+  Impl(const EngineOptions& options, const AlignOptions& align);
+  ~Impl();
+
+  int img_size() const { return static_cast<int>(translator.config().img_size); }
+  AlignerKey key_for(const AlignOptions& o) const;
+  void build_compositors(const AlignOptions& o);
+  void set_align(const AlignOptions& o);
+  // Swaps in a finished replacement aligner, and starts one when the wanted options differ.
+  // Frames waiting to be aligned are aligned by the old one first (its look-ahead belongs to them).
+  void update_aligner();
+  // Swaps in the aligner the current options want, now (waiting for it to be built if needed):
+  // a stream that turns out to be live must not have its detections run by a file's aligner.
+  void use_aligner_now();
+  void swap_aligner(std::unique_ptr<align::FaceAligner> next, const AlignerKey& key);
+  void set_style(const StyleOptions& o);
+  cv::Mat reference_crop(const std::string& path);
+  cv::Mat align_reference(const std::string& path);
+  // Blocks until the engine thread has run everything queued; then the translator is free.
+  void wait_engine_idle();
+  // The translation of `crops` (one batch), on the calling thread.
+  std::vector<cv::Mat> translate(const std::vector<cv::Mat>& crops);
+  // max-faces and min-face-size: the largest faces that are big enough.
+  std::vector<align::AlignedFace> select_faces(std::vector<align::AlignedFace> faces) const;
+
+  // stream.cpp
+  int lookahead() const;
+  int window() const;
+  void push(const FrameView& frame, const FrameSettings& settings, uint64_t tag);
+  std::optional<FinishedFrame> pop(bool drain);
+  void start_ready(bool all);
+  void start(InFlight& f);
+  FrameReport finish(InFlight& f);
+  void discard();
+
+  // still.cpp
+  int find_still(cv::Mat& image, align::PixelFormat format, Mode mode);
+  FrameReport render_still(cv::Mat& out, align::PixelFormat format, View view, std::vector<StillFace>* still);
+};
+
+}  // namespace starganv2::plugin

@@ -1,0 +1,225 @@
+// The stream pipeline of Processor (see processor.h). A frame is "started" when it is aligned and
+// its batch is queued on the engine thread, and "finished" when its translated faces are drawn
+// back. Frames start and finish in the order they came in.
+//
+// Files: a frame starts once `lookahead` newer frames are inside, so that the detections that
+// prefetch() started for those have a head start on a worker; every detection still applies to
+// the frame it was made on, so the output does not depend on timing. Live streams start a frame
+// as soon as it comes in (their detections are merged when ready and nothing waits).
+#include <opencv2/core.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "processor_impl.h"
+
+namespace starganv2::plugin {
+
+using Kind = ProcessorError::Kind;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Frames a file keeps inside beyond the two that overlap, for detections to run ahead.
+constexpr int kFileLookahead = 3;
+
+FaceBox report_box(const align::AlignedFace& f) {
+  const cv::Rect2d b = f.box.bounds();
+  return FaceBox{f.id, static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y)),
+                 static_cast<int>(std::lround(b.width)), static_cast<int>(std::lround(b.height))};
+}
+
+}  // namespace
+
+int Processor::Impl::lookahead() const { return stream.overlap && !stream.live ? kFileLookahead : 0; }
+
+int Processor::Impl::window() const { return stream.overlap ? 2 + lookahead() : 1; }
+
+void Processor::Impl::push(const FrameView& view, const FrameSettings& settings, uint64_t tag) {
+  const auto t0 = Clock::now();
+  update_aligner();
+  InFlight f;
+  f.tag = tag;
+  f.frame = wrap(view);
+  f.format = to_align_format(view.layout);
+  f.settings = settings;
+  // Files: this frame's scheduled detection starts now, on a worker.
+  if (!settings.late && settings.mode == Mode::kFace && !stream.live) {
+    aligner->prefetch(f.frame, f.format);
+    f.report.times.handoff += ms_since(t0);
+  }
+  ++counters.frames;
+  queue.push_back(std::move(f));
+  queue.back().report.times.frame += ms_since(t0);
+  start_ready(/*all=*/false);
+}
+
+void Processor::Impl::start_ready(bool all) {
+  const int ahead = lookahead();
+  for (size_t i = 0; i < queue.size(); ++i) {
+    InFlight& f = queue[i];
+    if (f.started) continue;
+    const int newer = static_cast<int>(queue.size() - i - 1);
+    if (!all && newer < ahead) break;
+    const auto t0 = Clock::now();
+    start(f);
+    f.report.times.frame += ms_since(t0);
+  }
+}
+
+void Processor::Impl::start(InFlight& f) {
+  f.started = true;
+  if (f.settings.late || f.frame.empty()) return;
+  StageTimes& times = f.report.times;
+  std::vector<cv::Mat> crops;
+  if (f.settings.mode == Mode::kFrame) {
+    const auto t0 = Clock::now();
+    f.square = align::frame_to_square(f.frame, f.format, img_size(), kCropFormat);
+    times.warp += ms_since(t0);
+    crops.push_back(f.square);
+  } else {
+    const long before = aligner->detections_on_caller();
+    f.faces = select_faces(aligner->process(f.frame, f.format, f.settings.timestamp_s));
+    const align::AlignStats& a = aligner->last_stats();
+    times.handoff += a.handoff_ms;
+    times.landmarks += a.landmarks_ms;
+    times.warp += a.warp_ms;
+    times.detection_here = a.detections_here > 0;
+    times.detection = a.detections_here > 0 ? a.detect_ms : a.worker_detect_ms;
+    counters.detections_on_streaming_thread += aligner->detections_on_caller() - before;
+    if (a.detection_merged && a.detections_here == 0) ++counters.detections_on_workers;
+    for (const auto& face : f.faces) {
+      crops.push_back(face.crop);
+      f.report.faces.push_back(report_box(face));
+    }
+  }
+  if (crops.empty()) return;
+  // One batch for every face of the frame, on the engine thread.
+  f.translated = engine_worker->submit([this, crops = std::move(crops)] {
+    const auto t0 = Clock::now();
+    InFlight::Translated out;
+    out.crops = translate(crops);
+    out.ms = ms_since(t0);
+    return out;
+  });
+}
+
+FrameReport Processor::Impl::finish(InFlight& f) {
+  FrameReport& report = f.report;
+  if (f.settings.late) {
+    report.reused = true;
+    report.faces.clear();
+    if (!last.empty() && !f.frame.empty()) {
+      const auto t0 = Clock::now();
+      align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *compositor, *mask_compositor);
+      report.times.compositing = ms_since(t0);
+      report.changed = true;
+    }
+    return report;
+  }
+  last.clear();
+  if (!f.translated.valid()) return report;  // nothing to translate
+  InFlight::Translated t = f.translated.get();  // waits for the engine thread; rethrows its error
+  report.times.networks = t.ms;
+  const auto t0 = Clock::now();
+  if (f.settings.mode == Mode::kFrame) {
+    align::square_to_frame(t.crops.front(), f.frame, f.format);
+  } else {
+    for (size_t i = 0; i < f.faces.size(); ++i)
+      last.push_back({f.faces[i].crop, t.crops[i], f.faces[i].inverse});
+    align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *compositor, *mask_compositor);
+  }
+  report.times.compositing = ms_since(t0);
+  report.changed = true;
+  return report;
+}
+
+std::optional<FinishedFrame> Processor::Impl::pop(bool drain) {
+  if (queue.empty()) return std::nullopt;
+  if (!drain && static_cast<int>(queue.size()) < window()) return std::nullopt;
+  const auto t0 = Clock::now();
+  if (!queue.front().started) start_ready(/*all=*/true);
+  InFlight& f = queue.front();
+  FinishedFrame out;
+  out.tag = f.tag;
+  try {
+    out.report = finish(f);
+  } catch (...) {
+    queue.pop_front();  // the frame is given up; the ones behind it can still finish
+    throw;
+  }
+  out.report.times.frame += ms_since(t0);
+  queue.pop_front();
+  return out;
+}
+
+void Processor::Impl::discard() {
+  wait_engine_idle();
+  queue.clear();
+  last.clear();
+  aligner->reset();
+}
+
+// ---- Processor: the stream pipeline -----------------------------------------------------------
+
+void Processor::set_stream(const StreamOptions& options) {
+  if (options == impl_->stream) return;
+  // Frames inside were started (or will be) under the old options; a new liveness needs a new
+  // aligner, which update_aligner() swaps in once every waiting frame has been aligned.
+  impl_->start_ready(/*all=*/true);
+  impl_->stream = options;
+  impl_->use_aligner_now();
+}
+
+const StreamOptions& Processor::stream() const { return impl_->stream; }
+
+int Processor::window() const { return impl_->window(); }
+
+void Processor::push(const FrameView& frame, const FrameSettings& settings, uint64_t tag) {
+  try {
+    impl_->push(frame, settings, tag);
+  } catch (const align::AlignError& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  } catch (const std::invalid_argument& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  }
+}
+
+std::optional<FinishedFrame> Processor::pop(bool drain) {
+  try {
+    return impl_->pop(drain);
+  } catch (const align::AlignError& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  } catch (const std::invalid_argument& e) {
+    throw ProcessorError(Kind::kFailed, e.what());
+  }
+}
+
+int Processor::in_flight() const { return static_cast<int>(impl_->queue.size()); }
+
+void Processor::discard() { impl_->discard(); }
+
+void Processor::reset() { impl_->discard(); }
+
+StreamCounters Processor::counters() const { return impl_->counters; }
+
+FrameReport Processor::process(const FrameView& frame, Mode mode, View view, double timestamp_s) {
+  if (!impl_->queue.empty())
+    throw ProcessorError(Kind::kFailed, "Processor::process: frames are inside the pipeline; pop them first");
+  push(frame, FrameSettings{mode, view, timestamp_s, false}, 0);
+  return pop(/*drain=*/true)->report;
+}
+
+FrameReport Processor::reuse_last(const FrameView& frame, View view) {
+  if (!impl_->queue.empty())
+    throw ProcessorError(Kind::kFailed, "Processor::reuse_last: frames are inside the pipeline; pop them first");
+  push(frame, FrameSettings{Mode::kFace, view, -1, true}, 0);
+  return pop(/*drain=*/true)->report;
+}
+
+}  // namespace starganv2::plugin
