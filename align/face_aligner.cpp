@@ -334,7 +334,10 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
 
   // Detection boxes: each goes to the nearest track that could have moved there (active ones at
   // their predicted place, lost ones where they were last seen) or starts a new one.
-  const auto merge = [&](const std::vector<FaceBox>& boxes, bool match_active) {
+  // `stale` boxes come from an earlier frame (a live worker's): they only start tracks for faces
+  // not followed yet (a box within a face's width of a followed face is that face, moved on), and
+  // never re-fit a followed face from where it was.
+  const auto merge = [&](const std::vector<FaceBox>& boxes, bool match_active, bool stale = false) {
     stats.detection_merged = true;
     for (const FaceBox& box : boxes) {
       Track* best = nullptr;
@@ -348,8 +351,9 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       }
       if (best == nullptr) {
         // A box on a face that is already tracked (one the matching above skipped) is no new face.
+        const double radius = stale ? 1.0 : 0.5;
         const bool taken = std::any_of(st.tracks.begin(), st.tracks.end(), [&](const Track& tr) {
-          return tr.active() && cv::norm(box.center - tr.fit.box.center) < 0.5 * std::max(box.size, tr.fit.box.size);
+          return tr.active() && cv::norm(box.center - tr.fit.box.center) < radius * std::max(box.size, tr.fit.box.size);
         });
         if (taken || num_active() >= options_.detector.max_faces) continue;
       }
@@ -395,7 +399,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       const Detection d = st.live_detection.get();
       stats.worker_detect_ms = d.ms;
       ++st.detections_on_worker;
-      merge(d.boxes, true);
+      merge(d.boxes, /*match_active=*/false, /*stale=*/true);
     }
   } else if (index % options_.detect_interval == 0) {
     detect_now = true;

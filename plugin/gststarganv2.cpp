@@ -179,6 +179,7 @@ enum {
   PROP_POST_MESSAGES,
   PROP_OVERLAP,
   PROP_ACTIVE_DEVICE,
+  PROP_STATS,
   N_PROPERTIES,
 };
 static GParamSpec* properties[N_PROPERTIES];
@@ -265,6 +266,7 @@ struct GstStarganv2Private {
   size_t recent_next = 0;
   guint64 processed = 0;
   guint64 reused = 0;
+  sp::StreamCounters counters;  // copied under `lock` after every frame, for the stats property
 };
 
 struct _GstStarganv2 {
@@ -477,6 +479,15 @@ static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* v
       case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
       case PROP_OVERLAP: g_value_set_boolean(value, s.overlap); break;
       case PROP_ACTIVE_DEVICE: set_string_or_null(value, priv->active_device); break;
+      case PROP_STATS: {
+        GstStructure* st = gst_structure_new(
+            "starganv2-stats", "frames", G_TYPE_UINT64, static_cast<guint64>(priv->counters.frames),
+            "detections-on-streaming-thread", G_TYPE_UINT64,
+            static_cast<guint64>(priv->counters.detections_on_streaming_thread), "detections-on-workers",
+            G_TYPE_UINT64, static_cast<guint64>(priv->counters.detections_on_workers), nullptr);
+        g_value_take_boxed(value, st);
+        break;
+      }
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   } catch (const std::exception& e) {
@@ -558,6 +569,7 @@ static gboolean start_unguarded(GstStarganv2* self) {
     std::lock_guard<std::mutex> lk(priv->lock);
     priv->started = true;
     priv->active_device = device;
+    priv->counters = {};
     priv->latency = static_cast<GstClockTime>(warm.count() * kLatencyMargin);
   }
   g_object_notify_by_pspec(G_OBJECT(self), properties[PROP_ACTIVE_DEVICE]);
@@ -711,6 +723,10 @@ static GstBuffer* finish_frame(GstStarganv2* self, const sp::FinishedFrame& done
   if (p.post_message) post_frame_message(self, buffer, done.report);
   if (!p.late)
     account_processing_time(self, static_cast<GstClockTime>(done.report.times.frame * 1e6));
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->counters = priv->processor->counters();
+  }
   return buffer;
 }
 
@@ -1232,6 +1248,18 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
       "active-device", "Active device",
       "Device the networks run on once started (e.g. cpu, cuda:0); NULL before", nullptr,
       static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstStarganv2:stats:
+   *
+   * Counters since the element started: `frames` (taken in), `detections-on-streaming-thread`
+   * and `detections-on-workers` (whole-frame face detections, by where they ran; in a live
+   * stream none runs on the streaming thread).
+   */
+  properties[PROP_STATS] = g_param_spec_boxed(
+      "stats", "Statistics",
+      "Counters since start: frames, detections-on-streaming-thread, detections-on-workers",
+      GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties(object_class, N_PROPERTIES, properties);
 

@@ -1,34 +1,37 @@
-// starganv2-gst-bench: pushes 1080p frames that contain one real face through the starganv2
-// element and prints frames per second and the latency the element adds, per device and
-// detect-interval, next to baselines measured in the same run:
-//   identity   the same harness and buffers through GStreamer's identity element (the cost of
-//              moving a buffer through a harness, subtracted to get the element's added latency)
-//   no face    the element on a face-less frame of the same size (detection cost alone)
+// starganv2-gst-bench: where a frame's time goes in the element's pipeline (the Processor the
+// element drives, without GStreamer's own overhead), per stage, and what frame overlap buys.
 //
-//   starganv2-gst-bench [--checkpoint FILE] [--image FILE] [--frames N] [--device cpu|cuda:N]...
+// Cases: 720p and 1080p frames with 0, 1 or 4 real faces, as a live stream (frames arrive at
+// 30 fps; detection never runs on the streaming thread) and as a file (as fast as possible,
+// exact), for the shipped demo model and the official 256 px CelebA-HQ configuration (random
+// weights: speed does not depend on them). Per case, p50 and p99 of each stage: hand-off,
+// detection (on a worker, or on the streaming thread when marked), landmarks, warp, networks,
+// compositing, and the whole frame (all the streaming thread spent on it). Files also get their
+// throughput with frame overlap on and off, measured in the same run (the baseline).
 //
-// Without --checkpoint it writes random weights at the official CelebA-HQ configuration (256 px,
-// w_hpf 1, with a FAN) to a temporary file: speed does not depend on the weights. Without
-// --image the face comes from Megamind.avi (Debian's opencv-doc), scaled to fill the frame height.
-#include <gst/check/gstharness.h>
+//   starganv2-gst-bench [--models demo,official] [--frames N] [--official-frames N]
+//                       [--device cpu|cuda:N] [--json]
+//
+// The faces come from frame 40 of Megamind.avi (Debian's opencv-doc), decoded with GStreamer.
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <memory>
+#include <iostream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -40,28 +43,30 @@
 #include "model/init.h"
 #include "model/mapping_network.h"
 #include "model/style_encoder.h"
+#include "processor.h"
 
 namespace fs = std::filesystem;
+namespace sp = starganv2::plugin;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kWidth = 1920;
-constexpr int kHeight = 1080;
 constexpr const char* kMegamind = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi";
+constexpr double kLiveFps = 30;
 
 struct Options {
-  std::string checkpoint;
-  std::string image;
-  std::vector<std::string> devices;
-  int frames = 10;
-  int warmup = 3;
+  std::vector<std::string> models = {"demo", "official"};
+  std::string device = "cpu";
+  int frames = 40;           // timed frames per case (demo model)
+  int official_frames = 6;   // the official model is ~100x slower on a CPU
+  int warmup = 5;
+  bool json = false;
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   std::fprintf(stderr,
-               "%s\nusage: %s [--checkpoint FILE] [--image FILE] [--frames N] [--warmup N] "
-               "[--device cpu|cuda:N]...\n",
+               "%s\nusage: %s [--models demo,official] [--frames N] [--official-frames N] "
+               "[--warmup N] [--device cpu|cuda:N] [--json]\n",
                problem.c_str(), argv0);
   std::exit(2);
 }
@@ -69,21 +74,32 @@ struct Options {
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
+    const std::string a = argv[i];
     auto value = [&]() -> std::string {
       if (i + 1 >= argc) usage(argv[0], a + " needs a value");
       return argv[++i];
     };
-    if (a == "--checkpoint") o.checkpoint = value();
-    else if (a == "--image") o.image = value();
-    else if (a == "--frames") o.frames = std::max(1, std::atoi(value().c_str()));
-    else if (a == "--warmup") o.warmup = std::max(0, std::atoi(value().c_str()));
-    else if (a == "--device") o.devices.push_back(value());
+    auto count = [&](int min) {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || n < min || n > 100000) usage(argv[0], a + ": not a count: " + v);
+      return static_cast<int>(n);
+    };
+    if (a == "--models") {
+      o.models.clear();
+      std::stringstream ss(value());
+      for (std::string m; std::getline(ss, m, ',');) {
+        if (m != "demo" && m != "official") usage(argv[0], "--models: demo or official, not " + m);
+        o.models.push_back(m);
+      }
+    } else if (a == "--frames") o.frames = count(1);
+    else if (a == "--official-frames") o.official_frames = count(1);
+    else if (a == "--warmup") o.warmup = count(0);
+    else if (a == "--device") o.device = value();
+    else if (a == "--json") o.json = true;
+    else if (a == "--help" || a == "-h") usage(argv[0], "starganv2-gst-bench: per-stage times of the element's pipeline");
     else usage(argv[0], "unknown argument " + a);
-  }
-  if (o.devices.empty()) {
-    o.devices.push_back("cpu");
-    if (torch::cuda::is_available()) o.devices.push_back("cuda:0");
   }
   return o;
 }
@@ -113,7 +129,7 @@ cv::Mat megamind_frame() {
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(
       (std::string("filesrc location=\"") + kMegamind +
-       "\" ! decodebin ! videoconvert ! video/x-raw,format=BGR ! fakesink name=sink "
+       "\" ! avidemux ! avdec_mpeg4 ! videoconvert ! video/x-raw,format=BGR ! fakesink name=sink "
        "signal-handoffs=true sync=false")
           .c_str(),
       &err);
@@ -152,115 +168,114 @@ cv::Mat megamind_frame() {
   return grab.frame;
 }
 
-// The face image scaled to the frame height (keeping its aspect) on a grey 1080p canvas, BGRx.
-cv::Mat make_face_frame(const cv::Mat& bgr) {
-  const double scale = std::min(static_cast<double>(kHeight) / bgr.rows,
-                                static_cast<double>(kWidth) / bgr.cols);
-  cv::Mat scaled;
-  cv::resize(bgr, scaled, cv::Size(), scale, scale, cv::INTER_LINEAR);
-  cv::Mat canvas(kHeight, kWidth, CV_8UC3, cv::Scalar(90, 90, 90));
-  scaled.copyTo(canvas(cv::Rect((kWidth - scaled.cols) / 2, (kHeight - scaled.rows) / 2,
-                                scaled.cols, scaled.rows)));
+// `faces` copies of the face image on a grey canvas, BGRx: one fills the frame height, four sit
+// in a 2x2 grid; none gives a smooth gradient (nothing for the detector to find).
+cv::Mat make_frame(const cv::Mat& face_bgr, cv::Size size, int faces) {
+  cv::Mat canvas(size, CV_8UC3, cv::Scalar(90, 90, 90));
+  if (faces == 0) {
+    for (int y = 0; y < size.height; ++y)
+      for (int x = 0; x < size.width; ++x)
+        canvas.at<cv::Vec3b>(y, x) = cv::Vec3b(x * 255 / size.width, y * 255 / size.height, 128);
+  } else {
+    const int grid = faces == 1 ? 1 : 2;
+    const cv::Size cell(size.width / grid, size.height / grid);
+    const double scale = std::min(static_cast<double>(cell.height) / face_bgr.rows,
+                                  static_cast<double>(cell.width) / face_bgr.cols);
+    cv::Mat scaled;
+    cv::resize(face_bgr, scaled, cv::Size(), scale, scale, cv::INTER_AREA);
+    for (int i = 0; i < faces; ++i) {
+      const cv::Point origin((i % grid) * cell.width + (cell.width - scaled.cols) / 2,
+                             (i / grid) * cell.height + (cell.height - scaled.rows) / 2);
+      scaled.copyTo(canvas(cv::Rect(origin, scaled.size())));
+    }
+  }
   cv::Mat bgrx;
   cv::cvtColor(canvas, bgrx, cv::COLOR_BGR2BGRA);
   return bgrx;
 }
 
-cv::Mat make_faceless_frame() {
-  cv::Mat frame(kHeight, kWidth, CV_8UC4);
-  for (int y = 0; y < kHeight; ++y)
-    for (int x = 0; x < kWidth; ++x)
-      frame.at<cv::Vec4b>(y, x) = cv::Vec4b(x * 255 / kWidth, y * 255 / kHeight, 128, 255);
-  return frame;
-}
-
-GstBuffer* to_buffer(const cv::Mat& bgrx) {
-  const size_t size = bgrx.total() * bgrx.elemSize();
-  GstBuffer* buf = gst_buffer_new_allocate(nullptr, size, nullptr);
-  gst_buffer_fill(buf, 0, bgrx.data, size);
-  return buf;
-}
-
-struct Result {
-  double median_ms = 0;
-  double p90_ms = 0;
-  double fps = 0;  // frames / total time of the timed frames
-  double faces_per_frame = 0;
-  GstClockTime reported_latency = 0;
-  std::string error;
-};
-
 double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
 }
 
-// Pushes `frame` warmup + frames times through `description` in a harness, one at a time: the
-// push returns once the element has processed the frame, so its duration is the added latency.
-Result run(const std::string& description, const cv::Mat& frame, const Options& o) {
-  Result r;
-  GstHarness* h = gst_harness_new_parse(description.c_str());
-  if (!h) {
-    r.error = "cannot create " + description;
-    return r;
-  }
-  GstBus* bus = gst_bus_new();
-  GstElement* el = gst_harness_find_element(h, "starganv2");
-  if (el) gst_element_set_bus(el, bus);
-  gst_harness_set_src_caps_str(
-      h, ("video/x-raw,format=BGRx,width=" + std::to_string(kWidth) +
-          ",height=" + std::to_string(kHeight) + ",framerate=30/1")
-             .c_str());
-  gst_harness_set_live(h, TRUE);
-  std::vector<double> times;
-  int faces = 0, messages = 0;
-  const auto t_all = Clock::now();
-  auto t_timed = t_all;
-  for (int i = 0; i < o.warmup + o.frames; ++i) {
-    if (i == o.warmup) t_timed = Clock::now();
-    GstBuffer* buf = to_buffer(frame);
-    GST_BUFFER_PTS(buf) = i * GST_SECOND / 30;
-    GST_BUFFER_DURATION(buf) = GST_SECOND / 30;
-    const auto t0 = Clock::now();
-    const GstFlowReturn ret = gst_harness_push(h, buf);
-    const auto t1 = Clock::now();
-    if (ret != GST_FLOW_OK) {
-      r.error = std::string("push failed: ") + gst_flow_get_name(ret);
-      break;
+struct Stage {
+  const char* name;
+  double sp::StageTimes::*field;
+};
+constexpr Stage kStages[] = {
+    {"handoff", &sp::StageTimes::handoff},   {"detection", &sp::StageTimes::detection},
+    {"landmarks", &sp::StageTimes::landmarks}, {"warp", &sp::StageTimes::warp},
+    {"networks", &sp::StageTimes::networks}, {"compositing", &sp::StageTimes::compositing},
+    {"frame", &sp::StageTimes::frame},
+};
+
+struct CaseResult {
+  std::vector<sp::StageTimes> times;
+  double fps = 0;
+  double faces_per_frame = 0;
+  long detections_here = 0, detections_worker = 0;
+  double cpu_stages_p50 = 0, cpu_stages_p99 = 0;  // the whole frame less the networks
+};
+
+// Runs `frames` timed frames (after warm-up ones) of `frame` through one stream. Live: at
+// 30 fps, never faster; files: as fast as the pipeline goes, with `overlap` as asked.
+CaseResult run_case(const std::string& checkpoint, const Options& o, const cv::Mat& frame, bool live,
+                    bool overlap, int frames) {
+  sp::EngineOptions engine;
+  engine.checkpoint = checkpoint;
+  engine.device = o.device;
+  sp::AlignOptions align;
+  align.min_face_size = 0;
+  sp::Processor p(engine, align);
+  p.set_style(sp::StyleOptions{});
+  p.set_stream(sp::StreamOptions{.live = live, .overlap = overlap});
+  // Frames are written in place: each push gets its own copy from a ring as deep as the window.
+  std::vector<cv::Mat> ring(p.window() + 1);
+  for (cv::Mat& m : ring) m = frame.clone();
+  CaseResult r;
+  const int total = o.warmup + frames;
+  int faces = 0;
+  const auto take = [&](const sp::FinishedFrame& done) {
+    if (static_cast<int>(done.tag) < o.warmup) return;
+    r.times.push_back(done.report.times);
+    faces += static_cast<int>(done.report.faces.size());
+  };
+  const auto before = p.counters();
+  auto t_start = Clock::now();
+  for (int i = 0; i < total; ++i) {
+    if (i == o.warmup) t_start = Clock::now();
+    if (live) {
+      const auto due = t_start + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>((i - std::min(i, o.warmup)) / kLiveFps));
+      if (i >= o.warmup) std::this_thread::sleep_until(due);
     }
-    gst_buffer_unref(gst_harness_pull(h));
-    if (i >= o.warmup) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    cv::Mat& m = ring[i % ring.size()];
+    frame.copyTo(m);
+    const sp::FrameView view{m.data, m.cols, m.rows, static_cast<int>(m.step[0]), sp::PixelLayout::kBGRx};
+    p.push(view, sp::FrameSettings{sp::Mode::kFace, sp::View::kMerged, i / kLiveFps, false},
+           static_cast<uint64_t>(i));
+    while (auto done = p.pop(false)) take(*done);
   }
-  const double total_s = std::chrono::duration<double>(Clock::now() - t_timed).count();
-  while (GstMessage* m = gst_bus_pop(bus)) {
-    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR && r.error.empty()) {
-      GError* err = nullptr;
-      gst_message_parse_error(m, &err, nullptr);
-      r.error = err->message;
-      g_clear_error(&err);
-    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
-      const GstStructure* s = gst_message_get_structure(m);
-      if (gst_structure_has_name(s, "starganv2")) {
-        ++messages;
-        faces += gst_value_array_get_size(gst_structure_get_value(s, "faces"));
-      }
-    }
-    gst_message_unref(m);
-  }
-  if (!times.empty()) {
-    r.median_ms = percentile(times, 0.5);
-    r.p90_ms = percentile(times, 0.9);
-    r.fps = times.size() / total_s;
-  }
-  r.faces_per_frame = messages ? static_cast<double>(faces) / messages : 0;
-  r.reported_latency = gst_harness_query_latency(h);
-  if (el) {
-    gst_element_set_bus(el, nullptr);
-    gst_object_unref(el);
-  }
-  gst_object_unref(bus);
-  gst_harness_teardown(h);
+  while (auto done = p.pop(true)) take(*done);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  const auto after = p.counters();
+  r.fps = frames / seconds;
+  r.faces_per_frame = r.times.empty() ? 0 : static_cast<double>(faces) / r.times.size();
+  r.detections_here = after.detections_on_streaming_thread - before.detections_on_streaming_thread;
+  r.detections_worker = after.detections_on_workers - before.detections_on_workers;
+  std::vector<double> cpu;
+  for (const sp::StageTimes& t : r.times) cpu.push_back(t.frame - (overlap ? 0 : t.networks));
+  r.cpu_stages_p50 = percentile(cpu, 0.5);
+  r.cpu_stages_p99 = percentile(cpu, 0.99);
   return r;
+}
+
+std::vector<double> column(const std::vector<sp::StageTimes>& times, double sp::StageTimes::*field) {
+  std::vector<double> v;
+  for (const auto& t : times) v.push_back(t.*field);
+  return v;
 }
 
 }  // namespace
@@ -269,58 +284,70 @@ int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   const Options o = parse(argc, argv);
   try {
-    // Find the plugin of this build tree when it is not installed.
-    if (!gst_registry_find_feature(gst_registry_get(), "starganv2", GST_TYPE_ELEMENT_FACTORY))
-      gst_registry_scan_path(gst_registry_get(), STARGANV2_PLUGIN_BUILD_DIR);
-
-    fs::path checkpoint = o.checkpoint;
     fs::path temp;
-    if (checkpoint.empty()) {
-      temp = fs::temp_directory_path() / ("starganv2-gst-bench-" + std::to_string(getpid()) +
-                                          ".safetensors");
-      std::printf("writing random weights at the official CelebA-HQ config (256 px, w_hpf 1, "
-                  "FAN) to %s\n", temp.c_str());
-      write_official_sized_checkpoint(temp);
-      checkpoint = temp;
-    }
-    cv::Mat face_bgr = o.image.empty() ? megamind_frame() : cv::imread(o.image, cv::IMREAD_COLOR);
-    if (face_bgr.empty()) throw std::runtime_error("cannot read image " + o.image);
-    const cv::Mat face = make_face_frame(face_bgr);
-    const cv::Mat faceless = make_faceless_frame();
-
-    std::printf("frames: %dx%d BGRx, one face (%s); %d timed frames after %d warm-up frames; "
-                "medians\n", kWidth, kHeight, o.image.empty() ? kMegamind : o.image.c_str(),
-                o.frames, o.warmup);
-    const Result identity = run("identity", face, o);
-    std::printf("%-8s %-22s %9s %9s %8s %10s %8s %11s\n", "device", "case", "median_ms", "p90_ms",
-                "fps", "added_ms", "faces", "latency_ms");
-    std::printf("%-8s %-22s %9.2f %9.2f %8.1f %10s %8s %11s\n", "-", "identity (baseline)",
-                identity.median_ms, identity.p90_ms, identity.fps, "-", "-", "-");
-    for (const std::string& device : o.devices) {
-      const std::string base = "starganv2 checkpoint=\"" + checkpoint.string() + "\" device=" +
-                               device + " post-messages=true min-face-size=0";
-      struct Case {
-        std::string name;
-        std::string props;
-        const cv::Mat* frame;
-      };
-      const Case cases[] = {
-          {"no face, interval 1", " detect-interval=1", &faceless},
-          {"1 face, interval 1", " detect-interval=1", &face},
-          {"1 face, interval 5", " detect-interval=5", &face},
-      };
-      for (const Case& c : cases) {
-        const Result r = run(base + c.props, *c.frame, o);
-        if (!r.error.empty()) {
-          std::printf("%-8s %-22s error: %s\n", device.c_str(), c.name.c_str(), r.error.c_str());
-          continue;
-        }
-        std::printf("%-8s %-22s %9.2f %9.2f %8.2f %10.2f %8.2f %11.2f\n", device.c_str(),
-                    c.name.c_str(), r.median_ms, r.p90_ms, r.fps,
-                    r.median_ms - identity.median_ms, r.faces_per_frame,
-                    r.reported_latency / 1e6);
+    std::vector<std::pair<std::string, fs::path>> models;
+    for (const std::string& m : o.models) {
+      if (m == "demo") {
+        models.emplace_back("demo 64px", fs::path(STARGANV2_SOURCE_ROOT) / "examples/models/demo-faces-64.safetensors");
+      } else {
+        temp = fs::temp_directory_path() / ("starganv2-gst-bench-" + std::to_string(getpid()) + ".safetensors");
+        write_official_sized_checkpoint(temp);
+        models.emplace_back("official 256px", temp);
       }
     }
+    const cv::Mat face = megamind_frame();
+    nlohmann::json all = nlohmann::json::array();
+    if (!o.json)
+      std::printf("starganv2-gst-bench on %s, %u hardware threads: per-stage p50/p99 ms (frame = all the "
+                  "streaming thread spent on it; networks run on the engine thread)\n",
+                  o.device.c_str(), std::thread::hardware_concurrency());
+    for (const auto& [model_name, path] : models) {
+      const int frames = model_name.rfind("official", 0) == 0 ? o.official_frames : o.frames;
+      for (const cv::Size size : {cv::Size(1280, 720), cv::Size(1920, 1080)}) {
+        for (int faces : {0, 1, 4}) {
+          const cv::Mat frame = make_frame(face, size, faces);
+          for (bool live : {true, false}) {
+            // The stage figures come from the run without overlap, where each stage's time is its
+            // own; files are run once more with overlap for the throughput comparison.
+            const CaseResult r = run_case(path.string(), o, frame, live, /*overlap=*/false, frames);
+            std::optional<CaseResult> overlapped;
+            if (!live) overlapped = run_case(path.string(), o, frame, live, /*overlap=*/true, frames);
+            nlohmann::json j = {{"model", model_name}, {"width", size.width}, {"height", size.height},
+                                {"faces", faces}, {"live", live}, {"frames", r.times.size()},
+                                {"faces_found_per_frame", r.faces_per_frame},
+                                {"detections_on_streaming_thread", r.detections_here},
+                                {"detections_on_workers", r.detections_worker},
+                                {"cpu_stages_p50_ms", r.cpu_stages_p50}, {"cpu_stages_p99_ms", r.cpu_stages_p99}};
+            for (const Stage& s : kStages) {
+              const auto v = column(r.times, s.field);
+              j[s.name] = {{"p50_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)}};
+            }
+            if (overlapped) {
+              j["fps_overlap_off"] = r.fps;
+              j["fps_overlap_on"] = overlapped->fps;
+            }
+            all.push_back(j);
+            if (o.json) continue;
+            std::printf("\n%s, %dx%d, %d face%s, %s: %.2f faces found per frame; detections on the "
+                        "streaming thread %ld, on workers %ld\n",
+                        model_name.c_str(), size.width, size.height, faces, faces == 1 ? "" : "s",
+                        live ? "live (30 fps)" : "file", r.faces_per_frame, r.detections_here,
+                        r.detections_worker);
+            std::printf("  %-12s", "stage");
+            for (const Stage& s : kStages) std::printf(" %11s", s.name);
+            std::printf(" %11s\n  %-12s", "all-but-net", "p50");
+            for (const Stage& s : kStages) std::printf(" %11.2f", percentile(column(r.times, s.field), 0.5));
+            std::printf(" %11.2f\n  %-12s", r.cpu_stages_p50, "p99");
+            for (const Stage& s : kStages) std::printf(" %11.2f", percentile(column(r.times, s.field), 0.99));
+            std::printf(" %11.2f\n", r.cpu_stages_p99);
+            if (overlapped)
+              std::printf("  throughput: %.2f fps with overlap, %.2f fps without (baseline, same run): %.2fx\n",
+                          overlapped->fps, r.fps, overlapped->fps / r.fps);
+          }
+        }
+      }
+    }
+    if (o.json) std::cout << all.dump(2) << "\n";
     if (!temp.empty()) fs::remove(temp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "starganv2-gst-bench: %s\n", e.what());

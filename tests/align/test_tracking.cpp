@@ -1,7 +1,9 @@
 // Tracking and smoothing (align/tracker.h, FaceAligner::process).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <numbers>
 #include <random>
 #include <vector>
@@ -187,6 +189,107 @@ TEST(Tracking, LostFaceIsDroppedAndFoundAgain) {
   ASSERT_EQ(jumped.size(), 1u);
   EXPECT_TRUE(jumped[0].detected);
   EXPECT_NEAR(jumped[0].box.center.x, 200, 30);
+}
+
+// A face slides in from the left edge, crosses the frame and leaves on the right (15 px a frame).
+// In a file and in a live stream (frames 30 ms apart, so the detection worker's results arrive
+// while frames go on), it is found at most detect_interval frames (plus, live, the detector's
+// run) after it is wholly inside, followed on every frame while it is, and dropped within a few
+// frames once it is gone: it never sticks to the background.
+TEST(Tracking, FaceThatEntersMovesAndLeavesIsFoundFollowedAndDropped) {
+  const cv::Mat head = astronaut_head();
+  std::mt19937 rng(23);
+  const cv::Mat background = random_background({640, 480}, rng);
+  FaceAligner still(shape_model());
+  const std::vector<AlignedFace> direct = still.align(head, PixelFormat::kBGR);
+  ASSERT_EQ(direct.size(), 1u);
+  constexpr double kScale = 1.2;
+  std::vector<cv::Mat> frames;
+  std::vector<double> left, right;  // the face box's extent in each frame, from the truth
+  for (double x = -200; x <= 840; x += 15) {
+    const cv::Matx23d S = similarity(kHeadFaceCentre, {x, 240}, 0, kScale);
+    frames.push_back(place(head, background, S));
+    const cv::Point2d c = apply(S, direct[0].box.center);
+    left.push_back(c.x - 0.5 * kScale * direct[0].box.size);
+    right.push_back(c.x + 0.5 * kScale * direct[0].box.size);
+  }
+  const int n = static_cast<int>(frames.size());
+  int first_inside = -1, last_inside = -1, first_gone = -1;
+  for (int i = 0; i < n; ++i) {
+    const bool inside = left[i] >= 0 && right[i] <= 640;
+    if (inside && first_inside < 0) first_inside = i;
+    if (inside) last_inside = i;
+    if (first_inside >= 0 && left[i] > 640 && first_gone < 0) first_gone = i;
+  }
+  ASSERT_GE(first_inside, 3);
+  ASSERT_GT(last_inside, first_inside + 10);
+  ASSERT_GT(first_gone, last_inside);
+  ASSERT_LT(first_gone, n - 5);
+
+  for (bool live : {false, true}) {
+    SCOPED_TRACE(live ? "live" : "file");
+    AlignerOptions options;
+    options.detect_interval = 5;
+    options.live = live;
+    FaceAligner aligner(shape_model(), options);
+    std::vector<bool> present;
+    std::vector<int> ids;
+    for (int i = 0; i < n; ++i) {
+      const auto faces = aligner.process(frames[i], PixelFormat::kBGR, i / 30.0);
+      ASSERT_LE(faces.size(), 1u) << i;
+      present.push_back(!faces.empty());
+      ids.push_back(faces.empty() ? -1 : faces[0].id);
+      if (live) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+    const int found = static_cast<int>(std::find(present.begin(), present.end(), true) - present.begin());
+    int dropped = -1;  // from here on nothing is reported
+    for (int i = n - 1; i >= 0 && !present[i]; --i) dropped = i;
+    std::printf("%s: wholly inside frames %d-%d, gone from %d; found at %d, dropped at %d; detections "
+                "on the calling thread %ld, on workers %ld\n",
+                live ? "live" : "file", first_inside, last_inside, first_gone, found, dropped,
+                aligner.detections_on_caller(), aligner.detections_on_worker());
+    // Found: the next detection frame (live: the next request plus one detector run, ~1 frame).
+    EXPECT_LE(found, first_inside + options.detect_interval + (live ? 3 : 0));
+    // Followed: every frame while wholly inside, under one id.
+    for (int i = std::max(found, first_inside); i <= last_inside; ++i) {
+      EXPECT_TRUE(present[i]) << "lost at frame " << i;
+      EXPECT_EQ(ids[i], ids[std::max(found, first_inside)]) << "id changed at frame " << i;
+    }
+    // Dropped: within a couple of frames of leaving (live: once the detector's confirmation of
+    // the last fit comes back), and nothing after.
+    ASSERT_GE(dropped, 0) << "the face stuck to the background";
+    EXPECT_LE(dropped, first_gone + (live ? 4 : 1));
+    if (live) EXPECT_EQ(aligner.detections_on_caller(), 0);
+    else EXPECT_GT(aligner.detections_on_caller(), 0);
+  }
+}
+
+// prefetch() only moves a file's detections to a worker: the faces are the same as without it.
+TEST(Tracking, PrefetchedDetectionsGiveTheSameFaces) {
+  const cv::Mat head = astronaut_head();
+  std::mt19937 rng(24);
+  const cv::Mat background = random_background({640, 480}, rng);
+  std::vector<cv::Mat> frames;
+  for (int i = 0; i < 24; ++i)
+    frames.push_back(place(head, background, similarity(kHeadFaceCentre, {250.0 + 4 * i, 240}, i * 0.5, 1.3)));
+  AlignerOptions options;
+  options.detect_interval = 3;
+  FaceAligner plain(shape_model(), options), ahead(shape_model(), options);
+  constexpr size_t kAhead = 4;
+  for (size_t i = 0; i < std::min(kAhead, frames.size()); ++i) ahead.prefetch(frames[i], PixelFormat::kBGR);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (i + kAhead < frames.size()) ahead.prefetch(frames[i + kAhead], PixelFormat::kBGR);
+    const auto a = plain.process(frames[i], PixelFormat::kBGR, i / 30.0);
+    const auto b = ahead.process(frames[i], PixelFormat::kBGR, i / 30.0);
+    ASSERT_EQ(a.size(), b.size()) << i;
+    for (size_t k = 0; k < a.size(); ++k) {
+      EXPECT_EQ(a[k].forward, b[k].forward) << i;
+      EXPECT_EQ(cv::norm(a[k].crop, b[k].crop, cv::NORM_INF), 0) << i;
+    }
+  }
+  EXPECT_EQ(ahead.detections_on_caller(), 0) << "every scheduled detection ran ahead on the worker";
+  EXPECT_EQ(ahead.detections_on_worker(), 8);
+  EXPECT_EQ(plain.detections_on_caller(), 8);
 }
 
 }  // namespace

@@ -271,7 +271,8 @@ TEST(Element, IsRegisteredWithDocumentedProperties) {
   const char* expected[] = {"checkpoint", "fan-checkpoint", "domain", "seed", "psi",
                             "reference", "style-file", "device", "precision", "mode",
                             "detect-interval", "max-faces", "min-face-size", "smoothing",
-                            "feather", "color-match", "view", "active-device", "post-messages"};
+                            "feather", "color-match", "view", "active-device", "post-messages",
+                            "overlap", "stats"};
   for (const char* name : expected) {
     GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), name);
     ASSERT_NE(spec, nullptr) << name;
@@ -834,6 +835,7 @@ TEST(Errors, BadStyleFile_n) {
 struct Decoded {
   std::vector<GstClockTime> pts;
   std::vector<GstClockTime> durations;
+  std::vector<std::string> checksums;  // SHA-1 of every frame's bytes
   std::string error;
 };
 
@@ -862,8 +864,16 @@ Decoded run_pipeline(const std::string& desc, const std::vector<GstSample*>& inp
     return d;
   }
   while (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink.get()))) {
-    d.pts.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
-    d.durations.push_back(GST_BUFFER_DURATION(gst_sample_get_buffer(s)));
+    GstBuffer* b = gst_sample_get_buffer(s);
+    d.pts.push_back(GST_BUFFER_PTS(b));
+    d.durations.push_back(GST_BUFFER_DURATION(b));
+    GstMapInfo map;
+    if (gst_buffer_map(b, &map, GST_MAP_READ)) {
+      gchar* sum = g_compute_checksum_for_data(G_CHECKSUM_SHA1, map.data, map.size);
+      d.checksums.emplace_back(sum);
+      g_free(sum);
+      gst_buffer_unmap(b, &map);
+    }
     gst_sample_unref(s);
   }
   // Other branches (a file being written) finish at the pipeline's EOS, not the appsink's.
@@ -925,6 +935,75 @@ TEST(Pipeline, OfflineKeepsFrameCountAndTimestamps) {
   ASSERT_EQ(reread.pts.size(), pts.size());
   for (size_t i = 0; i < pts.size(); ++i)  // Matroska keeps milliseconds
     EXPECT_LE(std::llabs(GST_CLOCK_DIFF(reread.pts[i], pts[i])), GST_MSECOND) << i;
+}
+
+// Files are exact: the whole of Megamind.avi (270 frames, decoded as the main job does) through
+// the element twice with overlapping frames and once without gives the same bytes in every
+// frame, whatever the threads did; and the faces were really translated (most frames differ
+// from a run without the element).
+TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
+  REQUIRE_FACE_VIDEO();
+  const auto run = [&](const std::string& element) {
+    return run_pipeline("filesrc location=\"" + megamind_video()->string() +
+                        "\" ! avidemux ! avdec_mpeg4 ! videoconvert ! video/x-raw,format=BGRx ! " + element +
+                        " ! appsink name=sink sync=false");
+  };
+  const std::string element = "starganv2 device=cpu seed=3 checkpoint=\"" + g_files->tiny.string() + "\"";
+  const Decoded plain = run("identity");
+  const Decoded a = run(element);
+  const Decoded b = run(element);
+  const Decoded sequential = run(element + " overlap=false");
+  for (const Decoded* d : {&plain, &a, &b, &sequential}) {
+    ASSERT_TRUE(d->error.empty()) << d->error;
+    ASSERT_EQ(d->checksums.size(), 270u);
+  }
+  EXPECT_EQ(a.pts, plain.pts);
+  int differ_from_plain = 0;
+  for (size_t i = 0; i < a.checksums.size(); ++i) {
+    EXPECT_EQ(a.checksums[i], b.checksums[i]) << "frame " << i << " differs between two runs";
+    EXPECT_EQ(a.checksums[i], sequential.checksums[i]) << "frame " << i << " differs without overlap";
+    differ_from_plain += a.checksums[i] != plain.checksums[i];
+  }
+  std::printf("frames changed by the element: %d of %zu\n", differ_from_plain, a.checksums.size());
+  EXPECT_GT(differ_from_plain, 200) << "the face should be translated in nearly every frame";
+}
+
+// A live stream never runs a whole-frame detection on the streaming thread: the workers do, and
+// their faces are merged into later frames (the stats property counts where detections ran).
+TEST(Live, NoDetectionRunsOnTheStreamingThread) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  for (const char* overlap : {"true", "false"}) {
+    SCOPED_TRACE(std::string("overlap=") + overlap);
+    Running r = start(tiny_props({{"detect-interval", "2"}, {"overlap", overlap}}), "RGB", face.width,
+                      face.height);
+    ASSERT_TRUE(r.element);
+    gst_harness_set_live(r.h.get(), TRUE);
+    gst_harness_query_latency(r.h.get());
+    int changed = 0;
+    for (int i = 0; i < 20; ++i) {
+      BufferPtr in = make_buffer(face, r.format);
+      GST_BUFFER_PTS(in.get()) = i * GST_SECOND / 25;
+      ASSERT_EQ(gst_harness_push(r.h.get(), in.release()), GST_FLOW_OK);
+      while (GstBuffer* out = gst_harness_try_pull(r.h.get())) {
+        changed += !same(buffer_to_image(out, r.format, r.width, r.height), face);
+        gst_buffer_unref(out);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    }
+    GstStructure* stats = nullptr;
+    g_object_get(r.element.get(), "stats", &stats, nullptr);
+    ASSERT_NE(stats, nullptr);
+    guint64 frames = 0, here = 0, workers = 0;
+    ASSERT_TRUE(gst_structure_get_uint64(stats, "frames", &frames));
+    ASSERT_TRUE(gst_structure_get_uint64(stats, "detections-on-streaming-thread", &here));
+    ASSERT_TRUE(gst_structure_get_uint64(stats, "detections-on-workers", &workers));
+    gst_structure_free(stats);
+    EXPECT_EQ(frames, 20u);
+    EXPECT_EQ(here, 0u);
+    EXPECT_GE(workers, 1u);
+    EXPECT_GE(changed, 10) << "the face was found by a worker and translated from then on";
+  }
 }
 
 }  // namespace
