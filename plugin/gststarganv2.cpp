@@ -570,6 +570,9 @@ static gboolean start_unguarded(GstStarganv2* self) {
     priv->started = true;
     priv->active_device = device;
     priv->counters = {};
+    // What a live stream's pipeline holds back (Processor::window() of a live stream, less the
+    // frame being worked on): reported from the first LATENCY query on.
+    priv->held_frames = s.overlap ? 1 : 0;
     priv->latency = static_cast<GstClockTime>(warm.count() * kLatencyMargin);
   }
   g_object_notify_by_pspec(G_OBJECT(self), properties[PROP_ACTIVE_DEVICE]);
@@ -788,11 +791,6 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
                           ("%s; keeping the previous style.", e.what()), (nullptr));
     }
   }
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->held_frames = priv->processor->window() - 1;
-  }
-
   // Written in place: a buffer someone else still holds is copied first.
   GstBuffer* buffer = gst_buffer_make_writable(input);
   PendingFrame p;

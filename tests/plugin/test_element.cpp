@@ -369,6 +369,28 @@ TEST(Latency, QueryAddsTheProcessingTime) {
   EXPECT_GE(gst_harness_query_latency(r.h.get()), first);
 }
 
+// Overlapping frames hold one frame back in a live stream, and the LATENCY query says so: going
+// from 5 fps to 1 fps adds 800 ms to the reported latency with overlap, nothing without (the
+// processing part, set by the warm-up, stays as it is).
+TEST(Latency, OverlapAddsOneFrameDuration) {
+  for (bool overlap : {true, false}) {
+    SCOPED_TRACE(overlap ? "overlap" : "no overlap");
+    Running r = start(tiny_props({{"overlap", overlap ? "true" : "false"}}), "RGB", 160, 120);
+    ASSERT_TRUE(r.element);
+    gst_harness_set_live(r.h.get(), TRUE);
+    gst_harness_set_upstream_latency(r.h.get(), 10 * GST_MSECOND);
+    GstClockTime latency[2];
+    for (int i = 0; i < 2; ++i) {
+      gst_harness_set_src_caps_str(
+          r.h.get(), (std::string("video/x-raw,format=RGB,width=160,height=120,framerate=") + (i ? "1/1" : "5/1")).c_str());
+      ASSERT_EQ(gst_harness_push(r.h.get(), make_buffer(gradient_image(160, 120), "RGB").release()), GST_FLOW_OK);
+      latency[i] = gst_harness_query_latency(r.h.get());
+    }
+    const GstClockTimeDiff added = GST_CLOCK_DIFF(latency[0], latency[1]);
+    EXPECT_NEAR(static_cast<double>(added), overlap ? 800e6 : 0.0, 1e6);
+  }
+}
+
 TEST(Qos, LateFramesInALivePipelineAreNotTranslated) {
   REQUIRE_FACE_VIDEO();
   const Image& face = (*g_faces)[0];
