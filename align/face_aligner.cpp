@@ -1,5 +1,7 @@
 #include "align/face_aligner.h"
 
+#include <opencv2/imgproc.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -94,6 +96,11 @@ struct Track {
   int lost = 0;          // frames since the fit was lost; 0 = active
   bool updated = false;  // fitted on the current frame
   bool detected = false;
+  // Files: the detector's check failed on the last fit, which was kept because it followed on
+  // smoothly from a checked one and looked like it (HOG's score of a face wavers around its
+  // threshold from frame to frame); a second failure in a row drops the face.
+  bool unconfirmed = false;
+  cv::Mat patch;  // files: the checked patch of the last confirmed fit
 
   bool active() const { return lost == 0; }
 
@@ -136,6 +143,25 @@ Detection run_detection(Detector& detector, const DetectionImage& image, int ret
   return d;
 }
 
+// The same face as the last checked patch: normalised correlation of the middle 60 % of the two
+// patches, i.e. of the face box each was drawn upright around (the margin shows whatever is
+// behind the face, which changes as it moves); a patch of background is not alike.
+bool looks_alike(const cv::Mat& a, const cv::Mat& b) {
+  if (a.empty() || b.empty() || a.size() != b.size()) return false;
+  const cv::Rect middle(a.cols / 5, a.rows / 5, a.cols - 2 * (a.cols / 5), a.rows - 2 * (a.rows / 5));
+  cv::Mat r;
+  cv::matchTemplate(a(middle), b(middle), r, cv::TM_CCOEFF_NORMED);
+  return r.at<float>(0, 0) > 0.7f;
+}
+
+// A live confirmation of one followed face.
+struct Confirmation {
+  int id = 0;
+  bool has_face = false;  // the detector found it on the patch
+  bool alike = false;     // the patch looks like the track's last confirmed one
+  cv::Mat patch;
+};
+
 // The copy a detection reads: fine enough for the retry pass it may need.
 DetectionImage prepare_detection(const Detector& detector, const cv::Mat& frame, PixelFormat format, int retry_pass) {
   return detector.prepare(frame, format, retry_pass > 0 ? retry_pass : 0);
@@ -164,11 +190,13 @@ struct FaceAligner::State {
   long detections_on_caller = 0;
   long detections_on_worker = 0;
 
+  // Files: whether the last frame processed had a face followed (a hint for prefetch()).
+  bool following_faces = false;
   // Files: detections started ahead by prefetch(), by frame index.
   std::deque<std::pair<long, std::future<Detection>>> prefetched;
   // Live: at most one detection and one batch of confirmations on their way.
   std::future<Detection> live_detection;
-  std::future<std::vector<std::pair<int, bool>>> live_confirmation;
+  std::future<std::vector<Confirmation>> live_confirmation;
   int frames_since_request = std::numeric_limits<int>::max() / 2;
   long live_requests = 0;
 
@@ -269,8 +297,12 @@ void FaceAligner::prefetch(const cv::Mat& frame, PixelFormat format) {
   const long seq = st.prefetch_seq++;
   if (frame.size() != st.prefetch_size) st.prefetch_schedule = 0, st.prefetch_size = frame.size();
   const long schedule = st.prefetch_schedule++;
-  if (frame.cols < kMinSide || frame.rows < kMinSide || schedule % options_.detect_interval != 0) return;
-  const int retry = st.retry_pass(schedule / options_.detect_interval);
+  if (frame.cols < kMinSide || frame.rows < kMinSide) return;
+  // Scheduled detections always start ahead; while no face is followed, process() looks on every
+  // frame, so those start ahead too. Which ones ran ahead never changes a result, only where the
+  // work was done.
+  if (schedule % options_.detect_interval != 0 && st.following_faces) return;
+  const int retry = st.retry_pass(schedule);
   DetectionImage image = prepare_detection(st.detector, frame, format, retry);
   Detector* d = &st.worker_detector;
   st.prefetched.emplace_back(seq, st.detect_lane().submit([d, image = std::move(image), retry] {
@@ -327,10 +359,15 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     tr.has_prev = false;
   };
   // Files check every fit with the detector here and now; live streams leave that to the
-  // confirmation worker.
-  const auto confirmed_here = [&](const Fit& fit) {
-    return !options_.verify_fits || live || st.detector.verify(frame, format, fit.box);
+  // confirmation worker. `patch` receives what was checked.
+  const auto confirmed_here = [&](const Fit& fit, cv::Mat* patch = nullptr) {
+    if (!options_.verify_fits || live) return true;
+    cv::Mat p = Detector::verify_patch(frame, format, fit.box);
+    const bool ok = st.detector.verify_patch_has_face(p);
+    if (patch) *patch = std::move(p);
+    return ok;
   };
+
 
   // Detection boxes: each goes to the nearest track that could have moved there (active ones at
   // their predicted place, lost ones where they were last seen) or starts a new one.
@@ -359,7 +396,8 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       }
       const auto t0 = Clock::now();
       const Fit fit = fit_face(*model_, frame, format, box, options_.video_fit_samples);
-      const bool ok = fit.ok && confirmed_here(fit);
+      cv::Mat patch;
+      const bool ok = fit.ok && confirmed_here(fit, &patch);
       stats.landmarks_ms += ms_since(t0);
       if (!ok) continue;
       if (best == nullptr) {
@@ -371,6 +409,8 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
         best = &st.tracks.back();
       }
       update(*best, fit, true);
+      best->unconfirmed = false;
+      best->patch = patch;
     }
   };
   // A detection on this very frame, on the calling thread (files only).
@@ -383,16 +423,41 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     return d.boxes;
   };
 
+  // A file's detection of this very frame: started ahead by prefetch(), or run here.
+  const auto this_frames_detection = [&] {
+    while (!st.prefetched.empty() && st.prefetched.front().first < seq) st.prefetched.pop_front();
+    if (!st.prefetched.empty() && st.prefetched.front().first == seq) {
+      const Detection d = st.prefetched.front().second.get();  // waits when it is not done yet
+      st.prefetched.pop_front();
+      stats.worker_detect_ms = d.ms;
+      ++st.detections_on_worker;
+      return d.boxes;
+    }
+    return detect_here(st.retry_pass(index));
+  };
+
   bool detect_now = false;
   if (live) {
     // Results that have arrived apply to this frame: confirmations first (a face the detector no
     // longer sees there is dropped), then new detections.
     using namespace std::chrono_literals;
     if (st.live_confirmation.valid() && st.live_confirmation.wait_for(0s) == std::future_status::ready) {
-      for (const auto& [id, ok] : st.live_confirmation.get()) {
-        if (ok) continue;
-        for (Track& tr : st.tracks)
-          if (tr.id == id && tr.active()) lose(tr);
+      // A face the detector misses is kept while it still looks like its last confirmed self
+      // (answers come a frame or two late, and HOG's score of a face wavers around its
+      // threshold); a patch that does not, such as background, drops it at once.
+      for (Confirmation& c : st.live_confirmation.get()) {
+        for (Track& tr : st.tracks) {
+          if (tr.id != c.id || !tr.active()) continue;
+          if (c.has_face) {
+            tr.unconfirmed = false;
+            tr.patch = std::move(c.patch);
+          } else if (c.alike || (tr.patch.empty() && !tr.unconfirmed)) {
+            // (A face not confirmed yet has nothing to look like: one miss is let pass.)
+            tr.unconfirmed = true;
+          } else {
+            lose(tr);
+          }
+        }
       }
     }
     if (st.live_detection.valid() && st.live_detection.wait_for(0s) == std::future_status::ready) {
@@ -401,19 +466,11 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       ++st.detections_on_worker;
       merge(d.boxes, /*match_active=*/false, /*stale=*/true);
     }
-  } else if (index % options_.detect_interval == 0) {
+  } else if (index % options_.detect_interval == 0 || num_active() == 0) {
+    // Files look on every detect_interval-th frame, and on every frame while no face is
+    // followed, so that a face is translated on the first frame it can be found on.
     detect_now = true;
-    const int retry = st.retry_pass(index / options_.detect_interval);
-    while (!st.prefetched.empty() && st.prefetched.front().first < seq) st.prefetched.pop_front();
-    if (!st.prefetched.empty() && st.prefetched.front().first == seq) {
-      const Detection d = st.prefetched.front().second.get();  // waits when it is not done yet
-      st.prefetched.pop_front();
-      stats.worker_detect_ms = d.ms;
-      ++st.detections_on_worker;
-      merge(d.boxes, true);
-    } else {
-      merge(detect_here(retry), true);
-    }
+    merge(this_frames_detection(), true);
   }
 
   // Tracking: re-fit in the predicted box (faces in parallel when there are several and spare
@@ -432,8 +489,18 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     else fit_range(cv::Range(0, static_cast<int>(fits.size())));
     bool lost_now = false;
     for (std::size_t i = 0; i < fits.size(); ++i) {
-      if (fits[i].ok && confirmed_here(fits[i])) {
-        update(*to_fit[i], fits[i], false);
+      Track& tr = *to_fit[i];
+      const FaceBox predicted = tr.predicted();
+      const bool follows_on = cv::norm(fits[i].box.center - predicted.center) < 0.15 * predicted.size &&
+                              std::abs(std::log(fits[i].box.size / predicted.size)) < 0.15;
+      cv::Mat patch;
+      if (fits[i].ok && confirmed_here(fits[i], &patch)) {
+        update(tr, fits[i], false);
+        tr.unconfirmed = false;
+        tr.patch = patch;
+      } else if (fits[i].ok && !tr.unconfirmed && follows_on && looks_alike(patch, tr.patch)) {
+        update(tr, fits[i], false);
+        tr.unconfirmed = true;
       } else {
         lose(*to_fit[i]);
         lost_now = true;
@@ -441,7 +508,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     }
     stats.landmarks_ms += ms_since(t0);
     // Files: a face lost here is looked for again on this very frame.
-    if (lost_now && !detect_now && !live) merge(detect_here(st.retry_pass(index)), false);
+    if (lost_now && !detect_now && !live) merge(this_frames_detection(), false);
     if (lost_now && live) st.frames_since_request = std::numeric_limits<int>::max() / 2;
   }
 
@@ -471,14 +538,22 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       });
     }
     if (options_.verify_fits && !st.live_confirmation.valid()) {
-      std::vector<std::pair<int, cv::Mat>> patches;
+      struct Request {
+        int id;
+        cv::Mat patch, last;
+      };
+      std::vector<Request> requests;
       for (const Track& tr : st.tracks)
-        if (tr.active()) patches.emplace_back(tr.id, Detector::verify_patch(frame, format, tr.fit.box));
-      if (!patches.empty()) {
+        if (tr.active()) requests.push_back({tr.id, Detector::verify_patch(frame, format, tr.fit.box), tr.patch});
+      if (!requests.empty()) {
         Detector* d = &st.confirm_detector;
-        st.live_confirmation = st.confirm_lane().submit([d, patches = std::move(patches)] {
-          std::vector<std::pair<int, bool>> out;
-          for (const auto& [id, patch] : patches) out.emplace_back(id, d->verify_patch_has_face(patch));
+        st.live_confirmation = st.confirm_lane().submit([d, requests = std::move(requests)] {
+          std::vector<Confirmation> out;
+          for (const Request& r : requests) {
+            Confirmation c{r.id, d->verify_patch_has_face(r.patch), false, r.patch};
+            if (!c.has_face) c.alike = looks_alike(r.patch, r.last);
+            out.push_back(std::move(c));
+          }
           return out;
         });
       }
@@ -512,6 +587,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
   if (faces.size() > 1) cv::parallel_for_(cv::Range(0, static_cast<int>(faces.size())), warp_range);
   else warp_range(cv::Range(0, static_cast<int>(faces.size())));
   stats.warp_ms = ms_since(t_warp);
+  st.following_faces = !faces.empty();
   std::sort(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) { return a.box.size > b.box.size; });
   return faces;
 }
