@@ -34,11 +34,13 @@ case "${OUT,,}" in
   *) die "output $OUT: use .png or .jpg for an image, .mp4, .mov or .mkv for a video" ;;
 esac
 
-# A still image is a one-buffer stream: decode it, translate it, encode it.
-mkdir -p "$(dirname "$OUT")"
+# A still image is a one-buffer stream: decode it, translate it, encode it (into a .part file
+# renamed on success, lib.sh).
+start_output "$OUT"
 # shellcheck disable=SC2086
 launch \
   filesrc location="$IN" ! decodebin ! videoconvert ! \
   starganv2 checkpoint="$MODEL" mode=frame domain="$DOMAIN" seed="$SEED" ${ELEMENT_OPTS:-} ! \
-  videoconvert ! $ENC ! filesink location="$OUT"
+  videoconvert ! $ENC ! filesink location="$PART"
+finish_output "$OUT"
 echo "wrote $OUT" >&2

@@ -63,7 +63,8 @@ else
   AUDIO=()
 fi
 
-mkdir -p "$(dirname "$OUT")"
+# Written as a hidden .part file next to OUT and renamed when the pipeline succeeded (lib.sh).
+start_output "$OUT"
 # No leaky queue and a non-live file source: the element translates every frame (never drops
 # offline); filesink does not sync to the clock, so it runs as fast as the CPU/GPU allows.
 # shellcheck disable=SC2086
@@ -73,5 +74,6 @@ launch -e \
     starganv2 checkpoint="$MODEL" domain="$DOMAIN" seed="$SEED" ${ELEMENT_OPTS:-} ! \
     videoconvert ! "${VENC[@]}" ! queue ! mux. \
   "${AUDIO[@]}" \
-  $MUX name=mux ! filesink location="$OUT" sync=false
+  $MUX name=mux ! filesink location="$PART" sync=false
+finish_output "$OUT"
 echo "wrote $OUT" >&2

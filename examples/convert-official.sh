@@ -9,8 +9,11 @@
 #          expr/checkpoints/celeba_hq/100000_nets_ema.ckpt   (faces: female, male; w_hpf 1)
 #          expr/checkpoints/afhq/100000_nets_ema.ckpt        (animals: cat, dog, wild; w_hpf 0)
 #          expr/checkpoints/wing.ckpt                        (the FAN face-mask network CelebA-HQ needs)
-#        ./setup.sh done (.venv with torch reads the checkpoints; starganv2-inspect in build/model
-#        checks the result). The 256x256 networks run at interactive rates only on a GPU.
+#        ./setup.sh done (build/model/starganv2-convert-official, which runs with .venv's torch,
+#        reads the checkpoints; starganv2-inspect in build/model checks the result). The 256x256
+#        networks run at interactive rates only on a GPU.
+#        For the FAN alone (starganv2-train --fan, the element's fan-checkpoint):
+#          build/model/starganv2-convert-official --wing expr/checkpoints/wing.ckpt --out wing.safetensors
 #
 # Usage:  examples/convert-official.sh celeba_hq NETS_EMA_CKPT WING_CKPT [OUT]
 #         examples/convert-official.sh afhq NETS_EMA_CKPT [OUT]
@@ -21,16 +24,26 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
+# Usage errors are bad input like every other: exit 1 (0 for --help).
 usage() {
   sed -n '/^# Usage:/,/^[^#]/p' "$0" | sed -n 's/^# \{0,1\}//p' >&2
-  exit "${1:-2}"
+  exit "${1:-1}"
 }
 [[ ${1:-} == -h || ${1:-} == --help ]] && usage 0
 [[ $# -ge 2 ]] || usage
 
-PYTHON=$ROOT/.venv/bin/python
-[[ -x $PYTHON ]] || PYTHON=python3
-"$PYTHON" -c "import torch" 2>/dev/null || die "$PYTHON cannot import torch: run ./setup.sh (it creates .venv with torch)"
+# The converter command of the build tree (it runs with the python the build took torch from),
+# else the installed one, else the script with the venv's python.
+if [[ -x $BUILD_DIR/model/starganv2-convert-official ]]; then
+  CONVERT=("$BUILD_DIR/model/starganv2-convert-official")
+elif command -v starganv2-convert-official >/dev/null 2>&1; then
+  CONVERT=(starganv2-convert-official)
+else
+  PYTHON=$ROOT/.venv/bin/python
+  [[ -x $PYTHON ]] || PYTHON=python3
+  "$PYTHON" -c "import torch" 2>/dev/null || die "$PYTHON cannot import torch: run ./setup.sh (it creates .venv with torch)"
+  CONVERT=("$PYTHON" "$ROOT/model/convert_official.py")
+fi
 
 case $1 in
   celeba_hq)
@@ -46,8 +59,8 @@ case $1 in
 esac
 [[ -f $NETS ]] || die "checkpoint $NETS not found (100000_nets_ema.ckpt: see the header of $0)"
 
-echo "+ $PYTHON $ROOT/model/convert_official.py $NETS ${ARGS[*]} --out $OUT" >&2
-"$PYTHON" "$ROOT/model/convert_official.py" "$NETS" "${ARGS[@]}" --out "$OUT"
+echo "+ ${CONVERT[*]} $NETS ${ARGS[*]} --out $OUT" >&2
+"${CONVERT[@]}" "$NETS" "${ARGS[@]}" --out "$OUT"
 
 # Load it the way the element does: every tensor present, with the right shape.
 INSPECT=$BUILD_DIR/model/starganv2-inspect

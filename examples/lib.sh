@@ -35,8 +35,32 @@ need_model() {
   [[ -f $MODEL ]] || die "model file $MODEL not found (set MODEL=/path/to/model.safetensors)"
 }
 
-# Prints the pipeline, then runs it; gst-launch-1.0 exits non-zero on any error on the bus.
+# Prints the pipeline, then runs it. gst-launch-1.0 exits non-zero on any error on the bus (255
+# for most, after printing the error); the scripts exit 1 like every other failure.
 launch() {
   echo "+ gst-launch-1.0 $*" >&2
-  gst-launch-1.0 "$@"
+  gst-launch-1.0 "$@" || die "the pipeline failed (exit $?; the error is above)"
+}
+
+# Output files are written under a temporary name next to them (same folder, so the rename is
+# atomic) and renamed once complete, so a failed run (an unknown domain, a missing decoder,
+# Ctrl-C twice) leaves no empty or partial file:
+#   start_output "$OUT"     # sets PART, the name to write to; makes OUT's folder
+#   ... filesink location="$PART" ...
+#   finish_output "$OUT"    # PART -> OUT
+# A PART not renamed is removed when the script exits, whatever the reason.
+PARTIAL_FILES=()
+remove_partial_files() {
+  local f
+  for f in "${PARTIAL_FILES[@]}"; do rm -f -- "$f"; done
+}
+trap remove_partial_files EXIT
+start_output() {
+  mkdir -p "$(dirname "$1")"
+  PART="$(dirname "$1")/.$(basename "$1").part-$$"
+  PARTIAL_FILES+=("$PART")
+}
+finish_output() {
+  [[ -s $PART ]] || die "$1 not written: the pipeline produced no data"
+  mv -f -- "$PART" "$1"
 }

@@ -3,8 +3,9 @@
 //
 // Needs: GStreamer 1.22 development files (built by examples/meson.build with the rest of the
 //        project); at run time the element (build/plugin via GST_PLUGIN_PATH, or installed), a
-//        model file (default: the demo model examples/models/demo-faces-64.safetensors), and a
-//        source: a video file, or a webcam (V4L2). The window sink needs a desktop session.
+//        model file (default: the demo model that ships with the project, found from any working
+//        directory: examples/models of this source tree, else the installed copy), and a
+//        source: a video file, or a webcam (V4L2). The window sink needs a display (checked).
 //
 // Usage (from the repository root, after ./setup.sh):
 //   export GST_PLUGIN_PATH=$PWD/build/plugin
@@ -15,10 +16,14 @@
 // time: `2.5` seconds after PLAYING, or `@N` once N frames have passed the element):
 //   domain NAME | seed N | psi X | reference IMAGE|none | style-file FILE|none | view VIEW
 //   mode face|frame | set PROPERTY VALUE | get PROPERTY | help | quit
-// Errors and warnings from the bus are printed as they come; an error stops the program (exit 1).
+// Errors and warnings from the bus are printed as they come; an error stops the program.
+// Exit codes: 0 played to the end or quit; 1 bad input (options, script, no display for the
+// window, a missing element or model) or an error while playing. --sink file:OUT is written under
+// a temporary name and renamed when the stream ended properly, so a failed run leaves no file.
 
 #include <gst/gst.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,7 +32,12 @@
 #include <string>
 #include <vector>
 
+#include "model/locations.h"
+
 namespace {
+
+constexpr int kExitDone = 0;
+constexpr int kExitBadInput = 1;  // also an error while playing: one code for "did not work"
 
 struct Step {
   double at_seconds = -1;  // >= 0: run this long after the pipeline reached PLAYING
@@ -44,7 +54,9 @@ struct App {
   std::vector<Step> script;
   size_t next_step = 0;
   bool quitting = false;
-  int exit_code = 0;
+  bool eos = false;  // the stream ended properly, so a file being written is complete
+  bool writing_file = false;  // --sink file:
+  int exit_code = kExitDone;
 };
 
 std::string trim(const std::string& s) {
@@ -54,7 +66,7 @@ std::string trim(const std::string& s) {
 }
 
 // A string for a gst_parse_launch description: quoted, so paths may hold spaces.
-std::string quoted(const std::string& s) {
+std::string launch_quoted(const std::string& s) {
   std::string q = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') q += '\\';
@@ -67,8 +79,9 @@ double seconds_playing(const App& app) {
   return app.playing_since_us < 0 ? 0.0 : (g_get_monotonic_time() - app.playing_since_us) / 1e6;
 }
 
-// EOS first, so that a file being written is finished properly; if it does not come through in
-// a few seconds (a stuck source), stop anyway.
+// EOS first, so that a file being written is finished properly. A file waits for it however long
+// the frames already in flight take (a second quit or Ctrl-C stops at once, without the file);
+// otherwise, if it does not come through in a few seconds (a stuck source), stop anyway.
 void request_quit(App& app) {
   if (app.quitting) {
     g_main_loop_quit(app.loop);
@@ -76,6 +89,12 @@ void request_quit(App& app) {
   }
   app.quitting = true;
   gst_element_send_event(app.pipeline, gst_event_new_eos());
+  if (app.writing_file) {
+    std::printf("finishing the file with the frames already in flight; quit or Ctrl-C again to stop at once "
+                "(the file is then not written)\n");
+    std::fflush(stdout);
+    return;
+  }
   g_timeout_add_seconds(5, [](gpointer data) -> gboolean {
     std::fprintf(stderr, "no EOS after 5 s: stopping\n");
     g_main_loop_quit(static_cast<App*>(data)->loop);
@@ -240,12 +259,13 @@ gboolean on_bus(GstBus*, GstMessage* msg, gpointer data) {
       g_clear_error(&err);
       g_free(debug);
       if (error) {
-        app.exit_code = 1;
+        app.exit_code = kExitBadInput;
         g_main_loop_quit(app.loop);
       }
       break;
     }
     case GST_MESSAGE_EOS:
+      app.eos = true;
       std::printf("end of stream after %lld frames\n", app.frames.load());
       g_main_loop_quit(app.loop);
       break;
@@ -288,7 +308,7 @@ int main(int argc, char** argv) {
       {"source", 0, 0, G_OPTION_ARG_STRING, &source, "file:PATH or v4l2:DEVICE (default v4l2:/dev/video0)", "SRC"},
       {"sink", 0, 0, G_OPTION_ARG_STRING, &sink, "window (default), none, or file:OUT.mp4|.mkv (H.264)", "SINK"},
       {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint,
-       "model file (default examples/models/demo-faces-64.safetensors)", "PATH"},
+       "model file (default: the shipped demo model, demo-faces-64.safetensors)", "PATH"},
       {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "domain at start (default: the model's first)", "NAME"},
       {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "seed at start (default 7)", "N"},
       {"options", 0, 0, G_OPTION_ARG_STRING, &options, "more element properties, e.g. \"psi=0.7 detect-interval=3\"",
@@ -303,64 +323,80 @@ int main(int argc, char** argv) {
   g_option_context_add_group(context, gst_init_get_option_group());
   GError* error = nullptr;
   if (!g_option_context_parse(context, &argc, &argv, &error)) {
-    std::fprintf(stderr, "%s\n", error->message);
-    return 2;
+    std::fprintf(stderr, "%s (see --help)\n", error->message);
+    return kExitBadInput;
   }
   g_option_context_free(context);
 
   App app;
-  if (script != nullptr && !parse_script(script, app.script)) return 2;
+  if (script != nullptr && !parse_script(script, app.script)) return kExitBadInput;
+
+  std::string model = checkpoint ? checkpoint : "";
+  if (model.empty()) {
+    model = starganv2::shipped_model().string();
+    if (model.empty()) {
+      std::fprintf(stderr, "no --checkpoint given and the demo model %s is neither in %s nor in %s\n",
+                   starganv2::kDemoModelName, STARGANV2_SOURCE_MODELS_DIR, STARGANV2_INSTALLED_MODELS_DIR);
+      return kExitBadInput;
+    }
+  }
 
   // The source: decodebin takes raw camera frames as they are and decodes files and MJPEG.
   const std::string src = source ? source : "v4l2:/dev/video0";
   std::string desc;
   bool live = false;
   if (src.rfind("file:", 0) == 0) {
-    desc = "filesrc location=" + quoted(src.substr(5)) + " ! decodebin";
+    desc = "filesrc location=" + launch_quoted(src.substr(5)) + " ! decodebin";
     // As in convert-file.sh: decodebin's mpeg4videoparse repeats timestamps on some AVI files.
     if (GstPluginFeature* f = gst_registry_lookup_feature(gst_registry_get(), "mpeg4videoparse")) {
       gst_plugin_feature_set_rank(f, GST_RANK_NONE);
       gst_object_unref(f);
     }
   } else if (src.rfind("v4l2:", 0) == 0) {
-    desc = "v4l2src device=" + quoted(src.substr(5)) + " ! decodebin";
+    desc = "v4l2src device=" + launch_quoted(src.substr(5)) + " ! decodebin";
     live = true;
   } else {
     std::fprintf(stderr, "--source %s: want file:PATH or v4l2:DEVICE\n", src.c_str());
-    return 2;
+    return kExitBadInput;
   }
   // Live: a one-frame leaky queue keeps the picture current when the element is slower than the
   // camera. A file: nothing is dropped.
   desc += live ? " ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0"
                : " ! video/x-raw ! queue";
-  desc += " ! videoconvert ! starganv2 name=restyle checkpoint=" +
-          quoted(checkpoint ? checkpoint : "examples/models/demo-faces-64.safetensors") +
-          " seed=" + std::to_string(seed);
-  if (domain) desc += " domain=" + quoted(domain);
+  desc += " ! videoconvert ! starganv2 name=restyle checkpoint=" + launch_quoted(model) + " seed=" + std::to_string(seed);
+  if (domain) desc += " domain=" + launch_quoted(domain);
   if (options) desc += std::string(" ") + options;
   desc += " ! videoconvert ! ";
   const std::string snk = sink ? sink : "window";
+  std::string out_file, part_file;  // --sink file: the output, and the name it is written under
   if (snk == "window") {
     // Without a display autovideosink falls back to DirectFB, which crashes on a headless machine.
     if (!g_getenv("DISPLAY") && !g_getenv("WAYLAND_DISPLAY")) {
       std::fprintf(stderr, "--sink window: no display (DISPLAY/WAYLAND_DISPLAY unset); use --sink none or file:OUT.mp4\n");
-      return 2;
+      return kExitBadInput;
     }
     desc += std::string("autovideosink sync=") + (live ? "false" : "true");
   } else if (snk == "none") {
     desc += "fakesink sync=false";
   } else if (snk.rfind("file:", 0) == 0) {
-    const std::string out = snk.substr(5);
-    gchar* parent = g_path_get_dirname(out.c_str());
+    out_file = snk.substr(5);
+    app.writing_file = true;
+    gchar* parent = g_path_get_dirname(out_file.c_str());
+    gchar* base = g_path_get_basename(out_file.c_str());
     g_mkdir_with_parents(parent, 0755);
+    // Next to the output (same file system, so the rename is atomic), hidden while incomplete.
+    gchar* part = g_strdup_printf("%s/.%s.part-%d", parent, base, static_cast<int>(getpid()));
+    part_file = part;
+    g_free(part);
+    g_free(base);
     g_free(parent);
-    const bool mkv = g_str_has_suffix(out.c_str(), ".mkv");
+    const bool mkv = g_str_has_suffix(out_file.c_str(), ".mkv");
     // 4:2:0: from RGB frames x264enc would pick 4:4:4, which most players cannot play.
     desc += "video/x-raw,format=I420 ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse ! " +
-            std::string(mkv ? "matroskamux" : "mp4mux") + " ! filesink location=" + quoted(out);
+            std::string(mkv ? "matroskamux" : "mp4mux") + " ! filesink location=" + launch_quoted(part_file);
   } else {
     std::fprintf(stderr, "--sink %s: want window, none or file:PATH\n", snk.c_str());
-    return 2;
+    return kExitBadInput;
   }
 
   std::printf("pipeline: %s\n", desc.c_str());
@@ -369,7 +405,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot build the pipeline: %s\n", error ? error->message : "unknown error");
     if (error && g_error_matches(error, GST_PARSE_ERROR, GST_PARSE_ERROR_NO_SUCH_ELEMENT))
       std::fprintf(stderr, "(is GST_PLUGIN_PATH set to the build's plugin folder, e.g. build/plugin?)\n");
-    return 1;
+    return kExitBadInput;
   }
   app.restyle = gst_bin_get_by_name(GST_BIN(app.pipeline), "restyle");
   GstPad* src_pad = gst_element_get_static_pad(app.restyle, "src");
@@ -390,11 +426,26 @@ int main(int argc, char** argv) {
 
   if (gst_element_set_state(app.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     // The reason is on the bus (e.g. a missing model file): let on_bus print it.
-    app.exit_code = 1;
+    app.exit_code = kExitBadInput;
   }
   g_main_loop_run(app.loop);
 
   gst_element_set_state(app.pipeline, GST_STATE_NULL);
+  if (!part_file.empty()) {
+    // Only a stream that ended properly (EOS reached the muxer) is a playable file.
+    if (app.exit_code == kExitDone && app.eos) {
+      if (g_rename(part_file.c_str(), out_file.c_str()) != 0) {
+        std::fprintf(stderr, "cannot rename %s to %s\n", part_file.c_str(), out_file.c_str());
+        app.exit_code = kExitBadInput;
+      } else {
+        std::printf("wrote %s\n", out_file.c_str());
+      }
+    } else {
+      g_unlink(part_file.c_str());
+      if (app.exit_code == kExitDone) app.exit_code = kExitBadInput;
+      std::fprintf(stderr, "%s not written: the stream did not end properly\n", out_file.c_str());
+    }
+  }
   g_io_channel_unref(in);
   gst_object_unref(app.restyle);
   gst_object_unref(app.pipeline);

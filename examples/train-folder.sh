@@ -12,8 +12,9 @@
 # Usage:  examples/train-folder.sh DATA_DIR OUT_DIR [--tiny] [-- MORE TRAINER OPTIONS]
 #   --tiny   a tiny model (32x32, narrow) for 200 iterations on the CPU: a quick try, not quality
 #   after -- any starganv2-train option, e.g. -- --total-iters 50000 --batch-size 16 --preset afhq
-#            (see build/trainer/starganv2-train --help). Interrupt with Ctrl-C and run the same
-#            command again with -- --resume latest to continue.
+#            (see build/trainer/starganv2-train --help). Ctrl-C stops training and prints the
+#            command that continues it (starganv2-train --resume latest --out OUT_DIR); running
+#            this script again with -- --resume latest does the same and then tries the model.
 # Then:   the newest OUT_DIR/checkpoints/model-*.safetensors is used by the element on TRY_INPUT
 #         (default: astronaut.png from Debian's python3-skimage, a portrait; face mode), one picture
 #         per domain in OUT_DIR/try-<domain>.png.
@@ -63,9 +64,11 @@ use_element
 TRY_INPUT=${TRY_INPUT:-/usr/lib/python3/dist-packages/skimage/data/astronaut.png}
 [[ -f $TRY_INPUT ]] || die "no image to try the model on: set TRY_INPUT (astronaut.png comes with Debian's python3-skimage)"
 for d in "${DOMAINS[@]}"; do
+  start_output "$OUT/try-$d.png"
   launch -q filesrc location="$TRY_INPUT" ! decodebin ! videoconvert ! \
     starganv2 checkpoint="$MODEL" domain="$d" mode="${MODE:-face}" ! \
-    videoconvert ! pngenc ! filesink location="$OUT/try-$d.png"
+    videoconvert ! pngenc ! filesink location="$PART"
+  finish_output "$OUT/try-$d.png"
   echo "wrote $OUT/try-$d.png" >&2
 done
 cat >&2 <<EOF

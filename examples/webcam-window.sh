@@ -32,7 +32,7 @@ if [[ -z ${SOURCE:-} ]]; then
 fi
 if [[ -z ${SINK:-} ]]; then
   # Without a display autovideosink falls back to DirectFB, which crashes on a headless machine.
-  [[ -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]] || die "no display (DISPLAY/WAYLAND_DISPLAY unset): run it in a desktop session, or see virtual-camera.sh"
+  [[ -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]] || die "no display (DISPLAY/WAYLAND_DISPLAY unset): run it in a desktop session; without one set SINK=fakesink (or a file sink, see examples/README.md), or use virtual-camera.sh"
   SINK="autovideosink sync=false"
 fi
 

@@ -5,15 +5,24 @@ Reads `100000_nets_ema.ckpt` (a torch.save'd dict of state dicts: generator, map
 style_encoder, and possibly discriminator and fan) and optionally `wing.ckpt` (the FAN landmark
 network, {"state_dict": ...}), infers the model configuration from the tensor shapes, and
 writes one safetensors file with the network-prefixed official parameter names and the
-metadata our loader requires (format_version, config, domains, producer, step).
+metadata our loader requires (format_version, config, domains, producer, step). With --wing
+alone it writes a FAN file (fan.* tensors only), e.g. for `starganv2-train --fan`.
 
-The inputs are pickles, so they are read with torch.load(weights_only=True), which refuses
+The inputs are pickles, so they are read with the safe unpickler of torch.load, which refuses
 anything but tensors and plain containers. Needs only torch (no numpy, no safetensors).
+
+The command: build/model/starganv2-convert-official in a build tree (this file with the build's
+python in its first line), starganv2-convert-official once installed, or
+`.venv/bin/python model/convert_official.py` from the source tree.
 
     starganv2-convert-official expr/checkpoints/celeba_hq/100000_nets_ema.ckpt \\
         --wing expr/checkpoints/wing.ckpt --domains female male --out celeba_hq.safetensors
     starganv2-convert-official expr/checkpoints/afhq/100000_nets_ema.ckpt \\
         --domains cat dog wild --out afhq.safetensors
+    starganv2-convert-official --wing expr/checkpoints/wing.ckpt --out wing.safetensors
+
+Exit codes: 0 written; 1 bad input (options, files) or a failure, with one message on stderr and
+no output file left behind.
 """
 
 import argparse
@@ -26,6 +35,7 @@ import re
 import struct
 import sys
 import warnings
+import zipfile
 
 FORMAT_VERSION = 1
 PRODUCER = "starganv2-convert-official 0.1.0"
@@ -219,23 +229,92 @@ def _torch():
     try:
         import torch
     except ImportError as e:
-        raise ConvertError("this converter needs PyTorch; run it with the project's venv python "
-                           "(.venv/bin/python model/convert_official.py): %s" % e)
+        raise ConvertError("this converter needs PyTorch, which %s lacks: run build/model/starganv2-convert-official "
+                           "(it uses the python the project was built with) or .venv/bin/python "
+                           "model/convert_official.py (%s)" % (sys.executable, e))
     return torch
 
 
+# What torch.save writes: a zip archive (PyTorch >= 1.6), or the legacy format, a pickle whose
+# first object is this magic number (as pickle protocol 2 writes it).
+ZIP_MAGIC = b"PK\x03\x04"
+LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+
+
+def checkpoint_kind(path):
+    """"zip", "legacy" or None (not something torch.save writes), from the first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(len(LEGACY_MAGIC))
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head == LEGACY_MAGIC:
+        return "legacy"
+    return None
+
+
+def _describe_start(path):
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return "it is empty"
+    try:
+        text = head.decode("utf-8")
+        if all(c.isprintable() or c in "\r\n\t" for c in text):
+            first = text.splitlines()[0] if text.strip() else text
+            return "it is text starting with %r" % first[:40]
+    except UnicodeDecodeError:
+        pass
+    return "it starts with the bytes %s" % head[:8].hex(" ")
+
+
+def _load_failure(e):
+    """torch.load's reason, without its advice on how to load the file with code execution allowed."""
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    kept = [l for l in lines if not any(w in l for w in ("weights_only", "Weights only load failed",
+                                                           "Please file an issue", "Check the documentation",
+                                                           "WeightsUnpickler error"))]
+    text = " ".join(kept) or type(e).__name__
+    # Whatever torch's wording becomes, the advice to switch the safe unpickler off is never passed on.
+    if "weights_only" in text:
+        text = type(e).__name__
+    return text
+
+
 def load_pickle(path):
-    torch = _torch()
     if not os.path.exists(path):
         raise ConvertError("%s: no such file" % path)
     if os.path.isdir(path):
         raise ConvertError("%s: is a directory, not a checkpoint file" % path)
     try:
-        # weights_only: the safe unpickler (tensors and containers only), legacy format included.
+        kind = checkpoint_kind(path)
+    except OSError as e:
+        raise ConvertError("%s: cannot read: %s" % (path, e.strerror or e))
+    if kind is None:
+        raise ConvertError("%s: not a PyTorch checkpoint (neither the zip archive nor the legacy format that "
+                           "torch.save writes; %s)" % (path, _describe_start(path)))
+    if kind == "zip":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise ConvertError("%s: not a PyTorch checkpoint: a damaged or truncated zip archive (%s)" % (path, e))
+        if not any(n.endswith("/data.pkl") for n in names):
+            raise ConvertError("%s: not a PyTorch checkpoint: a zip archive, but not one torch.save writes (no "
+                               "data.pkl inside; it holds %s)" % (path, _listed(names) or "nothing"))
+    torch = _torch()
+    try:
+        # The safe unpickler (tensors and plain containers only), legacy format included.
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure here means "not a readable checkpoint"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConvertError("%s: cannot read as a PyTorch checkpoint: %s" % (path, first))
+        reason = _load_failure(e)
+        m = re.search(r"unsupported GLOBAL (\S+)", reason)
+        if m:
+            raise ConvertError("%s: refused: the checkpoint holds Python objects, not only tensors and plain "
+                               "containers (%s); this converter reads weights and never runs code from a file"
+                               % (path, m.group(1)))
+        what = "zip archive" if kind == "zip" else "legacy-format file"
+        raise ConvertError("%s: a torch.save %s that cannot be read as weights (damaged or truncated?): %s"
+                           % (path, what, reason))
 
 
 def strip_module(name):
@@ -269,7 +348,8 @@ def read_nets(path):
     keys = [strip_module(str(k)) for k in obj.keys()]
     missing = [n for n in REQUIRED if n not in keys]
     if missing:
-        hint = " (this looks like wing.ckpt; pass it with --wing)" if "state_dict" in keys else ""
+        hint = (" (this looks like wing.ckpt: pass it with --wing, or alone as `--wing %s --out wing.safetensors` "
+                "for a FAN file)" % path) if "state_dict" in keys else ""
         raise ConvertError("%s: missing %s; found %s. Expected the released *_nets_ema.ckpt%s"
                            % (path, ", ".join(missing), ", ".join(map(str, keys)) or "nothing", hint))
     nets = collections.OrderedDict()
@@ -286,6 +366,9 @@ def read_wing(path):
     obj = load_pickle(path)
     if isinstance(obj, collections.abc.Mapping) and "state_dict" in obj:
         obj = obj["state_dict"]
+    elif isinstance(obj, collections.abc.Mapping) and any(strip_module(str(k)) in REQUIRED for k in obj):
+        raise ConvertError("%s: not wing.ckpt but a nets checkpoint (%s): give it as the first argument, with "
+                           "--domains" % (path, ", ".join(strip_module(str(k)) for k in obj)))
     return as_state_dict(path, "state_dict", obj)
 
 
@@ -409,8 +492,8 @@ def check_layout(net, state, config, source):
             parts.append("%d unexpected: %s" % (len(unexpected), _listed(unexpected)))
         if wrong:
             parts.append("%d with wrong shape: %s" % (len(wrong), _listed(wrong)))
-        raise ConvertError("%s: \"%s\" does not match the config %s: %s"
-                           % (source, net, json.dumps(config), "; ".join(parts)))
+        against = "the config %s" % json.dumps(config) if config is not None else "our FAN's layout"
+        raise ConvertError("%s: \"%s\" does not match %s: %s" % (source, net, against, "; ".join(parts)))
     torch = _torch()
     bad = [k for k, v in state.items() if v.dtype not in (torch.float32, torch.float16, torch.bfloat16)]
     if bad:
@@ -472,33 +555,80 @@ def write_safetensors(path, tensors, metadata):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
+        # Nothing half-written stays behind, whatever stopped the write (a full disk, Ctrl-C).
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise ConvertError("%s: cannot write: %s" % (path, e.strerror or e))
+        if isinstance(e, OSError):
+            raise ConvertError("%s: cannot write: %s" % (path, e.strerror or e))
+        raise
 
 
 # ---------------------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are bad input like any other: one line, exit code 1 (argparse's own is 2)."""
+
+    def error(self, message):
+        self.exit(1, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
+def program_name():
+    """The command as the user ran it: starganv2-convert-official (build tree or installed), or
+    the script through a python."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if name.endswith(".py"):
+        return "%s %s" % (os.path.basename(sys.executable) or "python", sys.argv[0])
+    return name or "starganv2-convert-official"
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(
-        prog="starganv2-convert-official",
+    p = _Parser(
+        prog=program_name(),
         description="Convert the official StarGAN v2 weights (100000_nets_ema.ckpt, wing.ckpt) into a "
-                    "starganv2 safetensors model file. The model configuration is inferred from the "
-                    "tensor shapes.",
-        epilog="Domain names: celeba_hq = female male; afhq = cat dog wild (in this order).")
-    p.add_argument("nets", help="the released *_nets_ema.ckpt (or *_nets.ckpt)")
+                    "starganv2 safetensors model file; the model configuration is inferred from the "
+                    "tensor shapes. With --wing alone (no NETS), write only the FAN (fan.* tensors): the "
+                    "file starganv2-train --fan and the element's fan-checkpoint take.",
+        epilog="Domain names: celeba_hq = female male; afhq = cat dog wild (in this order). "
+               "Exit codes: 0 written; 1 bad input or a failure (one message on stderr, no output file "
+               "left behind).")
+    p.add_argument("nets", nargs="?", help="the released *_nets_ema.ckpt (or *_nets.ckpt); leave out to "
+                                           "convert --wing alone")
     p.add_argument("--wing", help="wing.ckpt with the FAN face-mask network (needed for w_hpf > 0 unless "
                                   "the nets file carries it)")
-    p.add_argument("--domains", nargs="+", required=True, metavar="NAME",
-                   help="domain names in index order, one per domain of the checkpoint")
+    p.add_argument("--domains", nargs="+", metavar="NAME",
+                   help="domain names in index order, one per domain of the checkpoint (required with NETS)")
     p.add_argument("--out", required=True, help="output .safetensors path")
     p.add_argument("--step", type=int, help="training step to record (default: the number the file name "
                                             "starts with, e.g. 100000, else 0)")
     p.add_argument("--img-size", type=int, help="override the inferred img_size")
     p.add_argument("--max-conv-dim", type=int, help="override the inferred max_conv_dim")
     p.add_argument("--w-hpf", type=float, help="override the inferred w_hpf (rewrites generator.hpf.filter)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.nets is None:
+        if not args.wing:
+            p.error("give the nets checkpoint (e.g. 100000_nets_ema.ckpt), or --wing wing.ckpt alone for a FAN file")
+        given = [o for o, v in (("--domains", args.domains), ("--step", args.step), ("--img-size", args.img_size),
+                                ("--max-conv-dim", args.max_conv_dim), ("--w-hpf", args.w_hpf)) if v is not None]
+        if given:
+            p.error("%s: only with a nets checkpoint (--wing alone writes the FAN, which has no model config)"
+                    % ", ".join(given))
+    elif not args.domains:
+        p.error("--domains is required with a nets checkpoint (e.g. --domains female male for celeba_hq, "
+                "--domains cat dog wild for afhq)")
+    return args
+
+
+def convert_fan(args):
+    """--wing alone: the FAN's tensors as fan.*, checked against our FAN's layout."""
+    fan = select_fan(read_wing(args.wing), args.wing)
+    check_layout("fan", fan, None, args.wing)
+    metadata = collections.OrderedDict([
+        ("contents", "fan"),
+        ("producer", "%s (from %s)" % (PRODUCER, os.path.basename(args.wing))),
+    ])
+    write_safetensors(args.out, [("fan.%s" % k, v) for k, v in fan.items()], metadata)
+    return fan
 
 
 def convert(args):
@@ -555,10 +685,17 @@ def convert(args):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        config, nets, step = convert(args)
+        if args.nets is None:
+            fan = convert_fan(args)
+        else:
+            config, nets, step = convert(args)
     except ConvertError as e:
-        print("starganv2-convert-official: error: %s" % e, file=sys.stderr)
+        print("%s: error: %s" % (program_name(), e), file=sys.stderr)
         return 1
+    if args.nets is None:
+        print("wrote %s: the FAN (%d tensors fan.*), for starganv2-train --fan and the element's fan-checkpoint"
+              % (args.out, len(fan)))
+        return 0
     counts = ", ".join("%s %d" % (n, len(s)) for n, s in nets.items())
     print("wrote %s: config %s, domains %s, step %d, tensors: %s"
           % (args.out, json.dumps(config), " ".join(args.domains), step, counts))

@@ -36,6 +36,14 @@ void save_style(const std::filesystem::path& path, const at::Tensor& style,
                     meta);
 }
 
+void save_style(const std::filesystem::path& path, const std::vector<float>& style,
+                const std::map<std::string, std::string>& metadata) {
+  // from_blob does not copy; save_style converts (copies) before `style` can go away.
+  const at::Tensor t = at::from_blob(const_cast<float*>(style.data()), {static_cast<int64_t>(style.size())},
+                                     at::TensorOptions().dtype(at::kFloat));
+  save_style(path, t, metadata);
+}
+
 at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim) {
   SafetensorsFile file = read_safetensors(path);
   auto it = file.tensors.find(kStyleTensorName);

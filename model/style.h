@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace starganv2 {
 
@@ -16,6 +17,9 @@ inline constexpr const char* kStyleTensorName = "style";
 // Writes `style` ((style_dim) or (1, style_dim), any device and float dtype) as F32. Atomic.
 // Throws CheckpointError naming the file.
 void save_style(const std::filesystem::path& path, const at::Tensor& style,
+                const std::map<std::string, std::string>& metadata = {});
+// The same from plain values (style_dim of them), for code that holds no tensors.
+void save_style(const std::filesystem::path& path, const std::vector<float>& style,
                 const std::map<std::string, std::string>& metadata = {});
 
 // Reads a style file: requires a "style" tensor with style_dim elements ((style_dim) or

@@ -18,7 +18,11 @@
  * say is already late is not run through the detector and the networks: the faces translated
  * last are blended back at their last places (or, when there are none, the frame passes
  * unchanged), and a QoS message is posted. No frame is dropped, so the delay does not pile up.
- * In a non-live pipeline (a file) every frame is translated in full.
+ * In a non-live pipeline (a file) every frame is translated in full. This differs from
+ * GstBaseTransform's own QoS handling, which drops late buffers: here the element keeps QoS
+ * events to itself and degrades instead of dropping. gst-inspect-1.0 shows this as the
+ * "Quality-of-service" line of the factory details (the `qos` property's own text is the base
+ * class's).
  *
  * ## Latency
  * The element reports its processing time in the LATENCY query: first the time of a warm-up
@@ -27,9 +31,11 @@
  *
  * ## Messages
  * With #GstStarganv2:post-messages, an element message named `starganv2` is posted for every
- * frame, with the fields `timestamp`, `stream-time`, `running-time`, `duration` (guint64),
- * `reused` (gboolean: the late-frame path was taken) and `faces`, an array of `face` structures
- * with `id`, `x`, `y`, `width` and `height` (gint, frame pixels).
+ * frame, with the fields `timestamp`, `stream-time`, `running-time`, `duration` (guint64,
+ * nanoseconds; GST_CLOCK_TIME_NONE when unknown), `reused` (gboolean: the late-frame path was
+ * taken) and `faces`, an array of `face` structures with `id` (stable while a face is tracked),
+ * `x`, `y`, `width` and `height` (gint, frame pixels), largest first. gst-inspect-1.0 shows the
+ * same as the "Messages" line of the factory details and in the property's description.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -1218,7 +1224,9 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
    */
   properties[PROP_POST_MESSAGES] = g_param_spec_boolean(
       "post-messages", "Post messages",
-      "Post an element message \"starganv2\" with the face boxes for every frame",
+      "Post an element message \"starganv2\" for every frame, fields: timestamp, stream-time, "
+      "running-time, duration (guint64 ns), reused (gboolean, late-frame path taken), faces (array of "
+      "face structures: id, x, y, width, height as gint frame pixels)",
       kDefaultPostMessages, kPlaying);
 
   /**
@@ -1268,6 +1276,20 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
       "Translates the faces in video frames into another domain and style with a StarGAN v2 "
       "generator",
       "starganv2 developers");
+  // Shown by gst-inspect-1.0 with the factory details; the README and the section documentation
+  // at the top of this file say the same.
+  gst_element_class_add_static_metadata(
+      element_class, "messages",
+      "with post-messages=true, an element message \"starganv2\" per frame: timestamp, stream-time, "
+      "running-time, duration (guint64 ns, GST_CLOCK_TIME_NONE when unknown), reused (gboolean: the "
+      "late-frame path was taken), faces (GstValueArray of \"face\" structures: id, stable while "
+      "tracked; x, y, width, height in frame pixels, gint; largest first)");
+  gst_element_class_add_static_metadata(
+      element_class, "quality-of-service",
+      "unlike GstBaseTransform, late buffers are never dropped: in a live pipeline with qos=true "
+      "(default) a frame that QoS events say is late skips detection and the networks, the last "
+      "translated faces are blended back at their last places (or the frame passes unchanged) and "
+      "a QoS message is posted; not live, every frame is translated in full");
 
   trans_class->start = GST_DEBUG_FUNCPTR(gst_starganv2_start);
   trans_class->stop = GST_DEBUG_FUNCPTR(gst_starganv2_stop);

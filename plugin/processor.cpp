@@ -467,4 +467,11 @@ std::chrono::nanoseconds Processor::warm_up() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0);
 }
 
+std::vector<float> Processor::style_vector() const {
+  const at::Tensor s = impl_->translator.current_style();
+  if (!s.defined()) return {};
+  const at::Tensor values = s.to(at::kCPU, at::kFloat).contiguous().reshape({-1});
+  return std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+}
+
 }  // namespace starganv2::plugin

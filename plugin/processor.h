@@ -169,6 +169,9 @@ class Processor {
   // Recomputes the style when the options differ from the current ones. On failure throws
   // ProcessorError and keeps the previous style.
   void set_style(const StyleOptions& options);
+  // The current style code (style_dim values, after psi), e.g. to save it as a style file;
+  // empty before the first set_style().
+  std::vector<float> style_vector() const;
   // Feather, colour matching, max-faces and min-face-size apply from the next frame; a new
   // detect-interval or smoothing needs a new face tracker, which is built on a worker thread
   // (frames keep the old one meanwhile, a few frames at most) unless a spare one is at hand.

@@ -36,7 +36,13 @@ int main(int argc, char** argv) {
       "starganv2-train: train StarGAN v2 exactly as the official code (clovaai/stargan-v2), resumable.\n"
       "Writes <out>/checkpoints/model-<step>.safetensors (EMA networks for the starganv2 element),\n"
       "<out>/checkpoints/resume.safetensors (everything needed to continue), <out>/samples/*.png and\n"
-      "<out>/log.jsonl. Ctrl-C saves a resume file and stops; continue with --resume latest."};
+      "<out>/log.jsonl, <out>/options.json and <out>/run.json (the data folders and run options).\n"
+      "Ctrl-C saves a resume file and stops; `--resume latest --out <out>` alone continues (options given\n"
+      "again override the run's; hyper-parameters must match)."};
+  app.footer(
+      "Exit codes: 0 done; 1 bad input (an unknown or invalid option, a missing or unusable folder or file,\n"
+      "a resume mismatch) or a failure, with one message on stderr; 130 stopped by Ctrl-C after saving the\n"
+      "resume file.");
   app.option_defaults()->always_capture_default();
   // A repeated option keeps its last value, as most command lines do (handy after --preset or in scripts).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -107,7 +113,23 @@ int main(int argc, char** argv) {
   app.add_option("--benchmark-warmup", benchmark_warmup, "Untimed iterations first");
   app.add_option("--num-domains", num_domains, "Domains of the synthetic benchmark data (training takes them from --train-dir)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a "parse error" with exit code 0; every real one is bad input (exit 1).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "starganv2-train: error: " << e.what() << " (see --help)\n";
+    return starganv2::kExitBadInput;
+  }
+  config.program = argc > 0 ? argv[0] : "starganv2-train";
+  // Run options the command line gave; a resumed run takes the others from <out>/run.json.
+  for (const char* name : starganv2::kRunOptionNames) {
+    std::string flag = std::string("--") + name;
+    for (char& c : flag)
+      if (c == '_') c = '-';
+    if (std::string(name) == "verify_images") flag = "--no-verify";
+    if (app.get_option(flag)->count() > 0) config.explicit_run_options.insert(name);
+  }
 
   if (!preset.empty()) {
     TrainOptions p;
@@ -115,7 +137,7 @@ int main(int argc, char** argv) {
       p = starganv2::preset_options(preset);
     } catch (const std::invalid_argument& e) {
       std::cerr << "starganv2-train: error: " << e.what() << "\n";
-      return 1;
+      return starganv2::kExitBadInput;
     }
     const std::map<std::string, std::function<void()>> apply = {
         {"img_size", [&] { o.model.img_size = p.model.img_size; }},
@@ -140,7 +162,7 @@ int main(int argc, char** argv) {
     config.precision = starganv2::parse_precision(precision);
   } catch (const std::invalid_argument& e) {
     std::cerr << "starganv2-train: error: " << e.what() << "\n";
-    return 1;
+    return starganv2::kExitBadInput;
   }
 
   if (benchmark) {
@@ -159,7 +181,7 @@ int main(int argc, char** argv) {
       return 0;
     } catch (const std::exception& e) {
       std::cerr << "starganv2-train: error: " << e.what() << "\n";
-      return 1;
+      return starganv2::kExitBadInput;
     }
   }
 

@@ -24,6 +24,7 @@
 #include "data/augment.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
+#include "model/locations.h"
 #include "model/safetensors.h"
 #include "random.h"
 #include "samples.h"
@@ -36,6 +37,9 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// In the run folder, next to options.json: the run options (see kRunOptionNames).
+constexpr const char* kRunFile = "run.json";
 
 // A problem with the user's input, reported as one line before training starts.
 struct InputError : std::runtime_error {
@@ -117,6 +121,101 @@ std::string dashed(std::string name) {
   return "--" + name;
 }
 
+// Text files of the run folder (options.json, run.json) appear whole or not at all.
+void write_text_file(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.parent_path() / (".tmp-" + path.filename().string());
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw InputError(path.string() + ": cannot write");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw InputError(path.string() + ": cannot write: " + ec.message());
+  }
+}
+
+std::string absolute_or_empty(const fs::path& p) {
+  if (p.empty()) return "";
+  std::error_code ec;
+  const fs::path a = fs::absolute(p, ec);
+  return (ec ? p : a.lexically_normal()).string();
+}
+
+// <out>/run.json: what continuing a run needs besides the resume file (kRunOptionNames).
+std::string run_file_text(const RunConfig& c) {
+  nlohmann::ordered_json j;
+  j["train_dir"] = absolute_or_empty(c.train_dir);
+  j["val_dir"] = absolute_or_empty(c.val_dir);
+  j["fan"] = absolute_or_empty(c.fan);
+  j["print_every"] = c.print_every;
+  j["sample_every"] = c.sample_every;
+  j["save_every"] = c.save_every;
+  j["device"] = c.device;
+  j["precision"] = precision_name(c.precision);
+  j["workers"] = c.workers;
+  j["val_batch_size"] = c.val_batch_size;
+  j["sample_outs"] = c.sample_outs;
+  j["verify_images"] = c.verify_images;
+  return j.dump(2) + "\n";
+}
+
+// Takes every run option that the command line did not give from a run.json.
+void apply_run_file(const fs::path& path, RunConfig& c) {
+  std::ifstream f(path);
+  std::stringstream text;
+  text << f.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!f || !j.is_object()) throw InputError(path.string() + ": not a run file (a JSON object written by starganv2-train)");
+  auto take = [&](const char* name, auto& value) {
+    if (c.explicit_run_options.count(name) || !j.contains(name)) return;
+    try {
+      value = j.at(name).get<std::decay_t<decltype(value)>>();
+    } catch (const nlohmann::json::exception&) {
+      throw InputError(path.string() + ": \"" + name + "\" has the wrong type: " + j.at(name).dump());
+    }
+  };
+  std::string train_dir = c.train_dir.string(), val_dir = c.val_dir.string(), fan = c.fan.string();
+  std::string precision = precision_name(c.precision);
+  take("train_dir", train_dir);
+  take("val_dir", val_dir);
+  take("fan", fan);
+  take("print_every", c.print_every);
+  take("sample_every", c.sample_every);
+  take("save_every", c.save_every);
+  take("device", c.device);
+  take("precision", precision);
+  take("workers", c.workers);
+  take("val_batch_size", c.val_batch_size);
+  take("sample_outs", c.sample_outs);
+  take("verify_images", c.verify_images);
+  c.train_dir = train_dir;
+  c.val_dir = val_dir;
+  c.fan = fan;
+  try {
+    c.precision = parse_precision(precision);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(path.string() + ": " + e.what());
+  }
+}
+
+// For a command line the user can paste: single-quoted unless made of harmless characters only.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                       "0123456789_-+./:=,@%") == std::string::npos;
+  if (plain) return s;
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
 class Progress {
  public:
   Progress(std::ostream& out, bool bar, int64_t total) : out_(out), bar_(bar), total_(total) {}
@@ -180,8 +279,29 @@ torch::Device resolve_device(const std::string& text) {
   return device;
 }
 
-int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, const std::atomic<bool>* stop) {
+int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, const std::atomic<bool>* stop) {
   try {
+    RunConfig config = given;
+    // ---- A resumed run takes the options it was started with from its run folder. ----
+    fs::path resume_path;
+    if (!config.resume.empty()) {
+      resume_path = config.resume == "latest" ? config.out_dir / "checkpoints" / "resume.safetensors"
+                                              : fs::path(config.resume);
+      if (!fs::exists(resume_path))
+        throw InputError(resume_path.string() + ": no resume file here" +
+                         (config.resume == "latest" ? " (--resume latest looks in <out>/checkpoints; check --out)" : ""));
+      // <out>/run.json; for a resume file from another run folder, that folder's.
+      fs::path run_file = config.out_dir / kRunFile;
+      if (!fs::exists(run_file)) run_file = resume_path.parent_path().parent_path() / kRunFile;
+      if (fs::exists(run_file)) {
+        apply_run_file(run_file, config);
+      } else if (config.train_dir.empty()) {
+        throw InputError("--train-dir is required: " + (config.out_dir / kRunFile).string() +
+                         " (written by runs since this version) is missing, so give the run's --train-dir "
+                         "(and --val-dir, --device, ...) again");
+      }
+    }
+
     // ---- Everything that can be wrong with the input is checked before the first iteration. ----
     if (config.print_every < 1 || config.sample_every < 1 || config.save_every < 1)
       throw InputError("--print-every, --sample-every and --save-every must be >= 1");
@@ -201,11 +321,7 @@ int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, 
     TrainOptions options = config.train;
     std::optional<ResumeFile> resume;
     if (!config.resume.empty()) {
-      const fs::path path = config.resume == "latest" ? config.out_dir / "checkpoints" / "resume.safetensors"
-                                                      : fs::path(config.resume);
-      if (!fs::exists(path))
-        throw InputError(path.string() + ": no resume file here" +
-                         (config.resume == "latest" ? " (--resume latest looks in <out>/checkpoints; check --out)" : ""));
+      const fs::path& path = resume_path;
       resume = read_resume_file(path);
       for (const auto& name : config.explicit_options) {
         const auto it = identity_options().find(name);
@@ -264,8 +380,9 @@ int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, 
       } else {
         if (config.fan.empty())
           throw InputError("w_hpf " + nlohmann::json(options.model.w_hpf).dump() +
-                           " needs the FAN face-mask weights: pass --fan <file with fan.* tensors> (convert the "
-                           "official wing.ckpt with starganv2-convert-official --wing), or use --w-hpf 0");
+                           " needs the FAN face-mask weights: pass --fan wing.safetensors, made once from the "
+                           "authors' wing.ckpt with `" + converter_command() +
+                           " --wing wing.ckpt --out wing.safetensors`, or use --w-hpf 0");
         fan = load_fan(config.fan);
       }
     }
@@ -286,10 +403,8 @@ int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, 
           << solver.lambda_ds() << ")\n";
     }
     if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as the official main.py
-    {
-      std::ofstream run_json(config.out_dir / "options.json");
-      run_json << nlohmann::json::parse(options.to_json()).dump(2) << "\n";
-    }
+    write_text_file(config.out_dir / "options.json", nlohmann::json::parse(options.to_json()).dump(2) + "\n");
+    write_text_file(config.out_dir / kRunFile, run_file_text(config));
 
     LoaderOptions lo;
     lo.img_size = options.model.img_size;
@@ -324,9 +439,9 @@ int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, 
       if (stop && stop->load()) {
         progress.clear();
         save();
-        out << "Stopped at iteration " << solver.step() << "; resume with --resume latest --out "
-            << config.out_dir.string() << "\n";
-        return 130;
+        out << "Stopped at iteration " << solver.step() << "; resume with: " << shell_word(config.program)
+            << " --resume latest --out " << shell_word(config.out_dir.string()) << "\n";
+        return kExitStopped;
       }
       const ImageBatch images = loader.next();
       Batch batch;
@@ -392,7 +507,7 @@ int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, 
     if (last_saved != solver.step()) save();
     out << "Done: " << options.total_iters << " iterations; model file "
         << (ckpt_dir / ("model-" + step_name(solver.step()) + ".safetensors")).string() << "\n";
-    return 0;
+    return kExitDone;
   } catch (const InputError& e) {
     err << "starganv2-train: error: " << e.what() << "\n";
   } catch (const DataError& e) {
@@ -406,7 +521,7 @@ int run_training(const RunConfig& config, std::ostream& out, std::ostream& err, 
   } catch (const std::exception& e) {
     err << "starganv2-train: error: " << e.what() << "\n";
   }
-  return 1;
+  return kExitBadInput;
 }
 
 }  // namespace starganv2

@@ -33,10 +33,25 @@ struct RunConfig {
   // an explicit value that differs from the resumed run's is an error; the others are taken
   // from the resume file.
   std::set<std::string> explicit_options;
+  // Names of the run options given explicitly (kRunOptionNames). When resuming, the others are
+  // taken from <out>/run.json, so `--resume latest --out DIR` alone continues a run.
+  std::set<std::string> explicit_run_options;
+  // The program as the user ran it (argv[0]), for the command printed when a run is stopped.
+  std::string program = "starganv2-train";
 };
 
-// Returns the process exit code: 0 done, 1 bad input or failure (message on `err`), 130 stopped
-// by `stop` (after saving a resume file).
+// The run options stored in <out>/run.json (besides the hyper-parameters, which the resume file
+// holds): data folders (absolute), FAN file, logging, sampling, saving, device and decoding.
+inline constexpr const char* kRunOptionNames[] = {"train_dir",  "val_dir",        "fan",         "print_every",
+                                                  "sample_every", "save_every",   "device",      "precision",
+                                                  "workers",    "val_batch_size", "sample_outs", "verify_images"};
+
+// Exit codes of starganv2-train (and of run_training).
+inline constexpr int kExitDone = 0;
+inline constexpr int kExitBadInput = 1;  // bad options, folders or files, or a failure; one message on err
+inline constexpr int kExitStopped = 130; // stopped by `stop` (Ctrl-C) after saving a resume file
+
+// Returns the process exit code (kExit*).
 int run_training(const RunConfig& config, std::ostream& out, std::ostream& err,
                  const std::atomic<bool>* stop = nullptr);
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "model/checkpoint.h"
+#include "model/locations.h"
 
 #ifndef STARGANV2_VERSION
 #define STARGANV2_VERSION "unknown"
@@ -261,7 +262,8 @@ FAN load_fan(const std::filesystem::path& path) {
   const SafetensorsFile file = read_safetensors(path);
   const auto it = file.tensors.lower_bound("fan.");
   if (it == file.tensors.end() || it->first.rfind("fan.", 0) != 0)
-    throw CheckpointError(path.string() + ": no \"fan.*\" tensors (convert wing.ckpt with starganv2-convert-official --wing)");
+    throw CheckpointError(path.string() + ": no \"fan.*\" tensors (make the FAN file from the authors' wing.ckpt with `" +
+                          converter_command() + " --wing wing.ckpt --out wing.safetensors`)");
   FAN fan;
   load_prefixed(file, path.string(), *fan, kFanPrefix, /*strict=*/false);
   fan->eval();

@@ -36,10 +36,14 @@ Shows a safetensors file's metadata and tensors per network prefix. For a StarGA
   --json      print {"metadata": {...}, "tensors": [[name, dtype, [shape]], ...]} instead
   --load      build the networks from the file's config and load every network present
               (generator, mapping_network, style_encoder, discriminator, fan); exit 1 if any
-              tensor is missing or has the wrong shape, and list tensors no network uses
+              tensor is missing or has the wrong shape, and list tensors no network uses.
+              A FAN file (fan.* only, e.g. from the converter's --wing alone) is checked
+              against the FAN.
   --layout C  print, as --json does, the tensors our networks have for the model config C
               (JSON as in the metadata, e.g. '{"img_size":256,"style_dim":64,...}');
               no file is read
+
+Exit codes: 0 shown (and loaded); 1 bad input (options, an unreadable or invalid file).
 )";
 
 const char* kNetworks[] = {"generator", "mapping_network", "style_encoder", "discriminator", "fan"};
@@ -87,13 +91,43 @@ int print_layout(const std::string& config_json) {
   return 0;
 }
 
+// The FAN of a FAN file: every tensor our FAN has, present with its shape and a float dtype.
+int load_fan_file(const SafetensorsFile& file, const std::string& path) {
+  FAN fan;
+  std::vector<std::string> problems;
+  size_t used = 0;
+  for (const auto& [name, target] : named_state(*fan, "fan")) {
+    const auto it = file.tensors.find(name);
+    if (it == file.tensors.end())
+      problems.push_back("missing " + name);
+    else if (!at::isFloatingType(it->second.scalar_type()))
+      problems.push_back(name + " is not a float tensor");
+    else if (it->second.sizes() != target.sizes())
+      problems.push_back(name + " has shape " + shape_text(it->second.sizes()) + ", expected " +
+                         shape_text(target.sizes()));
+    else
+      ++used;
+  }
+  if (!problems.empty()) {
+    std::cerr << path << ": not a usable FAN file: " << problems.size() << " problem(s), first: " << problems.front()
+              << "\n";
+    return 1;
+  }
+  std::cerr << "loaded fan: " << used << " tensors\n";
+  if (file.tensors.size() > used) std::cerr << "unused: " << file.tensors.size() - used << " fan.* tensors\n";
+  return 0;
+}
+
 int inspect(const std::string& path, bool list_tensors, bool json, bool load) {
   const SafetensorsFile file = read_safetensors(path);
   std::vector<std::pair<std::string, at::Tensor>> tensors(file.tensors.begin(), file.tensors.end());
   // Only model files carry format_version; others (e.g. the test fixtures) are plain safetensors.
   const bool is_model = file.metadata.count("format_version") > 0;
+  // A FAN file (the converter's --wing alone): fan.* tensors without a model config.
+  bool fan_only = !is_model && !tensors.empty();
+  for (const auto& [name, t] : tensors) fan_only = fan_only && name.rfind("fan.", 0) == 0;
   std::unique_ptr<Checkpoint> ckpt;
-  if (is_model || load) ckpt = std::make_unique<Checkpoint>(Checkpoint::open(path));
+  if (is_model || (load && !fan_only)) ckpt = std::make_unique<Checkpoint>(Checkpoint::open(path));
 
   if (json) {
     nlohmann::ordered_json out;
@@ -131,6 +165,7 @@ int inspect(const std::string& path, bool list_tensors, bool json, bool load) {
   }
 
   if (!load) return 0;
+  if (fan_only) return load_fan_file(file, path);
   int64_t used = 0;
   for (const char* net : kNetworks) {
     if (!ckpt->has_network(net)) continue;
@@ -176,13 +211,13 @@ int main(int argc, char** argv) {
     } else if (!a.empty() && a[0] != '-' && path.empty()) {
       path = a;
     } else {
-      std::cerr << "starganv2-inspect: unexpected argument '" << a << "'\n" << kUsage;
-      return 2;
+      std::cerr << "starganv2-inspect: error: unexpected argument '" << a << "'\n" << kUsage;
+      return 1;
     }
   }
   if (path.empty() == layout.empty()) {
-    std::cerr << kUsage;
-    return 2;
+    std::cerr << "starganv2-inspect: error: give one FILE, or --layout CONFIG\n" << kUsage;
+    return 1;
   }
   try {
     return layout.empty() ? inspect(path, list_tensors, json, load) : print_layout(layout);

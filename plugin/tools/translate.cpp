@@ -17,11 +17,15 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "model/locations.h"
+#include "model/style.h"
 #include "processor.h"
 
 namespace {
@@ -41,7 +45,11 @@ using starganv2::plugin::View;
 
 constexpr const char* kProgram = "starganv2-translate";
 
-// A problem that ends the run: the message is printed once and the exit code is 1.
+// Exit codes, as --help and the README state them.
+constexpr int kExitDone = 0;
+constexpr int kExitBadInput = 1;  // bad options, inputs, model or outputs (one message on stderr)
+
+// A problem that ends the run: the message is printed once and the exit code is kExitBadInput.
 class Fatal : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -64,6 +72,7 @@ struct Options {
   double psi = 1.0;
   std::vector<std::string> references;
   std::vector<std::string> style_files;
+  std::string save_style;
   AlignOptions align;
   std::string format = "png";
   std::string no_face = "copy";
@@ -222,20 +231,58 @@ std::vector<Job> plan(const Options& o, const std::vector<Style>& styles) {
   return jobs;
 }
 
+// Encoded in memory, written under a temporary name next to `path` and renamed: an output is
+// complete or absent, never a truncated file from a failed run.
 void write_image(const fs::path& path, const cv::Mat& bgr) {
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   const std::string ext = lower(path.extension().string());
   std::vector<int> params;
   if (ext == ".jpg" || ext == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, 95};
+  std::vector<uchar> bytes;
   bool ok = false;
   std::string why;
   try {
-    ok = cv::imwrite(path.string(), bgr, params);
+    ok = cv::imencode(ext.empty() ? ".png" : ext, bgr, bytes, params);
   } catch (const cv::Exception& e) {
     why = std::string(": ") + e.what();
   }
-  if (!ok) throw Fatal("cannot write " + path.string() + why);
+  if (!ok) throw Fatal("cannot write " + path.string() + ": cannot encode the image" + why);
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.flush();
+    ok = static_cast<bool>(f);
+  }
+  if (ok) fs::rename(tmp, path, ec);
+  if (!ok || ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Fatal("cannot write " + path.string() + (ec ? ": " + ec.message() : std::string()));
+  }
+}
+
+// Where each style's file goes for --save-style FILE: FILE for one style, else FILE's name with
+// the style's label (FILE-seed3.safetensors, ...).
+std::vector<fs::path> style_file_paths(const std::string& file, const std::vector<Style>& styles) {
+  std::vector<fs::path> paths;
+  if (file.empty()) return paths;
+  const fs::path f(file);
+  if (f.filename().empty() || fs::is_directory(f))
+    throw Fatal("--save-style " + file + ": give a file name (e.g. style.safetensors), not a folder");
+  for (const Style& s : styles)
+    paths.push_back(styles.size() == 1 ? f : f.parent_path() / (f.stem().string() + "-" + s.label + f.extension().string()));
+  return paths;
+}
+
+// What a saved style came from, for the file's metadata.
+std::string style_source(const StyleOptions& s) {
+  if (!s.style_file.empty()) return "style file " + s.style_file;
+  if (!s.reference.empty()) return "reference " + fs::absolute(s.reference).lexically_normal().string();
+  std::ostringstream text;
+  text << "seed " << s.seed << ", psi " << s.psi;
+  return text.str();
 }
 
 cv::Mat crop_to_bgr(const std::vector<uint8_t>& rgb, int size) {
@@ -279,7 +326,26 @@ int run(const Options& o, bool seeds_given) {
       {"auto", Precision::kAuto}, {"fp32", Precision::kFp32}, {"fp16", Precision::kFp16}, {"bf16", Precision::kBf16}};
   const View view = kViews.at(o.view);
 
-  if (o.out.empty() && o.grid.empty()) throw Fatal("nothing to write: give --out, --grid or both");
+  if (o.out.empty() && o.grid.empty() && o.save_style.empty())
+    throw Fatal("nothing to write: give --out, --grid or --save-style");
+  if (o.inputs.empty() && (!o.out.empty() || !o.grid.empty()))
+    throw Fatal("no input: give one or more images or folders for --out and --grid (see --help)");
+  if (o.checkpoint.empty()) {
+    const fs::path demo = starganv2::shipped_model();
+    throw Fatal("--checkpoint is required: a model file from starganv2-train or the converter" +
+                (demo.empty() ? std::string() : ", e.g. the demo model " + demo.string()));
+  }
+  std::error_code exists_ec;
+  if (!fs::exists(o.checkpoint, exists_ec)) {
+    // A path copied from the README (examples/models/...) run from another folder: name the
+    // shipped file of that name.
+    const fs::path shipped = starganv2::shipped_model(fs::path(o.checkpoint).filename().string());
+    throw Fatal("checkpoint " + o.checkpoint + " does not exist" +
+                (shipped.empty() || fs::path(o.checkpoint).is_absolute()
+                     ? std::string()
+                     : " (relative to " + fs::current_path(exists_ec).string() + "); the shipped model of that name is " +
+                           shipped.string()));
+  }
   const std::vector<Style> styles = make_styles(o, seeds_given);
   const std::vector<Job> jobs = plan(o, styles);
   if (!o.grid.empty()) {
@@ -287,6 +353,8 @@ int run(const Options& o, bool seeds_given) {
       throw Fatal("--grid " + o.grid + ": not an image file name OpenCV can write (use .png or .jpg)");
     require_writable_folder(fs::path(o.grid).parent_path(), "grid's folder");
   }
+  const std::vector<fs::path> style_paths = style_file_paths(o.save_style, styles);
+  if (!style_paths.empty()) require_writable_folder(style_paths.front().parent_path(), "style file's folder");
 
   EngineOptions engine;
   engine.checkpoint = o.checkpoint;
@@ -308,21 +376,35 @@ int run(const Options& o, bool seeds_given) {
 
   // Every style once before any image: an unknown domain or a reference without a face stops
   // the run here, not after half a folder.
+  std::vector<std::vector<float>> style_codes;
   for (const Style& s : styles) {
     try {
       processor->set_style(s.options);
     } catch (const ProcessorError& e) {
       throw Fatal(e.what());
     }
+    if (!style_paths.empty()) style_codes.push_back(processor->style_vector());
   }
-  if (!o.quiet) {
-    // set_style() accepted the domain, so it is a name or an index in range.
-    const auto& domains = processor->domains();
-    std::string domain = domains.front();
-    if (!o.domain.empty())
-      domain = std::find(domains.begin(), domains.end(), o.domain) != domains.end()
-                   ? o.domain
-                   : domains.at(std::stoul(o.domain));
+  // set_style() accepted the domain, so it is a name or an index in range.
+  const auto& domains = processor->domains();
+  std::string domain = domains.front();
+  if (!o.domain.empty())
+    domain = std::find(domains.begin(), domains.end(), o.domain) != domains.end() ? o.domain
+                                                                                   : domains.at(std::stoul(o.domain));
+  // Style files, once every style is known to work: whole files (written atomically) or none.
+  for (size_t k = 0; k < style_paths.size(); ++k) {
+    try {
+      starganv2::save_style(style_paths[k], style_codes[k],
+                            {{"domain", domain},
+                             {"source", style_source(styles[k].options)},
+                             {"checkpoint", fs::path(o.checkpoint).filename().string()},
+                             {"producer", kProgram}});
+    } catch (const std::exception& e) {
+      throw Fatal(e.what());
+    }
+    if (!o.quiet) std::cout << "style (" << style_source(styles[k].options) << ") -> " << style_paths[k].string() << "\n";
+  }
+  if (!o.quiet && !jobs.empty()) {
     std::cout << kProgram << ": " << o.checkpoint << " (" << size << "x" << size << ") on "
               << processor->active_device() << "; domain " << domain << ", "
               << plural(styles.size(), "style", "styles") << ", " << plural(jobs.size(), "image", "images")
@@ -393,7 +475,7 @@ int run(const Options& o, bool seeds_given) {
   if (!o.grid.empty()) {
     if (grid_rows.empty()) {
       std::cerr << kProgram << ": error: no grid written to " << o.grid << ": no image had a face to translate\n";
-      return 1;
+      return kExitBadInput;
     }
     cv::Mat grid;
     cv::vconcat(grid_rows, grid);
@@ -403,6 +485,7 @@ int run(const Options& o, bool seeds_given) {
                 << "x" << size << " -> " << o.grid << "\n";
   }
 
+  if (jobs.empty()) return kExitDone;  // --save-style alone
   if (!o.quiet || !faceless.empty()) {
     std::cout << "done: " << plural(translated_images, "image", "images") << " translated";
     if (mode == Mode::kFace) std::cout << " (" << plural(faces_total, "face", "faces") << ")";
@@ -412,13 +495,13 @@ int run(const Options& o, bool seeds_given) {
     std::cout << "\n";
   }
   // A single input already had its message.
-  if (!unreadable.empty() && jobs.size() == 1) return 1;
+  if (!unreadable.empty() && jobs.size() == 1) return kExitBadInput;
   if (!unreadable.empty()) {
     std::cerr << kProgram << ": error: " << plural(unreadable.size(), "image", "images")
               << " could not be read (" << unreadable.front() << (unreadable.size() > 1 ? ", ..." : "") << ")\n";
-    return 1;
+    return kExitBadInput;
   }
-  return 0;
+  return kExitDone;
 }
 
 }  // namespace
@@ -431,8 +514,11 @@ int main(int argc, char** argv) {
       "and blended back (--mode face), or the whole image is translated at the model's size (--mode frame, for\n"
       "AFHQ-like models). Writes one image per input and style to --out and/or a grid to --grid.\n"
       "Images without a face are written unchanged by default (see --no-face) and counted at the end.\n"
-      "Exit code 1 with a message for a missing or unusable checkpoint, unknown domain, unreadable image, empty\n"
-      "folder or unwritable output."};
+      "--save-style writes the styles as style files (for --style-file and the element's style-file), with or\n"
+      "without images.\n"
+      "Exit codes: 0 done; 1 bad input: an unknown or invalid option, a missing or unusable checkpoint, an unknown\n"
+      "domain, an unreadable image, an empty folder or an unwritable output (one message on stderr; files already\n"
+      "written are complete, none is left half-written)."};
   app.option_defaults()->always_capture_default();
   app.footer(
       "--seed takes several values (--seed 1 2 3 or --seed 1,2,3); --reference and --style-file one each (repeat\n"
@@ -442,8 +528,13 @@ int main(int argc, char** argv) {
       "one file (single input). The grid has one row per image with a face (its largest face; images without\n"
       "one are left out): the aligned source first, then one column per style (seeds, references, style files),\n"
       "each cell the model's size.\n"
+      "Style files: safetensors with one F32 tensor \"style\" of style_dim values and metadata format\n"
+      "(starganv2-style), domain, source, checkpoint. With several styles, --save-style FILE writes\n"
+      "FILE-seed<N>, FILE-ref-<name>, FILE-style-<name> (FILE's extension kept).\n"
       "Example: starganv2-translate photo.jpg --checkpoint examples/models/demo-faces-64.safetensors \\\n"
-      "           --domain male --seed 1 2 3 --out out/ --grid out/grid.png");
+      "           --domain male --seed 1 2 3 --out out/ --grid out/grid.png\n"
+      "         starganv2-translate --checkpoint examples/models/demo-faces-64.safetensors --domain female \\\n"
+      "           --reference face.jpg --save-style female-face.safetensors");
 
   // The element's alignment defaults, except that a still image has time for every face it
   // shows: all of them (up to the aligner's 32), however small.
@@ -453,10 +544,10 @@ int main(int argc, char** argv) {
   app.add_option("-o,--out", o.out, "Output folder, or one image file for a single input");
   app.add_option("--grid", o.grid, "Also write a grid image: rows = sources, columns = source + each style");
   app.add_flag("-r,--recursive", o.recursive, "Look for images in sub-folders of input folders too");
+  // Checked in run() rather than by CLI11, so that the message can name the shipped demo model.
   app.add_option("-c,--checkpoint", o.checkpoint,
-                 "Model (.safetensors from starganv2-train or the converter), e.g. "
-                 "examples/models/demo-faces-64.safetensors")
-      ->required();
+                 "Model (.safetensors from starganv2-train or the converter; required), e.g. "
+                 "examples/models/demo-faces-64.safetensors");
   app.add_option("--fan-checkpoint", o.fan_checkpoint, "FAN weights when they are not in --checkpoint (w_hpf > 0)");
   app.add_option("-d,--domain", o.domain, "Target domain: a name from the checkpoint or its index (default: the first)");
   app.add_option("-s,--seed", o.seed_args, "Latent seed(s), one style each, e.g. --seed 1 2 3 (used when no "
@@ -477,6 +568,9 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--save-style", o.save_style,
+                 "Write each style (after psi) as a style file: FILE for one style, FILE-<style> for several; "
+                 "no input image needed");
   app.add_option("--mode", o.mode, "face: align and translate each face; frame: the whole image at the model's size")
       ->check(CLI::IsMember({"face", "frame"}));
   app.add_option("--view", o.view,
@@ -500,7 +594,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"copy", "skip"}));
   app.add_flag("-q,--quiet", o.quiet, "Only errors and the no-face count");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a "parse error" with exit code 0; every real one is bad input.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << kProgram << ": error: " << e.what() << " (see --help)\n";
+    return kExitBadInput;
+  }
 
   // "--seed 1 2 photo.jpg": the seed list reads on into the inputs; what is not a number is one.
   o.seeds.clear();
@@ -514,14 +615,14 @@ int main(int argc, char** argv) {
     }
     if (i == 0) {
       std::cerr << kProgram << ": error: --seed " << a << ": not a seed (a whole number from 0 to 2^64-1)\n";
-      return 1;
+      return kExitBadInput;
     }
     o.inputs.insert(o.inputs.end(), o.seed_args.begin() + static_cast<std::ptrdiff_t>(i), o.seed_args.end());
     break;
   }
-  if (o.inputs.empty()) {
+  if (o.inputs.empty() && o.save_style.empty()) {
     std::cerr << kProgram << ": error: no input: give one or more images or folders (see --help)\n";
-    return 1;
+    return kExitBadInput;
   }
 
   try {
@@ -531,5 +632,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << kProgram << ": error: " << e.what() << "\n";
   }
-  return 1;
+  return kExitBadInput;
 }

@@ -1,7 +1,10 @@
 // What the tests that run a built tool as a subprocess share: scratch folders, shell quoting,
-// and running the tool with its stdout and stderr captured to files.
+// and running the tool (or a command line it printed) with its stdout and stderr captured to
+// files, optionally in another working directory or interrupted as by Ctrl-C.
 #pragma once
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,17 +61,22 @@ struct Result {
   std::string out, err;
 };
 
-// Runs `tool args...` with stdin from /dev/null; stdout and stderr go through files in `scratch`.
-inline Result run_tool(const std::string& tool, const std::vector<std::string>& args,
-                       const std::filesystem::path& scratch) {
-  std::string cmd = quote(tool);
-  for (const auto& a : args) {
-    cmd += ' ';
-    cmd += quote(a);
-  }
+// Runs a shell command line (e.g. one a tool printed for the user to paste) in `cwd` (empty: this
+// process's working directory) with stdin from /dev/null; stdout and stderr go through files in
+// `scratch`.
+inline Result run_shell(const std::string& line, const std::filesystem::path& scratch,
+                        const std::filesystem::path& cwd = {}) {
   const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  std::string cmd;
+  if (!cwd.empty()) {
+    cmd += "cd ";
+    cmd += quote(cwd.string());
+    cmd += " && ";
+  }
   // Appended piece by piece: GCC 12 warns falsely (-Wstringop-overflow) on "literal" + string&&.
-  cmd += " > ";
+  cmd += "( ";
+  cmd += line;
+  cmd += " ) > ";
   cmd += quote(out.string());
   cmd += " 2> ";
   cmd += quote(err.string());
@@ -76,6 +84,79 @@ inline Result run_tool(const std::string& tool, const std::vector<std::string>& 
   const int status = std::system(cmd.c_str());
   Result r;
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+inline std::string command_line(const std::string& tool, const std::vector<std::string>& args) {
+  std::string cmd = quote(tool);
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += quote(a);
+  }
+  return cmd;
+}
+
+// A tool path given relative to this process's folder (meson passes build-relative ones), made
+// absolute so that it still names the tool from another working directory; bare names stay.
+inline std::string tool_path(const std::string& tool) {
+  return tool.find('/') == std::string::npos ? tool : std::filesystem::absolute(tool).string();
+}
+
+// Runs `tool args...` (in `cwd` when given); see run_shell.
+inline Result run_tool(const std::string& tool, const std::vector<std::string>& args,
+                       const std::filesystem::path& scratch, const std::filesystem::path& cwd = {}) {
+  return run_shell(command_line(cwd.empty() ? tool : tool_path(tool), args), scratch, cwd);
+}
+
+// Runs `tool args...` in `cwd`, and once its stdout holds `marker` sends it SIGINT (as Ctrl-C
+// does), then waits for it to end. rc is -1 when it never showed the marker within
+// `timeout_s` (it is killed then) or did not exit normally; a tool that ends before showing the
+// marker is not signalled and its own exit status is returned.
+inline Result interrupt_tool(const std::string& tool, const std::vector<std::string>& args,
+                             const std::filesystem::path& scratch, const std::filesystem::path& cwd,
+                             const std::string& marker, int timeout_s = 300) {
+  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  const std::string program = tool_path(tool);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    // The child: only async-signal-safe calls until exec.
+    if (chdir(cwd.c_str()) != 0) _exit(127);
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int in = open("/dev/null", O_RDONLY);
+    if (o < 0 || e < 0 || in < 0) _exit(127);
+    dup2(in, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+  Result r;
+  bool seen = false;
+  int status = 0;
+  for (int waited_ms = 0; waited_ms < timeout_s * 1000; waited_ms += 10) {
+    if (slurp(out).find(marker) != std::string::npos) {
+      seen = true;
+      break;
+    }
+    if (waitpid(pid, &status, WNOHANG) == pid) {  // ended before the marker: no signal sent
+      r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      r.out = slurp(out);
+      r.err = slurp(err);
+      return r;
+    }
+    usleep(10 * 1000);
+  }
+  kill(pid, seen ? SIGINT : SIGKILL);
+  waitpid(pid, &status, 0);
+  r.rc = seen && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(out);
   r.err = slurp(err);
   return r;

@@ -55,20 +55,26 @@ struct Result {
   double seconds = 0;
 };
 
-// Runs argv with `env` added to this process's environment; no shell in between.
-Result run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
+// An `env` value that removes the variable (e.g. DISPLAY, to play a machine without a display).
+const std::string kUnset = "\x01unset";
+
+// Runs argv with `env` added to this process's environment, in `cwd` when given; no shell in
+// between.
+Result run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+           const fs::path& cwd = {}) {
   std::vector<gchar*> args;
   for (const auto& a : argv) args.push_back(const_cast<gchar*>(a.c_str()));
   args.push_back(nullptr);
   gchar** envp = g_get_environ();
-  for (const auto& [k, v] : env) envp = g_environ_setenv(envp, k.c_str(), v.c_str(), TRUE);
+  for (const auto& [k, v] : env)
+    envp = v == kUnset ? g_environ_unsetenv(envp, k.c_str()) : g_environ_setenv(envp, k.c_str(), v.c_str(), TRUE);
   gchar *out = nullptr, *err = nullptr;
   gint wait_status = 0;
   GError* error = nullptr;
   Result r;
   const auto t0 = std::chrono::steady_clock::now();
-  const bool spawned = g_spawn_sync(nullptr, args.data(), envp, G_SPAWN_DEFAULT, nullptr, nullptr, &out, &err,
-                                    &wait_status, &error);
+  const bool spawned = g_spawn_sync(cwd.empty() ? nullptr : cwd.c_str(), args.data(), envp, G_SPAWN_DEFAULT, nullptr,
+                                    nullptr, &out, &err, &wait_status, &error);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   g_strfreev(envp);
   if (!spawned) {
@@ -376,7 +382,151 @@ TEST(LiveSwitch, ScriptChangesTheStyleWhilePlaying) {
       << r.out;
 }
 
+// Every file under `dir`, hidden ones (a leftover .part) included, by relative name.
+std::vector<std::string> files_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  if (!fs::exists(dir)) return names;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) names.push_back(e.path().lexically_relative(dir).string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += n + " ";
+  return s;
+}
+
+// The program with the demo model, from a working directory that is not the repository root: it
+// finds the shipped model itself; a file sink's output appears whole, under its name, at the end.
+TEST(LiveSwitch, FindsTheDemoModelFromAnyFolderAndWritesTheFileWhole) {
+  ASSERT_FALSE(g_live_switch.empty()) << "the path of starganv2-live-switch is not given";
+  TempDir dir;
+  const Result r = run({g_live_switch, "--source", "file:" + kVideo.string(), "--sink", "file:out/switch.mkv",
+                        "--domain", "male", "--options", "device=cpu", "--script", "@12 quit"},
+                       gst_env(dir.path), dir.path);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("demo-faces-64.safetensors"), std::string::npos) << r.out;
+  EXPECT_EQ(files_in(dir.path / "out"), std::vector<std::string>{"switch.mkv"});
+  EXPECT_GT(fs::file_size(dir.path / "out" / "switch.mkv"), 1000u);
+}
+
+TEST(LiveSwitch, FailedRunLeavesNoFile_n) {
+  ASSERT_FALSE(g_live_switch.empty()) << "the path of starganv2-live-switch is not given";
+  TempDir dir;
+  const Result r = run({g_live_switch, "--source", "file:" + kVideo.string(), "--sink", "file:out/switch.mp4",
+                        "--domain", "nosuch", "--options", "device=cpu"},
+                       gst_env(dir.path), dir.path);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("unknown domain \"nosuch\""), std::string::npos) << r.err;
+  EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
+}
+
+TEST(LiveSwitch, WindowWithoutADisplayFailsClearly_n) {
+  ASSERT_FALSE(g_live_switch.empty()) << "the path of starganv2-live-switch is not given";
+  TempDir dir;
+  auto env = gst_env(dir.path);
+  env["DISPLAY"] = kUnset;
+  env["WAYLAND_DISPLAY"] = kUnset;
+  const Result r = run({g_live_switch, "--source", "file:" + kVideo.string()}, env, dir.path);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;  // not a crash in autovideosink
+  EXPECT_NE(r.err.find("no display"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--sink none or file:"), std::string::npos) << r.err;
+}
+
+// ---- examples/*.sh --------------------------------------------------------------------------
+
+// The scripts as a user runs them, with the element of this build (BUILD_DIR).
+std::map<std::string, std::string> script_env(const fs::path& dir) {
+  auto env = gst_env(dir);
+  const char* build = g_getenv("STARGANV2_BUILD_ROOT");
+  env["BUILD_DIR"] = build ? build : "";
+  return env;
+}
+
+fs::path example(const std::string& name) {
+  const char* root = g_getenv("STARGANV2_SOURCE_ROOT");
+  return fs::path(root ? root : ".") / "examples" / name;
+}
+
+// A failed conversion (an unknown domain) leaves neither the output nor a partial file.
+TEST(Examples, FailedConversionLeavesNoFile_n) {
+  TempDir dir;
+  const fs::path out = dir.path / "out" / "megamind-cat.mp4";
+  const Result r = run({example("convert-file.sh").string(), kVideo.string(), out.string(), "cat"},
+                       script_env(dir.path));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("unknown domain \"cat\""), std::string::npos) << r.err;
+  EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
+}
+
+// A still image through afhq-frame-mode.sh (one frame of the demo model in frame mode): written
+// whole on success, nothing on failure.
+TEST(Examples, StillImageIsWrittenWholeOrNotAtAll) {
+  TempDir dir;
+  const fs::path in = dir.path / "in.png";
+  cv::Mat image(96, 96, CV_8UC3);
+  cv::randu(image, 0, 255);
+  ASSERT_TRUE(cv::imwrite(in.string(), image));
+  auto env = script_env(dir.path);
+  env["MODEL"] = example("models/demo-faces-64.safetensors").string();
+  env["ELEMENT_OPTS"] = "device=cpu";
+  Result r = run({example("afhq-frame-mode.sh").string(), in.string(), (dir.path / "out" / "bad.png").string(),
+                  "zebra"},
+                 env);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
+
+  r = run({example("afhq-frame-mode.sh").string(), in.string(), (dir.path / "out" / "ok.png").string(), "male"},
+          env);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(files_in(dir.path / "out"), std::vector<std::string>{"ok.png"});
+  const cv::Mat written = cv::imread((dir.path / "out" / "ok.png").string());
+  EXPECT_EQ(written.size(), image.size());
+}
+
+// The README's live command is the webcam script, which checks for a display before
+// autovideosink can crash on a headless machine.
+TEST(Examples, WebcamWindowWithoutADisplayFailsClearly_n) {
+  TempDir dir;
+  auto env = script_env(dir.path);
+  env["SOURCE"] = "videotestsrc num-buffers=1";
+  env["DISPLAY"] = kUnset;
+  env["WAYLAND_DISPLAY"] = kUnset;
+  const Result r = run({example("webcam-window.sh").string()}, env);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("no display"), std::string::npos) << r.err;
+}
+
 // ---- gst-inspect-1.0 ------------------------------------------------------------------------
+
+// What a user reads in gst-inspect-1.0 without the source: the per-frame message's fields, how
+// late frames are handled (not as GstBaseTransform does), and where the plugin comes from.
+TEST(Inspect, GstInspectDocumentsMessagesQosAndOrigin) {
+  TempDir dir;
+  const Result r = run({g_inspect, "starganv2"}, gst_env(dir.path));
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("Unknown package origin"), std::string::npos) << r.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("Origin URL +([^\n]*)\n"))) << r.out;
+  EXPECT_NE(m[1].str().find("starganv2"), std::string::npos) << m[1];
+
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\n +Messages +([^\n]*)\n"))) << r.out;
+  const std::string messages = m[1];
+  for (const char* field : {"\"starganv2\"", "timestamp", "stream-time", "running-time", "duration", "reused", "faces",
+                            "id", "x, y, width, height"})
+    EXPECT_NE(messages.find(field), std::string::npos) << "the message field " << field << " is not described: " << messages;
+
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\n +Quality-of-service +([^\n]*)\n"))) << r.out;
+  const std::string qos = m[1];
+  for (const char* what : {"GstBaseTransform", "never dropped", "late", "QoS message", "not live"})
+    EXPECT_NE(qos.find(what), std::string::npos) << what << " missing from: " << qos;
+
+  // The property itself names the fields too.
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\n +post-messages +: ([^\n]*)\n"))) << r.out;
+  EXPECT_NE(m[1].str().find("running-time"), std::string::npos) << m[1];
+}
 
 TEST(Inspect, GstInspectDocumentsEveryProperty) {
   TempDir dir;
@@ -437,10 +587,12 @@ int main(int argc, char** argv) {
   g_train = argv[1];
   g_launch = argv[2];
   g_inspect = argv[3];
-  if (argc > 4) g_live_switch = argv[4];
+  // Absolute: some tests run it from another working directory (meson passes build-relative paths).
+  if (argc > 4) g_live_switch = fs::absolute(argv[4]).string();
   gst_init(nullptr, nullptr);
   const std::string filter = GTEST_FLAG_GET(filter);
-  if (filter == "*" || filter.find("Chain") != std::string::npos || filter.find("LiveSwitch") != std::string::npos) {
+  if (filter == "*" || filter.find("Chain") != std::string::npos || filter.find("LiveSwitch") != std::string::npos ||
+      filter.find("Examples") != std::string::npos) {
     if (!fs::exists(kVideo)) {
       std::printf("SKIP: %s not found (Debian package opencv-doc)\n", kVideo.c_str());
       return 77;

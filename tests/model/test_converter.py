@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tests model/convert_official.py on files written here in the layout of the authors' releases.
 
-usage: test_converter.py PYTHON_WITH_TORCH STARGANV2_INSPECT   (meson passes both)
+usage: test_converter.py PYTHON_WITH_TORCH STARGANV2_INSPECT [CONVERTER_COMMAND]   (meson passes all)
 
 The official-layout state dicts are built from the names and shapes of our own C++ networks
 (`starganv2-inspect --layout CONFIG`), which the parity test checks against the official code
@@ -27,17 +27,21 @@ except ImportError:
 
 import collections
 import json
+import pickle
 import shutil
 import struct
 import subprocess
 import tempfile
 import unittest
+import zipfile
 
 if len(sys.argv) < 3:
     print(__doc__, file=sys.stderr)
     sys.exit(2)
 PYTHON, INSPECT = sys.argv[1], sys.argv[2]
-del sys.argv[1:3]  # the rest goes to unittest
+# The command the build makes (build/model/starganv2-convert-official), when given.
+COMMAND = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("-") else None
+del sys.argv[1:4 if COMMAND else 3]  # the rest goes to unittest
 SOURCE_ROOT = os.environ.get("STARGANV2_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CONVERTER = os.path.join(SOURCE_ROOT, "model", "convert_official.py")
@@ -125,8 +129,11 @@ class ConverterTest(unittest.TestCase):
     def assert_fails(self, expected, *args, out=None):
         r = self.convert(*args)
         self.assertNotEqual(r.returncode, 0, "converter accepted bad input:\n" + r.stdout + r.stderr)
+        self.assertEqual(r.returncode, 1, "bad input must exit 1:\n" + r.stderr)
         self.assertIn(expected, r.stderr)
         self.assertNotIn("Traceback", r.stderr)
+        # The one thing never to suggest: loading the pickle with code execution allowed.
+        self.assertNotIn("weights_only", r.stdout + r.stderr)
         if out:
             self.assertFalse(os.path.exists(out), "output written despite the error")
         self.assertFalse([f for f in os.listdir(self.dir) if ".tmp-" in f], "temporary file left behind")
@@ -266,8 +273,8 @@ class ConverterTest(unittest.TestCase):
         self.assert_fails("is a directory", self.dir, "--domains", "a", "b", "--out", out, out=out)
         garbage = self.path("garbage.ckpt")
         with open(garbage, "wb") as f:
-            f.write(os.urandom(1000))
-        self.assert_fails(garbage + ": cannot read as a PyTorch checkpoint", garbage, "--domains", "a", "b",
+            f.write(b"\x9a" + os.urandom(999))
+        self.assert_fails(garbage + ": not a PyTorch checkpoint", garbage, "--domains", "a", "b",
                           "--out", out, out=out)
         nets_path, _ = self.official_files(AFHQ)
         self.assert_fails("does not exist", nets_path, "--domains", "cat", "dog", "wild",
@@ -285,8 +292,77 @@ class ConverterTest(unittest.TestCase):
         evil = self.path("evil.ckpt")
         torch.save({"generator": Payload()}, evil, _use_new_zipfile_serialization=False)
         out = self.path("x.safetensors")
-        self.assert_fails("cannot read as a PyTorch checkpoint", evil, "--domains", "a", "b", "--out", out, out=out)
+        self.assert_fails(evil + ": refused: the checkpoint holds Python objects", evil, "--domains", "a", "b",
+                          "--out", out, out=out)
         self.assertFalse(os.path.exists(marker), "the converter executed code from a pickle")
+        # The same in the zip format, and as the FAN file.
+        evil_zip = self.path("evil-zip.ckpt")
+        torch.save({"state_dict": Payload()}, evil_zip)
+        r = self.assert_fails("posix.system", "--wing", evil_zip, "--out", out, out=out)
+        self.assertIn(evil_zip + ": refused", r.stderr)
+        self.assertFalse(os.path.exists(marker), "the converter executed code from a pickle")
+
+    def test_names_what_a_non_checkpoint_is_not(self):
+        out = self.path("x.safetensors")
+        cases = []
+        text = self.path("notes.ckpt")
+        with open(text, "w") as f:
+            f.write("hello, not weights\n")
+        cases.append((text, "it is text starting with 'hello, not weights'"))
+        empty = self.path("empty.ckpt")
+        open(empty, "wb").close()
+        cases.append((empty, "it is empty"))
+        archive = self.path("archive.ckpt")
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("readme.txt", "x")
+        cases.append((archive, "a zip archive, but not one torch.save writes"))
+        plain = self.path("plain.pkl")
+        with open(plain, "wb") as f:
+            pickle.dump({"generator": {}}, f, protocol=4)
+        cases.append((plain, "neither the zip archive nor the legacy format"))
+        legacy = self.path("truncated.ckpt")
+        torch.save({"generator": {"w": torch.zeros(4096)}}, legacy, _use_new_zipfile_serialization=False)
+        with open(legacy, "rb") as f:
+            blob = f.read()
+        with open(legacy, "wb") as f:
+            f.write(blob[:len(blob) // 2])
+        cases.append((legacy, "legacy-format file that cannot be read as weights"))
+        for path, what in cases:
+            r = self.assert_fails(path + ": ", path, "--domains", "a", "b", "--out", out, out=out)
+            self.assertIn(what, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, "one message:\n" + r.stderr)
+
+    # -- the FAN alone: --wing wing.ckpt --out wing.safetensors ---------------------------------
+
+    def test_wing_alone_writes_a_fan_file(self):
+        wing_path, fan = self.wing_file(CELEBA)
+        out = self.path("wing.safetensors")
+        r = self.assert_converts("--wing", wing_path, "--out", out)
+        self.assertIn("wrote " + out, r.stdout)
+        _, meta, tensors, _, _ = read_safetensors(out)
+        self.assertEqual(meta.get("contents"), "fan")
+        self.assertNotIn("format_version", meta)  # not a model file: no config, no domains
+        self.assertEqual(sorted(tensors), sorted("fan." + k for k in fan))
+        for k, v in fan.items():
+            self.assertTrue(torch.equal(tensors["fan." + k], v), k + " differs")
+        # The C++ FAN loads it (the trainer's --fan and the element's fan-checkpoint read it so).
+        r = subprocess.run([INSPECT, "--load", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, "C++ loader rejected the FAN file:\n" + r.stdout + r.stderr)
+        self.assertIn("loaded fan", r.stderr)
+
+    def test_wing_alone_refuses_model_options(self):
+        wing_path, _ = self.wing_file(CELEBA)
+        out = self.path("wing.safetensors")
+        self.assert_fails("--domains: only with a nets checkpoint", "--wing", wing_path, "--domains", "a", "b",
+                          "--out", out, out=out)
+        self.assert_fails("give the nets checkpoint", "--out", out, out=out)
+        # A nets file given as the FAN is named as what it is not.
+        nets_path, _ = self.official_files(AFHQ)
+        self.assert_fails("not wing.ckpt but a nets checkpoint", "--wing", nets_path, "--out", out, out=out)
+        # A state dict that is not the FAN's.
+        other = self.path("other.ckpt")
+        torch.save({"state_dict": {"conv.weight": torch.zeros(3, 3)}}, other)
+        self.assert_fails("does not match our FAN's layout", "--wing", other, "--out", out, out=out)
 
     def test_rejects_wrong_layouts(self):
         out = self.path("x.safetensors")
@@ -335,6 +411,30 @@ class ConverterTest(unittest.TestCase):
         r = self.convert("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("--domains", r.stdout)
+        self.assertIn("Exit codes: 0 written; 1 bad input", " ".join(r.stdout.split()))
+
+    def test_usage_errors_exit_1(self):
+        # argparse's own code is 2; bad input is 1 everywhere in the project.
+        for args in (["--no-such-option"], [], ["x.ckpt", "--domains", "a"], ["x.ckpt", "--out", "y", "--step", "many"]):
+            r = self.convert(*args)
+            self.assertEqual(r.returncode, 1, "%s:\n%s" % (args, r.stderr))
+            self.assertIn("error:", r.stderr)
+
+    @unittest.skipUnless(COMMAND, "no converter command given")
+    def test_build_tree_command_runs_as_a_plain_command(self):
+        # build/model/starganv2-convert-official: the build's python with torch in its first line.
+        with open(COMMAND) as f:
+            first = f.readline()
+        self.assertTrue(first.startswith("#!"), first)
+        self.assertTrue(os.access(COMMAND, os.X_OK))
+        wing_path, fan = self.wing_file(CELEBA)
+        out = self.path("wing.safetensors")
+        r = subprocess.run([COMMAND, "--wing", wing_path, "--out", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(len(read_safetensors(out)[2]), len(fan))
+        r = subprocess.run([COMMAND, "--bogus"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("starganv2-convert-official: error:", r.stderr)
 
 
 if __name__ == "__main__":

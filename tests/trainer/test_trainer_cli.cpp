@@ -96,6 +96,40 @@ TEST(Cli, MissingOrEmptyFoldersAreClearErrors_n) {
   EXPECT_FALSE(fs::exists(dir.path / "run")) << "nothing may be written before the input is checked";
 }
 
+TEST(Cli, BadCommandLinesExitWithOneAndOneMessage_n) {
+  TempDir dir;
+  // CLI11's own codes (105, 106, 109, ...) are not what --help and the README promise.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--no-such-option"}, {"--batch-size", "many"}, {"--preset", "zebra"},
+        {"--precision", "fp8"}, {"--train-dir"}}) {
+    const Result r = run(args, dir.path);
+    EXPECT_EQ(r.rc, 1) << args.front() << "\n" << r.err;
+    EXPECT_CONTAINS(r.err, "starganv2-train: error: ");
+  }
+  const Result help = run({"--help"}, dir.path);
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_CONTAINS(help.out, "Exit codes: 0 done; 1 bad input");
+}
+
+TEST(Cli, FanErrorNamesAConverterCommandThatRuns_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  std::vector<std::string> args = tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(),
+                                                                          "--out", (dir.path / "run").string()};
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--w-hpf") args[i + 1] = "1";
+  const Result r = run(args, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  // The message quotes the converter as a command: `<command> --wing wing.ckpt --out wing.safetensors`.
+  const auto b = r.err.find('`'), e = r.err.find(" --wing wing.ckpt --out wing.safetensors`");
+  ASSERT_TRUE(b != std::string::npos && e != std::string::npos && e > b) << r.err;
+  const std::string command = r.err.substr(b + 1, e - b - 1);
+  // It runs as printed (here: --help, as torch may be missing from the system python).
+  const Result help = test::run_shell(command + " --help", dir.path);
+  EXPECT_EQ(help.rc, 0) << command << "\n" << help.err;
+  EXPECT_CONTAINS(help.out, "--wing");
+}
+
 TEST(Cli, WrongSettingsAreRefusedBeforeTraining_n) {
   TempDir dir;
   test::write_synthetic_set(dir.path / "data", 2, 32, 1);
@@ -211,10 +245,14 @@ TEST(Resume, ContinuesExactly) {
   r = run(common + std::vector<std::string>{"--out", two.string(), "--total-iters", std::to_string(n)}, dir.path);
   ASSERT_EQ(r.rc, 0) << r.err;
   const fs::path half = two / "checkpoints" / "model-000002.safetensors";
-  r = run(common + std::vector<std::string>{"--out", two.string(), "--total-iters", std::to_string(2 * n), "--resume", "latest"},
-          dir.path);
+  // Only the run folder (and the longer total): the data folder, device, workers, logging and
+  // saving intervals come from <out>/run.json, and from another working directory.
+  fs::create_directories(dir.path / "elsewhere");
+  r = test::run_tool(g_cli, {"--out", two.string(), "--resume", "latest", "--total-iters", std::to_string(2 * n)},
+                     dir.path, dir.path / "elsewhere");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_CONTAINS(r.out, "Resumed");
+  EXPECT_CONTAINS(r.out, "on cpu");
 
   expect_same_files(one / "checkpoints" / "resume.safetensors", two / "checkpoints" / "resume.safetensors",
                     {"step", "lambda_ds", "sampler", "options"});
@@ -226,6 +264,36 @@ TEST(Resume, ContinuesExactly) {
   // The log of the resumed run continues where the first part stopped.
   const std::string log = slurp(two / "log.jsonl");
   for (int step = 1; step <= 2 * n; ++step) EXPECT_CONTAINS(log, "{\"step\":" + std::to_string(step) + ",");
+}
+
+// Ctrl-C stops with a resume command; pasted as printed, in the same shell, it continues the run
+// to its end with nothing else given.
+TEST(Resume, StopMessageCommandWorksAsPrinted) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 3, 32, 5);
+  // Relative folders, as typed in a shell; the run folder records them as absolute paths.
+  const int total = 20;
+  const Result stopped = test::interrupt_tool(
+      g_cli, tiny_args() + std::vector<std::string>{"--train-dir", "data", "--out", "runs/my run", "--total-iters",
+                                                    std::to_string(total), "--print-every", "1"},
+      dir.path, dir.path, "Training ");
+  ASSERT_EQ(stopped.rc, 130) << stopped.out << stopped.err;
+  const std::string marker = "; resume with: ";
+  const auto at = stopped.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << stopped.out;
+  const std::string command = stopped.out.substr(at + marker.size(), stopped.out.find('\n', at) - at - marker.size());
+  // The program as it was run, and the folder quoted for the shell.
+  const std::string program = test::tool_path(g_cli);
+  EXPECT_TRUE(command.rfind(program, 0) == 0 || command.rfind(test::quote(program), 0) == 0) << command;
+  EXPECT_CONTAINS(command, " --resume latest --out 'runs/my run'");
+  const std::string run_json = slurp(dir.path / "runs" / "my run" / "run.json");
+  EXPECT_CONTAINS(run_json, "\"train_dir\": \"" + (dir.path / "data").string() + "\"");
+
+  const Result resumed = test::run_shell(command, dir.path, dir.path);
+  ASSERT_EQ(resumed.rc, 0) << command << "\n" << resumed.out << resumed.err;
+  EXPECT_CONTAINS(resumed.out, "Resumed");
+  EXPECT_CONTAINS(resumed.out, "Done: " + std::to_string(total) + " iterations");
+  EXPECT_TRUE(fs::exists(dir.path / "runs" / "my run" / "checkpoints" / ("model-0000" + std::to_string(total) + ".safetensors")));
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -315,7 +316,135 @@ TEST(TranslateCli, FrameModeTranslatesTheWholeImage) {
   EXPECT_NE(mask.at<uint8_t>(0, 0) + mask.at<uint8_t>(before.rows - 1, before.cols - 1), 0);
 }
 
+// ---- Style files ---------------------------------------------------------------------------------
+
+// Every file under `dir` (relative names, sorted).
+std::vector<std::string> files_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) names.push_back(e.path().lexically_relative(dir).string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(TranslateCli, SaveStyleWritesWhatStyleFileReadsBack) {
+  TempDir dir;
+  // From a seed, without any image: the mapping network's style for that seed and psi.
+  const fs::path seed_style = dir.path / "styles" / "female-5.safetensors";
+  Result r = run(with_model({"--domain", "female", "--seed", "5", "--psi", "0.5", "--save-style", seed_style.string()}),
+                 dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "-> " + seed_style.string());
+  {
+    TranslatorOptions options;
+    options.device = "cpu";
+    Translator t = Translator::open(g_checkpoint, options);
+    const at::Tensor expected = t.latent_style(t.domain_index("female"), 5, 0.5);
+    const at::Tensor saved = load_style(seed_style, expected.numel());
+    EXPECT_TRUE(at::allclose(saved, expected.reshape({-1}), 1e-6, 1e-6)) << saved << expected;
+  }
+  const std::string header = test::slurp(seed_style);
+  EXPECT_CONTAINS(header, "\"format\":\"starganv2-style\"");
+  EXPECT_CONTAINS(header, "\"domain\":\"female\"");
+  EXPECT_CONTAINS(header, "\"source\":\"seed 5, psi 0.5\"");
+
+  // The file gives the image the seed gives.
+  const fs::path in = png_copy(kAstronaut, dir.path, "a.png");
+  r = run(with_model({in.string(), "--domain", "female", "--seed", "5", "--psi", "0.5", "--out", (dir.path / "seed.png").string()}),
+          dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run(with_model({in.string(), "--style-file", seed_style.string(), "--out", (dir.path / "file.png").string()}), dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(cv::norm(read(dir.path / "seed.png"), read(dir.path / "file.png"), cv::NORM_INF), 0);
+
+  // From a reference photo, while translating: the saved style gives the reference's image.
+  const fs::path messi = png_copy(kMessi, dir.path, "messi.png");
+  const fs::path ref_style = dir.path / "ref.safetensors";
+  r = run(with_model({in.string(), "--domain", "male", "--reference", messi.string(), "--save-style", ref_style.string(),
+                      "--out", (dir.path / "ref.png").string()}),
+          dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(test::slurp(ref_style), "\"source\":\"reference " + messi.string() + "\"");
+  r = run(with_model({in.string(), "--style-file", ref_style.string(), "--out", (dir.path / "ref-file.png").string()}),
+          dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(cv::norm(read(dir.path / "ref.png"), read(dir.path / "ref-file.png"), cv::NORM_INF), 0);
+
+  // Several styles: one file each, named like the images.
+  r = run(with_model({"--seed", "1", "2", "--save-style", (dir.path / "many" / "s.safetensors").string()}), dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(files_in(dir.path / "many"), (std::vector<std::string>{"s-seed1.safetensors", "s-seed2.safetensors"}));
+  EXPECT_FALSE(at::equal(load_style(dir.path / "many" / "s-seed1.safetensors", 16),
+                         load_style(dir.path / "many" / "s-seed2.safetensors", 16)));
+}
+
 // ---- Errors: non-zero exit and one message naming the problem ---------------------------------
+
+TEST(TranslateCli, BadCommandLinesExitWithOne_n) {
+  TempDir dir;
+  const std::string wall = flat_png(dir.path, "wall.png").string();
+  const std::string out = (dir.path / "o").string();
+  // CLI11's own codes (105 for --psi 2, 106 for a missing option, ...) are not the documented 1.
+  for (const std::vector<std::string>& args :
+       {with_model({wall, "--psi", "2", "--out", out}), with_model({wall, "--mode", "sideways", "--out", out}),
+        with_model({wall, "--no-such-option", "--out", out}), with_model({wall, "--seed", "x", "--out", out}),
+        with_model({"--out", out}), std::vector<std::string>{wall, "--out", out}}) {
+    const Result r = run(args, dir.path);
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_CONTAINS(r.err, "starganv2-translate: error: ");
+  }
+  // No --checkpoint: the message names the shipped demo model, by a path that works anywhere.
+  const Result r = run({wall, "--out", out}, dir.path);
+  EXPECT_CONTAINS(r.err, "--checkpoint is required");
+  const char* root = std::getenv("STARGANV2_SOURCE_ROOT");
+  if (root) EXPECT_CONTAINS(r.err, (fs::path(root) / "examples" / "models" / "demo-faces-64.safetensors").string());
+  EXPECT_FALSE(fs::exists(out));
+  const Result help = run({"--help"}, dir.path);
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_CONTAINS(help.out, "Exit codes: 0 done; 1 bad input");
+}
+
+TEST(TranslateCli, ReadmeModelPathFromAnotherFolderNamesTheShippedModel_n) {
+  TempDir dir;
+  const std::string wall = flat_png(dir.path, "wall.png").string();
+  const Result r = test::run_tool(g_cli, {wall, "--checkpoint", "examples/models/demo-faces-64.safetensors", "--out",
+                                          (dir.path / "o").string()},
+                                  dir.path, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "checkpoint examples/models/demo-faces-64.safetensors does not exist");
+  const char* root = std::getenv("STARGANV2_SOURCE_ROOT");
+  ASSERT_NE(root, nullptr);
+  const fs::path shipped = fs::path(root) / "examples" / "models" / "demo-faces-64.safetensors";
+  EXPECT_CONTAINS(r.err, "the shipped model of that name is " + shipped.string());
+  // ... and that path works from here.
+  const Result ok = test::run_tool(g_cli, {wall, "--checkpoint", shipped.string(), "--device", "cpu", "--out",
+                                           (dir.path / "o").string()},
+                                   dir.path, dir.path);
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_TRUE(fs::exists(dir.path / "o" / "wall.png"));
+}
+
+TEST(TranslateCli, FailedRunsLeaveNoFiles_n) {
+  TempDir dir;
+  const fs::path in = png_copy(kAstronaut, dir.path, "a.png");
+  fs::create_directories(dir.path / "o");
+  // An unknown domain stops the run before anything is written: no image, no grid, no style file.
+  Result r = run(with_model({in.string(), "--domain", "zebra", "--out", (dir.path / "o").string(), "--grid",
+                             (dir.path / "o" / "grid.png").string(), "--save-style", (dir.path / "o" / "s.safetensors").string()}),
+                 dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_TRUE(files_in(dir.path / "o").empty()) << files_in(dir.path / "o").front();
+  // A reference without a face fails after the first style: no style file of the styles before it.
+  r = run(with_model({"--seed", "1", "--reference", flat_png(dir.path, "wall.png").string(), "--save-style",
+                      (dir.path / "o" / "s.safetensors").string()}),
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_TRUE(files_in(dir.path / "o").empty()) << files_in(dir.path / "o").front();
+  // A successful run leaves its files and no temporary ones.
+  r = run(with_model({in.string(), "--seed", "1", "2", "--out", (dir.path / "o").string()}), dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(files_in(dir.path / "o"), (std::vector<std::string>{"a-seed1.png", "a-seed2.png"}));
+}
 
 TEST(TranslateCli, MissingOrCorruptCheckpoint_n) {
   TempDir dir;

@@ -116,15 +116,21 @@ void write_png(const fs::path& path, const at::Tensor& image01) {
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   const fs::path tmp = path.parent_path() / (".tmp-" + path.filename().string());
   bool ok = false;
+  std::string why = " (folder missing or not writable?)";
   try {
     ok = cv::imwrite(tmp.string(), bgr);
   } catch (const cv::Exception& e) {
-    throw DataError(path.string() + ": cannot write the PNG: " + e.what());
+    why = std::string(": ") + e.what();
   }
-  if (!ok) throw DataError(path.string() + ": cannot write the PNG (folder missing or not writable?)");
   std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw DataError(path.string() + ": cannot rename the written PNG into place: " + ec.message());
+  if (ok) fs::rename(tmp, path, ec);
+  if (!ok || ec) {
+    // No half-written file stays behind.
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    if (!ok) throw DataError(path.string() + ": cannot write the PNG" + why);
+    throw DataError(path.string() + ": cannot rename the written PNG into place: " + ec.message());
+  }
 }
 
 }  // namespace starganv2
