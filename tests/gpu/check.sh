@@ -7,7 +7,11 @@
 # meson + ninja (in that python's environment or on PATH). No GoogleTest, OpenCV, GStreamer, dlib.
 #
 #   tests/gpu/check.sh                 # build dir build-gpu-check/ in the source tree
-#   BUILD_DIR=/tmp/b PYTHON=/venv/bin/python3 tests/gpu/check.sh
+#   BUILD_DIR=/tmp/b PYTHON=/venv/bin/python3 BUDGET_S=480 tests/gpu/check.sh
+#
+# BUDGET_S (default 480: 8 minutes) bounds the whole run: each step after the build gets at most
+# its own cap and what is left of the budget, and is stopped (exit 124 in the table) when it runs
+# over, so one short visit leaves room for a rerun.
 #
 # Exit status: 0 all passed; 1 a check or a benchmark failed; 77 built, but no CUDA device (so
 # nothing to measure). Everything is logged under $BUILD_DIR/gpu-check/; the summary is also
@@ -18,6 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PYTHON=${PYTHON:-python3}
 PYTHON=$(command -v "$PYTHON" || true)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-gpu-check}
+BUDGET_S=${BUDGET_S:-480}
 OUT=$BUILD_DIR/gpu-check
 
 die() { echo "gpu check: $*" >&2; exit 1; }
@@ -36,13 +41,29 @@ STEPS=$OUT/steps.csv
 echo "step,seconds,status" > "$STEPS"
 START=$(date +%s.%N)
 
-# step NAME TIMEOUT_S COMMAND...: runs COMMAND with its output in $OUT/NAME.log (and on screen),
-# records its time and exit status.
+# Seconds left of the budget, minus `reserve` kept for the steps after this one.
+left() { awk "BEGIN{printf \"%d\", $START + $BUDGET_S - $(date +%s.%N) - $1}"; }
+
+# cap CAP_S RESERVE_S: the smaller of CAP_S and what the budget leaves after RESERVE_S; negative
+# (skip) when less than 20 s would remain.
+cap() {
+  local l
+  l=$(left "$2")
+  if [ "$l" -lt 20 ]; then echo -1; elif [ "$l" -lt "$1" ]; then echo "$l"; else echo "$1"; fi
+}
+
+# step NAME CAP_S COMMAND...: runs COMMAND (at most CAP_S seconds, 0 = no limit) with its output in
+# $OUT/NAME.log and on screen, and records its time and exit status.
 step() {
   local name=$1 limit=$2
   shift 2
   local t0 t1 rc
-  echo "=== $name"
+  if [ "$limit" -lt 0 ]; then
+    echo "=== $name: skipped, the ${BUDGET_S} s budget is spent"
+    echo "$name,0,skipped" >> "$STEPS"
+    return 124
+  fi
+  if [ "$limit" -gt 0 ]; then echo "=== $name (at most $limit s)"; else echo "=== $name"; fi
   t0=$(date +%s.%N)
   if [ "$limit" -gt 0 ]; then
     timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
@@ -68,11 +89,21 @@ else
 fi
 step build 0 ninja -C "$BUILD_DIR" "${TARGETS[@]}" || die "build failed (see $OUT/build.log)"
 
-# The suite runs either way: without a GPU each program says why it skips.
-step gpu-suite 300 "${MESON[@]}" test -C "$BUILD_DIR" --no-rebuild --suite gpu --print-errorlogs -v
+# The suite runs either way: without a GPU each program says why it skips (quickly, so no cap).
+if "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  have_gpu=1
+  suite_cap=$(cap 180 180)
+else
+  have_gpu=0
+  suite_cap=120
+fi
+step gpu-suite "$suite_cap" "${MESON[@]}" test -C "$BUILD_DIR" --no-rebuild --suite gpu --print-errorlogs -v
 suite_rc=$?
 
-if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+if [ "$have_gpu" -eq 0 ]; then
+  "$PYTHON" "$ROOT/tests/gpu/summarize.py" --out "$OUT" --build "$BUILD_DIR" \
+    --total "$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $START}")" | tee "$OUT/summary.md"
+  [ "$suite_rc" -eq 0 ] || die "the gpu suite failed even before needing CUDA (see $OUT/gpu-suite.log)"
   reason=$("$PYTHON" -c 'import torch; print("torch " + torch.__version__ + (" has no CUDA support" if torch.version.cuda is None else " (CUDA " + torch.version.cuda + ") finds no CUDA device"))')
   echo
   echo "gpu check: NO GPU: $reason."
@@ -81,13 +112,13 @@ if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() el
   exit 77
 fi
 
-step bench-graphs 150 "$BUILD_DIR/model/starganv2-bench" --device cuda:0 --config celeba,afhq \
+step bench-graphs "$(cap 90 100)" "$BUILD_DIR/model/starganv2-bench" --device cuda:0 --config celeba,afhq \
   --precision all --batches 1,4,8 --csv "$OUT/bench-graphs.csv"
 bench_rc=$?
-step bench-eager 150 "$BUILD_DIR/model/starganv2-bench" --device cuda:0 --config celeba,afhq \
+step bench-eager "$(cap 75 50)" "$BUILD_DIR/model/starganv2-bench" --device cuda:0 --config celeba,afhq \
   --precision all --batches 1,4,8 --no-graphs --csv "$OUT/bench-eager.csv"
 bench_rc=$((bench_rc | $?))
-step train-bench 120 "$BUILD_DIR/trainer/starganv2-train-bench" --device cuda:0 --precision both \
+step train-bench "$(cap 60 0)" "$BUILD_DIR/trainer/starganv2-train-bench" --device cuda:0 --precision both \
   --csv "$OUT/train-bench.csv"
 train_rc=$?
 
