@@ -6,12 +6,13 @@
 // Stated tolerances. bf16 keeps 8 bits of mantissa (~0.4 % per rounding), and Adam with
 // beta1 = 0 moves each weight by about lr * sign(grad) on its first step, so a weight whose
 // gradient is rounding noise may move either way (../shared/README.md explains the same effect
-// between two fp32 implementations). The figures below come from this very check run with CPU
-// bf16 autocast in place of CUDA's (no GPU was available; see the README), with about twice
-// the margin; the program prints the measured values for the first GPU run to confirm:
-//   loss terms: |bf16 - fp32| <= 0.05 * max(|fp32|, 0.1)
+// between two fp32 implementations). No GPU was available, so the figures were measured by this
+// very check with CPU bf16 autocast in place of CUDA's (its op lists differ a little from CUDA's);
+// the program prints the measured values for the first GPU run to confirm:
+//   loss terms: |bf16 - fp32| <= 0.01 * max(|fp32|, 0.1)          (measured: at most 0.0034)
 //   update (after - init) of each network's weights, biases excluded, as one vector: cosine
-//   similarity with the fp32 update >= 0.7
+//   similarity with the fp32 update >= 0.7       (measured: G 0.853, F 0.942, E 0.952, D 0.970)
+// and the bf16 losses must differ from the fp32 ones somewhere, or autocast did not run.
 
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
@@ -28,7 +29,7 @@
 namespace starganv2 {
 namespace {
 
-constexpr double kLossRel = 0.05;
+constexpr double kLossRel = 0.01;
 constexpr double kLossFloor = 0.1;
 constexpr double kMinCosine = 0.7;
 
@@ -41,6 +42,7 @@ TrainOptions small_options() {
   o.model.max_conv_dim = 64;
   o.model.hidden_dim = 64;
   o.model.w_hpf = 1;
+  o.model.base_dim = 32;  // narrow: the check is about precision, not width
   o.batch_size = 4;
   o.seed = 2024;
   return o;
@@ -112,6 +114,7 @@ CHECK_CASE(TrainGpu, Bf16IterationIsFiniteAndCloseToFp32) {
     EXPECT_LE(rel, kLossRel) << a[i].first;
   }
   std::printf("  worst loss difference: %.4f of max(|fp32|, %.1f)\n", worst_rel, kLossFloor);
+  EXPECT_GT(worst_rel, 0.0) << "bf16 gave the fp32 losses bit for bit: autocast did not run";
 
   const Weights after_a = weights_of(fp32.nets());
   const Weights after_b = weights_of(bf16.nets());
