@@ -101,7 +101,7 @@ step gpu-suite "$suite_cap" "${MESON[@]}" test -C "$BUILD_DIR" --no-rebuild --su
 suite_rc=$?
 
 if [ "$have_gpu" -eq 0 ]; then
-  "$PYTHON" "$ROOT/tests/gpu/summarize.py" --out "$OUT" --build "$BUILD_DIR" \
+  "$PYTHON" -W ignore "$ROOT/tests/gpu/summarize.py" --out "$OUT" --build "$BUILD_DIR" \
     --total "$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $START}")" | tee "$OUT/summary.md"
   [ "$suite_rc" -eq 0 ] || die "the gpu suite failed even before needing CUDA (see $OUT/gpu-suite.log)"
   reason=$("$PYTHON" -c 'import torch; print("torch " + torch.__version__ + (" has no CUDA support" if torch.version.cuda is None else " (CUDA " + torch.version.cuda + ") finds no CUDA device"))')
@@ -122,7 +122,7 @@ step train-bench "$(cap 60 0)" "$BUILD_DIR/trainer/starganv2-train-bench" --devi
   --csv "$OUT/train-bench.csv"
 train_rc=$?
 
-"$PYTHON" "$ROOT/tests/gpu/summarize.py" --out "$OUT" --build "$BUILD_DIR" \
+"$PYTHON" -W ignore "$ROOT/tests/gpu/summarize.py" --out "$OUT" --build "$BUILD_DIR" \
   --total "$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $START}")" | tee "$OUT/summary.md"
 
 if [ "$suite_rc" -ne 0 ] || [ "$bench_rc" -ne 0 ] || [ "$train_rc" -ne 0 ]; then
