@@ -219,4 +219,106 @@ std::vector<std::string> Checkpoint::load_into(torch::nn::Module& module, const 
   return unexpected;
 }
 
+// ---- Inference networks from a model file ----
+
+namespace {
+
+// Copies the FAN weights of a separate file: "fan.*" names, or the FAN's own names without a
+// prefix (a bare state dict such as one converted from the authors' wing.ckpt).
+void load_fan_file(const std::filesystem::path& path, FANImpl& fan, std::vector<std::string>& warnings) {
+  SafetensorsFile file = read_safetensors(path);
+  std::string prefix;
+  for (const auto& [name, t] : file.tensors) {
+    if (name.rfind("fan.", 0) == 0) {
+      prefix = "fan.";
+      break;
+    }
+  }
+  std::vector<std::string> problems;
+  std::map<std::string, bool> used;
+  at::NoGradGuard no_grad;
+  for (auto& [name, target] : named_state(fan)) {
+    auto it = file.tensors.find(prefix + name);
+    if (it == file.tensors.end()) {
+      problems.push_back("missing " + prefix + name);
+      continue;
+    }
+    used[it->first] = true;
+    const at::Tensor& src = it->second;
+    if (!at::isFloatingType(src.scalar_type())) {
+      problems.push_back(prefix + name + " is not a float tensor");
+    } else if (src.sizes() != target.sizes()) {
+      problems.push_back(prefix + name + " has shape " + shape_text(src.sizes()) + ", expected " +
+                         shape_text(target.sizes()));
+    } else {
+      target.copy_(src.to(target.scalar_type()));
+    }
+  }
+  if (!problems.empty()) {
+    std::string msg = path.string() + ": not a usable FAN weight file: ";
+    const size_t shown = std::min<size_t>(problems.size(), 8);
+    for (size_t i = 0; i < shown; ++i) {
+      if (i) msg += "; ";
+      msg += problems[i];
+    }
+    if (problems.size() > shown) msg += "; and " + std::to_string(problems.size() - shown) + " more";
+    throw CheckpointError(msg);
+  }
+  for (const auto& [name, t] : file.tensors) {
+    if (name.rfind(prefix, 0) == 0 && !used.count(name) && name.find("num_batches_tracked") == std::string::npos) {
+      warnings.push_back(path.string() + ": unexpected tensor " + name + " ignored");
+    }
+  }
+}
+
+}  // namespace
+
+TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
+                                    const std::filesystem::path& fan_checkpoint) {
+  Checkpoint ckpt = Checkpoint::open(checkpoint);
+  const CheckpointMeta& meta = ckpt.meta();
+  TranslatorNets nets;
+  nets.config = meta.config;
+  try {
+    nets.config.validate();
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(checkpoint.string() + ": " + e.what());
+  }
+  nets.domains = meta.domains;
+  if (static_cast<int64_t>(nets.domains.size()) != nets.config.num_domains) {
+    throw CheckpointError(checkpoint.string() + ": the metadata names " + std::to_string(nets.domains.size()) +
+                          " domains but the config has num_domains = " + std::to_string(nets.config.num_domains));
+  }
+  for (const char* net : {"generator", "mapping_network", "style_encoder"}) {
+    if (!ckpt.has_network(net)) {
+      throw CheckpointError(checkpoint.string() + ": no " + net + ".* tensors: not a StarGAN v2 inference checkpoint");
+    }
+  }
+  nets.generator = Generator(nets.config);
+  nets.mapping_network = MappingNetwork(nets.config);
+  nets.style_encoder = StyleEncoder(nets.config);
+  auto note_unexpected = [&](const std::vector<std::string>& names, const std::filesystem::path& file) {
+    for (const auto& n : names) nets.warnings.push_back(file.string() + ": unexpected tensor " + n + " ignored");
+  };
+  note_unexpected(ckpt.load_into(*nets.generator, "generator"), checkpoint);
+  note_unexpected(ckpt.load_into(*nets.mapping_network, "mapping_network"), checkpoint);
+  note_unexpected(ckpt.load_into(*nets.style_encoder, "style_encoder"), checkpoint);
+
+  if (nets.config.w_hpf > 0) {
+    nets.fan = FAN();
+    if (!fan_checkpoint.empty()) {
+      load_fan_file(fan_checkpoint, *nets.fan, nets.warnings);
+    } else if (ckpt.has_network("fan")) {
+      note_unexpected(ckpt.load_into(*nets.fan, "fan"), checkpoint);
+    } else {
+      throw CheckpointError(checkpoint.string() + ": the model has w_hpf = " + std::to_string(nets.config.w_hpf) +
+                            " and needs the FAN face-mask network, but the file has no fan.* tensors; "
+                            "give the FAN weights as a separate file (fan checkpoint)");
+    }
+  } else if (!fan_checkpoint.empty()) {
+    nets.warnings.push_back(fan_checkpoint.string() + ": ignored, the model has w_hpf = 0 and uses no FAN masks");
+  }
+  return nets;
+}
+
 }  // namespace starganv2

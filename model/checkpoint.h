@@ -11,7 +11,11 @@
 #include <vector>
 
 #include "config.h"
+#include "fan.h"
+#include "generator.h"
+#include "mapping_network.h"
 #include "safetensors.h"
+#include "style_encoder.h"
 
 namespace starganv2 {
 
@@ -58,5 +62,24 @@ class Checkpoint {
   CheckpointMeta meta_;
   SafetensorsFile file_;
 };
+
+// The networks inference runs, built and loaded from a model file (fan is empty when w_hpf == 0).
+struct TranslatorNets {
+  ModelConfig config;
+  std::vector<std::string> domains;  // config.num_domains names, in index order
+  Generator generator{nullptr};
+  MappingNetwork mapping_network{nullptr};
+  StyleEncoder style_encoder{nullptr};
+  FAN fan{nullptr};
+  std::vector<std::string> warnings;  // e.g. unexpected tensors found while loading
+};
+
+// Loads generator, mapping_network and style_encoder from a checkpoint written by
+// write_checkpoint, and the FAN when config.w_hpf > 0: from fan_checkpoint when given (tensors
+// "fan.*", or the bare FAN names), else from the checkpoint's own "fan.*". Requires nothing of
+// the caller; ensures float32 CPU networks in their constructors' mode, or throws
+// CheckpointError naming the file and what is wrong or missing.
+TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
+                                    const std::filesystem::path& fan_checkpoint = {});
 
 }  // namespace starganv2

@@ -310,6 +310,13 @@ Masks FANImpl::get_heatmap(const torch::Tensor& x) {
   return preprocess(heatmaps);
 }
 
+Masks fan_masks(FANImpl& fan, const torch::Tensor& x, torch::ScalarType out) {
+  Masks masks = fan.get_heatmap(x.scalar_type() == torch::kFloat ? x : x.to(torch::kFloat));
+  masks.coarse = masks.coarse.to(out);
+  masks.fine = masks.fine.to(out);
+  return masks;
+}
+
 torch::Tensor FANImpl::get_landmark(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   torch::Tensor heatmaps = get_heatmap_raw(x);

@@ -33,4 +33,12 @@ class FANImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FAN);
 
+// The masks G gets for x, computed in float32 whatever G runs in: the preprocessing thresholds
+// heatmaps at 0.1, min-max normalises them with eps 1e-6 and raises parts to powers up to 4,
+// which in fp16 (10-bit mantissa, 6e-5 smallest normal) loses faint responses and rounds the
+// normalisation, and the official masks are float32. Requires fan's weights in float32;
+// x (N,3,H,W) in [-1,1] of any float dtype (converted to float32 first, a no-op when it is).
+// Ensures coarse and fine masks (N,1,256,256) of dtype `out`, on x's device.
+Masks fan_masks(FANImpl& fan, const torch::Tensor& x, torch::ScalarType out);
+
 }  // namespace starganv2

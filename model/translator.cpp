@@ -7,27 +7,17 @@
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 
-#ifdef STARGANV2_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAFunctions.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
-#endif
-
 #include <algorithm>
 #include <charconv>
-#include <cmath>
-#include <map>
+#include <functional>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <utility>
 
-#include "checkpoint.h"
 #include "cpu_cache.h"
-#include "safetensors.h"
-#include "seed_rng.h"
+#include "cuda_graph_runner.h"
+#include "pixels.h"
 
 namespace starganv2 {
 
@@ -117,103 +107,7 @@ std::string shape_string(at::IntArrayRef sizes) {
   return s + ")";
 }
 
-// Copies the FAN weights of a separate file: "fan.*" names, or the FAN's own names without a
-// prefix (a bare state dict such as one converted from the authors' wing.ckpt).
-void load_fan_file(const std::filesystem::path& path, FANImpl& fan, std::vector<std::string>& warnings) {
-  SafetensorsFile file = read_safetensors(path);
-  std::string prefix;
-  for (const auto& [name, t] : file.tensors) {
-    if (name.rfind("fan.", 0) == 0) {
-      prefix = "fan.";
-      break;
-    }
-  }
-  std::vector<std::string> problems;
-  std::map<std::string, bool> used;
-  at::NoGradGuard no_grad;
-  for (auto& [name, target] : named_state(fan)) {
-    auto it = file.tensors.find(prefix + name);
-    if (it == file.tensors.end()) {
-      problems.push_back("missing " + prefix + name);
-      continue;
-    }
-    used[it->first] = true;
-    const at::Tensor& src = it->second;
-    if (!at::isFloatingType(src.scalar_type())) {
-      problems.push_back(prefix + name + " is not a float tensor");
-    } else if (src.sizes() != target.sizes()) {
-      problems.push_back(prefix + name + " has shape " + shape_string(src.sizes()) + ", expected " +
-                         shape_string(target.sizes()));
-    } else {
-      target.copy_(src.to(target.scalar_type()));
-    }
-  }
-  if (!problems.empty()) {
-    std::string msg = path.string() + ": not a usable FAN weight file: ";
-    const size_t shown = std::min<size_t>(problems.size(), 8);
-    for (size_t i = 0; i < shown; ++i) {
-      if (i) msg += "; ";
-      msg += problems[i];
-    }
-    if (problems.size() > shown) msg += "; and " + std::to_string(problems.size() - shown) + " more";
-    throw CheckpointError(msg);
-  }
-  for (const auto& [name, t] : file.tensors) {
-    if (name.rfind(prefix, 0) == 0 && !used.count(name) && name.find("num_batches_tracked") == std::string::npos) {
-      warnings.push_back(path.string() + ": unexpected tensor " + name + " ignored");
-    }
-  }
-}
-
 }  // namespace
-
-TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
-                                    const std::filesystem::path& fan_checkpoint) {
-  Checkpoint ckpt = Checkpoint::open(checkpoint);
-  const CheckpointMeta& meta = ckpt.meta();
-  TranslatorNets nets;
-  nets.config = meta.config;
-  try {
-    nets.config.validate();
-  } catch (const std::invalid_argument& e) {
-    throw CheckpointError(checkpoint.string() + ": " + e.what());
-  }
-  nets.domains = meta.domains;
-  if (static_cast<int64_t>(nets.domains.size()) != nets.config.num_domains) {
-    throw CheckpointError(checkpoint.string() + ": the metadata names " + std::to_string(nets.domains.size()) +
-                          " domains but the config has num_domains = " + std::to_string(nets.config.num_domains));
-  }
-  for (const char* net : {"generator", "mapping_network", "style_encoder"}) {
-    if (!ckpt.has_network(net)) {
-      throw CheckpointError(checkpoint.string() + ": no " + net + ".* tensors: not a StarGAN v2 inference checkpoint");
-    }
-  }
-  nets.generator = Generator(nets.config);
-  nets.mapping_network = MappingNetwork(nets.config);
-  nets.style_encoder = StyleEncoder(nets.config);
-  auto note_unexpected = [&](const std::vector<std::string>& names, const std::filesystem::path& file) {
-    for (const auto& n : names) nets.warnings.push_back(file.string() + ": unexpected tensor " + n + " ignored");
-  };
-  note_unexpected(ckpt.load_into(*nets.generator, "generator"), checkpoint);
-  note_unexpected(ckpt.load_into(*nets.mapping_network, "mapping_network"), checkpoint);
-  note_unexpected(ckpt.load_into(*nets.style_encoder, "style_encoder"), checkpoint);
-
-  if (nets.config.w_hpf > 0) {
-    nets.fan = FAN();
-    if (!fan_checkpoint.empty()) {
-      load_fan_file(fan_checkpoint, *nets.fan, nets.warnings);
-    } else if (ckpt.has_network("fan")) {
-      note_unexpected(ckpt.load_into(*nets.fan, "fan"), checkpoint);
-    } else {
-      throw CheckpointError(checkpoint.string() + ": the model has w_hpf = " + std::to_string(nets.config.w_hpf) +
-                            " and needs the FAN face-mask network, but the file has no fan.* tensors; "
-                            "give the FAN weights as a separate file (fan checkpoint)");
-    }
-  } else if (!fan_checkpoint.empty()) {
-    nets.warnings.push_back(fan_checkpoint.string() + ": ignored, the model has w_hpf = 0 and uses no FAN masks");
-  }
-  return nets;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Translator
@@ -221,6 +115,7 @@ TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
 
 struct Translator::Impl {
   ~Impl() {
+    graphs.reset();  // before the networks and buffers its graphs point into
     if (cpu_cache_acquired) cpu_cache_release();
   }
 
@@ -228,43 +123,19 @@ struct Translator::Impl {
   TranslatorOptions options;
   c10::Device device{c10::kCPU};
   Precision precision = Precision::kFloat32;
-  at::ScalarType dtype = at::kFloat;
+  at::ScalarType dtype = at::kFloat;  // G's; the FAN, F and E stay float32
   bool channels_last = false;
   bool cpu_cache_acquired = false;
   std::vector<std::string> warnings;
   TranslatorStats stats;
   std::string description;
 
-  at::Tensor average_styles;  // (num_domains, style_dim) fp32 on the device, lazily
-
-  struct LatentKey {
-    int64_t domain;
-    uint64_t seed;
-    double psi;
-    bool operator==(const LatentKey&) const = default;
-  };
-  std::optional<LatentKey> latent_key;
-  at::Tensor latent_cached;  // (style_dim) fp32 CPU
-  int64_t reference_domain = -1;
-  at::Tensor reference_pixels;  // (img,img,3) uint8 RGB CPU
-  at::Tensor reference_cached;
-
-  at::Tensor current_cpu;  // (style_dim) fp32
-  at::Tensor current_dev;  // (1, style_dim) fp32 on the device
+  std::optional<StyleCache> styles;
+  std::unique_ptr<CudaGraphRunner> graphs;  // every CUDA call goes through it; null on the CPU
+  size_t graph_warnings_seen = 0;
 
   at::Tensor host_in;  // staging (max N, img, img, 3) uint8, pinned on CUDA
   at::Tensor host_out;
-
-#ifdef STARGANV2_WITH_CUDA
-  struct Graph {
-    int eager_calls = 0;
-    bool failed = false;
-    std::unique_ptr<at::cuda::CUDAGraph> graph;
-    at::Tensor in, style, out;  // static buffers the graph reads and writes
-  };
-  std::map<std::pair<int64_t, bool>, Graph> graphs;
-  bool graphs_disabled = false;
-#endif
 
   int64_t img() const { return nets.config.img_size; }
   int64_t style_dim() const { return nets.config.style_dim; }
@@ -293,36 +164,25 @@ struct Translator::Impl {
     return yy;
   }
 
-  // uint8 NHWC (any order) on the device -> float NCHW in [-1,1] of the given dtype. The
-  // permuted view is channels-last strided, which the convolutions use directly when the
-  // weights are channels-last too. The arithmetic is the official ToTensor + Normalize(0.5,0.5)
-  // in float32, whatever the compute dtype.
-  at::Tensor to_float(const at::Tensor& u8_nhwc, bool bgr, at::ScalarType type) const {
-    at::Tensor x = bgr ? u8_nhwc.flip({3}) : u8_nhwc;
-    x = x.permute({0, 3, 1, 2}).to(at::kFloat).div(255.0).sub(0.5).div(0.5);
-    x = x.to(type);
+  // The layout G and the FAN were converted to. The permuted uint8 -> float view is
+  // channels-last strided already, so on CUDA this is free.
+  at::Tensor in_layout(const at::Tensor& x) const {
     return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x.contiguous();
   }
 
-  // float NCHW -> uint8 NHWC as the official save_image: clamp((y+1)/2, 0, 1) * 255 + 0.5, truncated.
-  static at::Tensor to_u8(const at::Tensor& y, bool bgr) {
-    at::Tensor u = y.to(at::kFloat).add(1.0).div(2.0).clamp(0.0, 1.0).mul(255.0).add(0.5).to(at::kByte);
-    u = u.permute({0, 2, 3, 1});
-    if (bgr) u = u.flip({3});
-    return u.contiguous();
-  }
-
-  Masks masks_of(const at::Tensor& x) {
-    if (nets.config.w_hpf > 0) return nets.fan->get_heatmap(x);
+  // FAN masks in float32 from a float32 x, converted to `out` for G.
+  Masks masks_of(const at::Tensor& x32, at::ScalarType out) {
+    if (nets.config.w_hpf > 0) return fan_masks(*nets.fan, x32, out);
     return {};
   }
 
   // The whole device-side step: (N,img,img,3) uint8 + (N,style_dim) fp32 -> (N,img,img,3) uint8.
+  // The pixels become float32 once; the FAN reads that, G reads it in its own precision.
   at::Tensor forward_u8(const at::Tensor& u8_nhwc, bool bgr, const at::Tensor& styles) {
-    at::Tensor x = to_float(u8_nhwc, bgr, dtype);
-    Masks masks = masks_of(x);
-    at::Tensor y = nets.generator->forward(x, styles.to(dtype), masks);
-    return to_u8(y, bgr);
+    const at::Tensor x32 = in_layout(u8_to_float(u8_nhwc, bgr));
+    const Masks masks = masks_of(x32, dtype);
+    const at::Tensor x = dtype == at::kFloat ? x32 : x32.to(dtype);
+    return float_to_u8(nets.generator->forward(x, styles.to(dtype), masks), bgr);
   }
 
   void ensure_staging(int64_t n) {
@@ -335,108 +195,43 @@ struct Translator::Impl {
   // host_u8: (N,img,img,3) contiguous CPU; styles: (N,style_dim) fp32 on the device. Returns
   // (N,img,img,3) uint8 on the CPU, possibly a view of host_out (valid until the next call).
   at::Tensor run_batch(const at::Tensor& host_u8, bool bgr, const at::Tensor& styles) {
-    if (!device.is_cuda()) {
+    if (!graphs) {
       ++stats.eager_calls;
       return forward_u8(host_u8, bgr, styles);
     }
-#ifdef STARGANV2_WITH_CUDA
     const int64_t n = host_u8.size(0);
-    c10::cuda::CUDAGuard guard(device);
-    auto stream = c10::cuda::getCurrentCUDAStream(device.index());
     ensure_staging(n);
     at::Tensor out_host = host_out.narrow(0, 0, n);
-    Graph* g = nullptr;
-    if (options.cuda_graphs && n <= options.max_graph_batch) {
-      auto it = graphs.find({n, bgr});
-      if (it != graphs.end()) {
-        g = &it->second;
-      } else if (!graphs_disabled) {
-        g = &graphs[{n, bgr}];
-      }
-    }
-    if (g && g->graph) {
-      g->in.copy_(host_u8, /*non_blocking=*/host_u8.is_pinned());
-      g->style.copy_(styles);
-      g->graph->replay();
-      out_host.copy_(g->out, /*non_blocking=*/true);
-      stream.synchronize();
-      ++stats.graph_replays;
-      return out_host;
-    }
-    at::Tensor in_dev = host_u8.to(device, /*non_blocking=*/host_u8.is_pinned());
-    at::Tensor out_dev = forward_u8(in_dev, bgr, styles);
-    out_host.copy_(out_dev, /*non_blocking=*/true);
-    stream.synchronize();
-    ++stats.eager_calls;
-    if (g && !g->failed && !graphs_disabled && ++g->eager_calls >= std::max(1, options.warmup_calls)) {
-      capture(*g, in_dev, bgr, styles);
-    }
+    const CudaGraphRunner::Result r = graphs->run({n, bgr}, host_u8, styles, step(bgr));
+    // Blocking copy into pinned memory: it waits for the step (and must, before a graph's static
+    // output is reused) and is as fast as an asynchronous one followed by a synchronisation.
+    out_host.copy_(r.output);
+    ++(r.replayed ? stats.graph_replays : stats.eager_calls);
+    note_graph_warnings();
     return out_host;
-#else
-    throw std::logic_error("CUDA device without CUDA support");
-#endif
   }
 
-#ifdef STARGANV2_WITH_CUDA
-  // Records the step into a CUDA graph on a side stream (capture must not run on the default
-  // stream). A failure (an op that cannot be captured) leaves this shape running eagerly.
-  void capture(Graph& g, const at::Tensor& example_in, bool bgr, const at::Tensor& example_styles) {
-    const int64_t n = example_in.size(0);
-    g.in = example_in.clone();
-    g.style = example_styles.contiguous().clone();
-    c10::cuda::device_synchronize();
-    auto side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-    auto graph = std::make_unique<at::cuda::CUDAGraph>();
-    // The guard outlives the try block: a failed capture must be ended on the stream it began on.
-    c10::cuda::CUDAStreamGuard stream_guard(side);
-    bool capturing = false;
-    try {
-      // A run on the side stream first, so that lazy initialisation (cuDNN autotuning,
-      // workspaces) happens outside the capture.
-      forward_u8(g.in, bgr, g.style);
-      side.synchronize();
-      graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-      capturing = true;
-      g.out = forward_u8(g.in, bgr, g.style);
-      capturing = false;
-      graph->capture_end();
-      side.synchronize();
-    } catch (const std::exception& e) {
-      if (capturing) {
-        try {
-          graph->capture_end();
-        } catch (...) {
-        }
-      }
-      (void)cudaGetLastError();  // clear a capture error so that later eager work is unaffected
-      graph.reset();
-      c10::cuda::device_synchronize();
-      g.failed = true;
-      g.in = g.style = g.out = at::Tensor();
-      // Whatever broke this capture (an op that synchronises with the host, say) breaks the
-      // others too; one try is enough.
-      graphs_disabled = true;
-      warnings.push_back("CUDA graph capture failed (batch " + std::to_string(n) +
-                         "); translating eagerly from now on: " + e.what());
-      return;
-    }
-    g.graph = std::move(graph);
-    ++stats.graph_captures;
+  CudaGraphRunner::Step step(bool bgr) {
+    return [this, bgr](const at::Tensor& in, const at::Tensor& styles) { return forward_u8(in, bgr, styles); };
   }
-#endif
 
-  at::Tensor styles_for(int64_t n, const at::Tensor& styles) {
-    if (styles.defined()) {
-      if (styles.dim() != 2 || styles.size(0) != n || styles.size(1) != style_dim()) {
+  void note_graph_warnings() {
+    const auto& w = graphs->warnings();
+    for (; graph_warnings_seen < w.size(); ++graph_warnings_seen) warnings.push_back(w[graph_warnings_seen]);
+  }
+
+  at::Tensor styles_for(int64_t n, const at::Tensor& given) {
+    if (given.defined()) {
+      if (given.dim() != 2 || given.size(0) != n || given.size(1) != style_dim()) {
         throw std::invalid_argument("styles must be (" + std::to_string(n) + "," + std::to_string(style_dim()) +
-                                    "), got " + shape_string(styles.sizes()));
+                                    "), got " + shape_string(given.sizes()));
       }
-      return styles.to(device, at::kFloat).contiguous();
+      return given.to(device, at::kFloat).contiguous();
     }
-    if (!current_dev.defined()) {
+    if (!styles->current_device().defined()) {
       throw std::invalid_argument("no style chosen: call use_latent_style, use_reference_style or use_style first");
     }
-    return current_dev.expand({n, style_dim()}).contiguous();
+    return styles->current_device().expand({n, style_dim()}).contiguous();
   }
 
   void check_view(const ImageView& v, size_t i, const char* what) const {
@@ -458,20 +253,6 @@ struct Translator::Impl {
     at::Tensor t = at::from_blob(const_cast<uint8_t*>(v.data), {v.height, v.width, bpp}, {v.row_stride, bpp, 1},
                                  at::TensorOptions().dtype(at::kByte));
     return bpp == 3 ? t : t.narrow(2, 0, 3);
-  }
-
-  void set_current(const at::Tensor& style_cpu) {
-    current_cpu = style_cpu;
-    current_dev = style_cpu.reshape({1, style_dim()}).to(device);
-  }
-
-  at::Tensor compute_average_styles() {
-    if (!average_styles.defined()) {
-      at::Tensor z = seeded_normal(kAverageStyleSeed, kAverageStyleSamples, nets.config.latent_dim).to(device);
-      average_styles = nets.mapping_network->forward_all(z).mean(0);
-      ++stats.average_style_computations;
-    }
-    return average_styles;
   }
 };
 
@@ -505,11 +286,12 @@ Translator::Translator(TranslatorNets nets, const TranslatorOptions& options) : 
   // Not InferenceMode: parameters must stay normal tensors (set_data refuses inference tensors).
   at::NoGradGuard no_grad;
   // F and E run rarely (when the style changes) and stay fp32, so a style is the same number
-  // whatever the precision; G and the FAN run per frame in the chosen precision.
+  // whatever the precision. The FAN stays fp32 too: its masks are thresholded and normalised
+  // (see fan_masks). G runs per frame in the chosen precision.
   m.nets.mapping_network->to(m.device, at::kFloat);
   m.nets.style_encoder->to(m.device, at::kFloat);
   m.nets.generator->to(m.device, m.dtype);
-  if (m.nets.fan) m.nets.fan->to(m.device, m.dtype);
+  if (m.nets.fan) m.nets.fan->to(m.device, at::kFloat);
   m.nets.generator->eval();
   m.nets.mapping_network->eval();
   m.nets.style_encoder->eval();
@@ -533,13 +315,17 @@ Translator::Translator(TranslatorNets nets, const TranslatorOptions& options) : 
     to_nhwc(*m.nets.generator);
     if (m.nets.fan) to_nhwc(*m.nets.fan);
   }
+  m.styles.emplace(m.nets.config, m.nets.mapping_network, m.nets.style_encoder, m.device);
 
   std::string where;
   if (m.device.is_cuda()) {
-#ifdef STARGANV2_WITH_CUDA
     at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes per batch size: autotune once
-    where = m.device.str() + " (" + at::cuda::getDeviceProperties(m.device.index())->name + ")";
-#endif
+    where = m.device.str() + " (" + cuda_device_name(m.device.index()) + ")";
+    CudaGraphRunner::Options g;
+    g.graphs = options.cuda_graphs;
+    g.warmup_calls = options.warmup_calls;
+    g.max_batch = options.max_graph_batch;
+    m.graphs = std::make_unique<CudaGraphRunner>(m.device, g);
   } else {
     where = "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
   }
@@ -561,7 +347,17 @@ c10::Device Translator::device() const { return impl_->device; }
 Precision Translator::precision() const { return impl_->precision; }
 std::string Translator::description() const { return impl_->description; }
 const std::vector<std::string>& Translator::warnings() const { return impl_->warnings; }
-const TranslatorStats& Translator::stats() const { return impl_->stats; }
+
+const TranslatorStats& Translator::stats() const {
+  Impl& m = *impl_;
+  m.stats.style_computations = m.styles->style_computations();
+  m.stats.average_style_computations = m.styles->average_style_computations();
+  if (m.graphs) {
+    m.stats.graph_captures = m.graphs->captures();
+    m.stats.graph_capture_failures = m.graphs->capture_failures();
+  }
+  return m.stats;
+}
 
 int64_t Translator::domain_index(std::string_view name_or_index) const {
   const auto& names = impl_->nets.domains;
@@ -623,7 +419,7 @@ at::Tensor Translator::mapping_style(const at::Tensor& z, const at::Tensor& y) {
 at::Tensor Translator::average_style(int64_t domain) {
   Impl& m = *impl_;
   m.check_domain(domain);
-  return outside_inference_mode(m.cpu_cache_acquired, [&] { return m.compute_average_styles()[domain].to(at::kCPU); });
+  return outside_inference_mode(m.cpu_cache_acquired, [&] { return m.styles->average_styles()[domain].to(at::kCPU); });
 }
 
 at::Tensor Translator::latent_style(int64_t domain, uint64_t seed, double psi) {
@@ -632,21 +428,7 @@ at::Tensor Translator::latent_style(int64_t domain, uint64_t seed, double psi) {
   if (!(psi >= 0.0 && psi <= 1.0)) {
     throw std::invalid_argument("psi must be in [0, 1], got " + std::to_string(psi));
   }
-  const Impl::LatentKey key{domain, seed, psi};
-  if (m.latent_key && *m.latent_key == key) return m.latent_cached.clone();
-  return outside_inference_mode(m.cpu_cache_acquired, [&] {
-    at::Tensor z = seeded_normal(seed, 1, m.nets.config.latent_dim).to(m.device);
-    at::Tensor y = at::full({1}, domain, at::TensorOptions().dtype(at::kLong).device(m.device));
-    at::Tensor s = m.nets.mapping_network->forward(z, y)[0];
-    if (psi != 1.0) {
-      // Official truncation: torch.lerp(s_avg, s, psi); lerp returns s_avg exactly at psi = 0.
-      s = at::lerp(m.compute_average_styles()[domain], s, psi);
-    }
-    ++m.stats.style_computations;
-    m.latent_key = key;
-    m.latent_cached = s.to(at::kCPU).contiguous();
-    return m.latent_cached;
-  });
+  return outside_inference_mode(m.cpu_cache_acquired, [&] { return m.styles->latent(domain, seed, psi); });
 }
 
 at::Tensor Translator::reference_style(const at::Tensor& x, const at::Tensor& y) {
@@ -662,42 +444,38 @@ at::Tensor Translator::reference_style(const at::Tensor& x, const at::Tensor& y)
   });
 }
 
+namespace {
+// A copy of a crop's pixels as (img,img,3) RGB, not a view: the style cache must notice when the
+// caller's pixels change.
+at::Tensor rgb_copy(const at::Tensor& view, bool bgr) {
+  return bgr ? view.flip({2}).contiguous() : view.clone(at::MemoryFormat::Contiguous);
+}
+}  // namespace
+
 at::Tensor Translator::reference_style(int64_t domain, const ImageView& crop) {
   Impl& m = *impl_;
   m.check_domain(domain);
   m.check_view(crop, 0, "reference");
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
-    at::Tensor pixels = Impl::rgb_view(crop);
-    // A copy, not a view of the caller's pixels: the cache must notice when they change.
-    pixels = is_bgr(crop.format) ? pixels.flip({2}).contiguous() : pixels.clone(at::MemoryFormat::Contiguous);
-    if (m.reference_cached.defined() && m.reference_domain == domain && at::equal(m.reference_pixels, pixels)) {
-      return m.reference_cached;
-    }
-    at::Tensor x = m.to_float(pixels.unsqueeze(0).to(m.device), /*bgr=*/false, at::kFloat);
-    at::Tensor y = at::full({1}, domain, at::TensorOptions().dtype(at::kLong).device(m.device));
-    at::Tensor s = m.nets.style_encoder->forward(x.contiguous(), y)[0];
-    ++m.stats.style_computations;
-    m.reference_domain = domain;
-    m.reference_pixels = pixels;
-    m.reference_cached = s.to(at::kCPU).contiguous();
-    return m.reference_cached;
+    return m.styles->reference(domain, rgb_copy(Impl::rgb_view(crop), is_bgr(crop.format)));
   });
 }
 
 void Translator::use_latent_style(int64_t domain, uint64_t seed, double psi) {
   Impl& m = *impl_;
-  latent_style(domain, seed, psi);  // cached: no work when the key is unchanged
-  if (m.current_cpu.defined() && m.current_cpu.is_same(m.latent_cached)) return;
+  latent_style(domain, seed, psi);  // checks the arguments; cached: no work when the key is unchanged
   CallScope guard(m.cpu_cache_acquired);
-  m.set_current(m.latent_cached);
+  const at::Tensor& s = m.styles->latent(domain, seed, psi);
+  if (!m.styles->is_current(s)) m.styles->set_current(s);
 }
 
 void Translator::use_reference_style(int64_t domain, const ImageView& crop) {
   Impl& m = *impl_;
-  reference_style(domain, crop);
-  if (m.current_cpu.defined() && m.current_cpu.is_same(m.reference_cached)) return;
+  m.check_domain(domain);
+  m.check_view(crop, 0, "reference");
   CallScope guard(m.cpu_cache_acquired);
-  m.set_current(m.reference_cached);
+  const at::Tensor& s = m.styles->reference(domain, rgb_copy(Impl::rgb_view(crop), is_bgr(crop.format)));
+  if (!m.styles->is_current(s)) m.styles->set_current(s);
 }
 
 void Translator::use_style(const at::Tensor& style) {
@@ -711,12 +489,14 @@ void Translator::use_style(const at::Tensor& style) {
   CallScope guard(m.cpu_cache_acquired);
   at::Tensor s = style.detach().to(at::kCPU, at::kFloat).reshape({m.style_dim()}).clone();
   if (!at::isfinite(s).all().item<bool>()) throw std::invalid_argument("the style holds NaN or infinite values");
-  if (m.current_cpu.defined() && at::equal(m.current_cpu, s)) return;
-  m.set_current(s);
+  const at::Tensor& current = m.styles->current_cpu();
+  if (current.defined() && at::equal(current, s)) return;
+  m.styles->set_current(s);
 }
 
 at::Tensor Translator::current_style() const {
-  return impl_->current_cpu.defined() ? impl_->current_cpu.clone() : at::Tensor();
+  const at::Tensor& current = impl_->styles->current_cpu();
+  return current.defined() ? current.clone() : at::Tensor();
 }
 
 // ---- translation ----
@@ -776,15 +556,42 @@ at::Tensor Translator::translate(const at::Tensor& images, PixelFormat format, c
 
 void Translator::warm_up(std::span<const int64_t> batch_sizes, PixelFormat format) {
   Impl& m = *impl_;
-  if (format != PixelFormat::kRGB && format != PixelFormat::kBGR) format = is_bgr(format) ? PixelFormat::kBGR : PixelFormat::kRGB;
-  at::Tensor style = m.current_cpu.defined() ? m.current_cpu : average_style(0);
-  const int calls = m.device.is_cuda() && m.options.cuda_graphs ? std::max(1, m.options.warmup_calls) + 1 : 1;
   for (int64_t n : batch_sizes) {
     if (n < 1) throw std::invalid_argument("warm_up: batch sizes must be >= 1, got " + std::to_string(n));
-    at::Tensor images = at::zeros({n, m.img(), m.img(), 3}, at::kByte);
-    at::Tensor styles = style.reshape({1, -1}).expand({n, m.style_dim()});
-    for (int i = 0; i < calls; ++i) translate(images, format, styles);
   }
+  const bool bgr = is_bgr(format);
+  const at::Tensor style = m.styles->current_cpu().defined() ? m.styles->current_cpu() : average_style(0);
+  std::vector<int64_t> sizes(batch_sizes.begin(), batch_sizes.end());
+  std::sort(sizes.begin(), sizes.end(), std::greater<>());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  for (int64_t n : sizes) {
+    const at::Tensor images = at::zeros({n, m.img(), m.img(), 3}, at::kByte);
+    const at::Tensor styles = style.reshape({1, -1}).expand({n, m.style_dim()});
+    // One eager call first: cuDNN autotuning for this shape, and the CPU's warm-up.
+    translate(images, bgr ? PixelFormat::kBGR : PixelFormat::kRGB, styles);
+    if (m.graphs) {
+      CallScope scope(m.cpu_cache_acquired);
+      m.graphs->capture({n, bgr}, images, styles.to(m.device, at::kFloat).contiguous(), m.step(bgr));
+      m.note_graph_warnings();
+    }
+  }
+  if (m.graphs) m.graphs->seal();
+}
+
+void Translator::warm_up_to(int64_t max_batch, PixelFormat format) {
+  if (max_batch < 1) throw std::invalid_argument("warm_up_to: the largest batch must be >= 1, got " + std::to_string(max_batch));
+  std::vector<int64_t> sizes(static_cast<size_t>(max_batch));
+  std::iota(sizes.begin(), sizes.end(), int64_t{1});
+  warm_up(sizes, format);
+}
+
+std::vector<int64_t> Translator::graph_batch_sizes(PixelFormat format) const {
+  std::vector<int64_t> sizes;
+  if (!impl_->graphs) return sizes;
+  for (const auto& key : impl_->graphs->graph_keys()) {
+    if (key.bgr == is_bgr(format)) sizes.push_back(key.batch);
+  }
+  return sizes;
 }
 
 at::Tensor Translator::generate(const at::Tensor& x, const at::Tensor& s, const Masks& masks) {
@@ -799,18 +606,39 @@ at::Tensor Translator::generate(const at::Tensor& x, const at::Tensor& s, const 
     const int64_t n = x.size(0);
     at::Tensor ss = s.dim() == 1 ? s.unsqueeze(0).expand({n, s.size(0)}) : s;
     at::Tensor styles = m.styles_for(n, ss);
-    at::Tensor xd = x.to(m.device, m.dtype);
-    xd = m.channels_last ? xd.contiguous(at::MemoryFormat::ChannelsLast) : xd.contiguous();
+    const at::Tensor x32 = m.in_layout(x.to(m.device, at::kFloat));
     Masks mk;
     if (masks.defined()) {
       mk.coarse = masks.coarse.to(m.device, m.dtype);
       mk.fine = masks.fine.to(m.device, m.dtype);
     } else {
-      mk = m.masks_of(xd);
+      mk = m.masks_of(x32, m.dtype);
     }
     ++m.stats.eager_calls;
+    const at::Tensor xd = m.dtype == at::kFloat ? x32 : x32.to(m.dtype);
     return m.nets.generator->forward(xd, styles.to(m.dtype), mk).to(at::kCPU, at::kFloat);
   });
+}
+
+Masks Translator::masks(const at::Tensor& x) {
+  Impl& m = *impl_;
+  const int64_t size = m.img();
+  if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != size || x.size(3) != size) {
+    throw std::invalid_argument("images must be (N,3," + std::to_string(size) + "," + std::to_string(size) +
+                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+  }
+  Masks out;
+  if (m.nets.config.w_hpf <= 0) return out;
+  Masks mk;
+  {
+    CallScope scope(m.cpu_cache_acquired);
+    mk = m.masks_of(m.in_layout(x.to(m.device, at::kFloat)), at::kFloat);
+    mk.coarse = mk.coarse.to(at::kCPU);
+    mk.fine = mk.fine.to(at::kCPU);
+  }
+  out.coarse = mk.coarse.clone();
+  out.fine = mk.fine.clone();
+  return out;
 }
 
 }  // namespace starganv2

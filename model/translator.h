@@ -1,5 +1,7 @@
 // The inference engine: a loaded StarGAN v2 model that turns batches of aligned face crops into
 // a chosen domain and style, on the CPU or a CUDA GPU. Used by the GStreamer element and tools.
+// Its parts: the model file (checkpoint.h, load_translator_nets), the styles (style_cache.h),
+// the CUDA step with its graphs (cuda_graph_runner.h); this file ties them to the networks.
 //
 // Not thread-safe: one Translator is used by one thread at a time (the element's streaming
 // thread). Every call runs under c10::InferenceMode itself, so callers need no guards.
@@ -16,13 +18,11 @@
 #include <string_view>
 #include <vector>
 
+#include "checkpoint.h"  // TranslatorNets, load_translator_nets: the model file
 #include "config.h"
-#include "fan.h"
-#include "generator.h"
 #include "image_view.h"
-#include "mapping_network.h"
 #include "masks.h"
-#include "style_encoder.h"
+#include "style_cache.h"  // kAverageStyleSeed, kAverageStyleSamples
 
 namespace starganv2 {
 
@@ -35,11 +35,6 @@ enum class Precision {
 // "auto" | "fp32" | "fp16" | "bf16"; throws std::invalid_argument listing the valid names.
 Precision parse_precision(std::string_view name);
 std::string to_string(Precision precision);
-
-// Seed of the 10,000 latent codes whose mean style is a domain's average style (the official
-// ψ-truncation target): SplitMix64 stream of seeded_normal(kAverageStyleSeed, 10000, latent_dim).
-inline constexpr uint64_t kAverageStyleSeed = 0x5354415247414E32ULL;  // "STARGAN2"
-inline constexpr int64_t kAverageStyleSamples = 10000;
 
 // Memory layout of G's and the FAN's activations and weights.
 enum class Layout {
@@ -55,35 +50,20 @@ struct TranslatorOptions {
   // CPU only: reuse the engine's large freed tensor blocks instead of page-faulting fresh ones
   // in on every call (see cpu_cache.h); memory stays cached while a CPU Translator lives.
   bool cpu_allocation_cache = true;
-  // CUDA only: replay a CUDA graph per (batch size, channel order) after `warmup_calls` eager
-  // calls of that shape. Batches larger than max_graph_batch always run eagerly.
+  // CUDA only: replay a CUDA graph per (batch size, channel order). Until warm_up() is called, a
+  // shape is captured after `warmup_calls` eager calls of it; warm_up() captures the sizes it is
+  // given and from then on nothing else is captured (see warm_up). All graphs share one memory
+  // pool. Batches larger than max_graph_batch always run eagerly.
   bool cuda_graphs = true;
   int warmup_calls = 2;
   int64_t max_graph_batch = 16;
 };
 
-// The networks a Translator runs, already built and loaded (fan may be empty when w_hpf == 0).
-struct TranslatorNets {
-  ModelConfig config;
-  std::vector<std::string> domains;  // config.num_domains names, in index order
-  Generator generator{nullptr};
-  MappingNetwork mapping_network{nullptr};
-  StyleEncoder style_encoder{nullptr};
-  FAN fan{nullptr};
-  std::vector<std::string> warnings;  // e.g. unexpected tensors found while loading
-};
-
-// Loads generator, mapping_network and style_encoder from a checkpoint written by
-// write_checkpoint, and the FAN when config.w_hpf > 0: from fan_checkpoint when given (tensors
-// "fan.*", or the bare FAN names), else from the checkpoint's own "fan.*". Throws
-// CheckpointError naming the file and what is wrong or missing.
-TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
-                                    const std::filesystem::path& fan_checkpoint = {});
-
 struct TranslatorStats {
   int64_t style_computations = 0;  // mapping/style encoder runs for the current style
   int64_t average_style_computations = 0;
-  int64_t graph_captures = 0;
+  int64_t graph_captures = 0;          // successful CUDA graph captures, warm-up included
+  int64_t graph_capture_failures = 0;  // a failure turns graphs off (see warnings())
   int64_t graph_replays = 0;
   int64_t eager_calls = 0;
 };
@@ -136,10 +116,19 @@ class Translator {
   at::Tensor current_style() const;  // undefined until one of the use_* calls
 
   // ---- Translation ----
-  // Runs throw-away batches of each size (and captures their CUDA graphs), so that the first
-  // real frames do not pay for cuDNN autotuning and capture. Uses the current style, or the
-  // first domain's average style when none is chosen yet (and leaves none chosen).
+  // Runs a throw-away batch of each size so that real frames do not pay for cuDNN autotuning,
+  // and on CUDA with cuda_graphs captures each size's graph (in the given channel order; largest
+  // first, so the smaller captures fit into the shared pool's freed memory). Afterwards no call
+  // other than warm_up captures: a shape without a graph runs eagerly, so captures (hundreds of
+  // ms each) happen where warm_up is called, never on the thread that translates frames. Uses
+  // the current style, or the first domain's average style when none is chosen yet (and leaves
+  // none chosen). Requires every size >= 1; throws std::invalid_argument otherwise.
   void warm_up(std::span<const int64_t> batch_sizes, PixelFormat format = PixelFormat::kRGB);
+  // warm_up for every batch size 1..max_batch (e.g. the element's max-faces).
+  void warm_up_to(int64_t max_batch, PixelFormat format = PixelFormat::kRGB);
+  // Batch sizes with a captured CUDA graph for the given channel order, ascending (empty on
+  // the CPU, without cuda_graphs, or after a failed capture).
+  std::vector<int64_t> graph_batch_sizes(PixelFormat format = PixelFormat::kRGB) const;
 
   // Translates in[i] into out[i] with the current style (in place when they alias). Every view
   // must be img_size x img_size with 3 or 4 bytes per pixel; out[i] gets in[i]'s channel order.
@@ -153,6 +142,10 @@ class Translator {
   // (style_dim); masks from the FAN of x when w_hpf > 0 unless given. Returns float32 CPU
   // (N,3,img,img), eagerly in the translator's precision.
   at::Tensor generate(const at::Tensor& x, const at::Tensor& s, const Masks& masks = {});
+  // The FAN masks G gets for x ((N,3,img,img) in [-1,1]), as the engine computes them: in
+  // float32 whatever the precision (see fan_masks in fan.h). Returned as float32 on the CPU
+  // ((N,1,256,256) each); empty when w_hpf == 0.
+  Masks masks(const at::Tensor& x);
 
  private:
   struct Impl;

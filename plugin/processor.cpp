@@ -456,10 +456,9 @@ std::chrono::nanoseconds Processor::warm_up() {
   impl_->wait_engine_idle();
   const cv::Mat blank(img_size(), img_size(), CV_8UC3, cv::Scalar::all(128));
   if (impl_->translator.device().is_cuda()) {
-    // Loads kernels and captures the CUDA graph for one face; the call after it is what a face
-    // costs from then on.
-    const int64_t batch[] = {1};
-    impl_->translator.warm_up(batch, PixelFormat::kRGB);
+    // Loads kernels and captures a CUDA graph for every batch size 1..max-faces here, at start,
+    // so that none is captured on the streaming thread; the call after it is what a face costs.
+    impl_->translator.warm_up_to(std::max(1, impl_->align_options.max_faces), PixelFormat::kRGB);
   }
   // On the CPU the first call is the warm-up and a fair (slightly high) measure at once.
   const auto t0 = Clock::now();

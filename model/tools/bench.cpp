@@ -20,6 +20,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -57,6 +59,9 @@ options:
   --no-graphs        engine on CUDA without CUDA graph replay
   --no-cpu-cache     engine on the CPU without its allocation cache (see model/cpu_cache.h)
   --threads N        CPU threads for LibTorch                          [LibTorch default]
+  --csv FILE         also write every row to FILE as CSV (config, device, path, precision,
+                     graphs, batch, ms/call, ms/image, vs naive, min ms), e.g. for
+                     tests/gpu/check.sh's summary
   -h, --help
 )";
 
@@ -73,6 +78,7 @@ struct Args {
   bool cpu_cache = true;
   int threads = 0;
   std::vector<std::string> layouts{"auto"};
+  std::string csv;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -113,7 +119,7 @@ Args parse_args(int argc, char** argv) {
       continue;
     }
     static const char* kWithValue[] = {"--config", "--fan",        "--img-size", "--device", "--precision",
-                                       "--batches", "--iterations", "--warmup",   "--threads", "--layout"};
+                                       "--batches", "--iterations", "--warmup",   "--threads", "--layout", "--csv"};
     if (std::find(std::begin(kWithValue), std::end(kWithValue), flag) == std::end(kWithValue)) {
       throw std::invalid_argument("unknown option " + flag + " (see --help)");
     }
@@ -138,6 +144,8 @@ Args parse_args(int argc, char** argv) {
       a.warmup = to_int(flag, v, 0);
     } else if (flag == "--layout") {
       a.layouts = split(v);
+    } else if (flag == "--csv") {
+      a.csv = v;
     } else if (flag == "--threads") {
       a.threads = to_int(flag, v, 1);
     } else {
@@ -154,6 +162,7 @@ Args parse_args(int argc, char** argv) {
 // its networks over and converts them, so each path gets its own copy).
 struct ModelSource {
   std::string name;
+  std::string short_name;  // e.g. "celeba_hq-256" (CSV)
   ModelConfig config;
   std::function<TranslatorNets()> build;
 };
@@ -164,6 +173,7 @@ ModelSource builtin(const std::string& name, ModelConfig config, int64_t img_siz
   ModelSource src;
   src.name = name + "-" + std::to_string(config.img_size) + " (w_hpf=" + (config.w_hpf > 0 ? "1: FAN+G" : "0: G") +
              ", random weights)";
+  src.short_name = name + "-" + std::to_string(config.img_size);
   src.config = config;
   src.build = [config] {
     torch::manual_seed(20200101);  // the same he-init weights for every copy
@@ -183,6 +193,8 @@ ModelSource from_file(const std::string& path, const std::string& fan) {
   ModelSource src;
   src.build = [path, fan] { return load_translator_nets(path, fan); };
   src.config = Checkpoint::open(path).meta().config;
+  src.short_name = std::filesystem::path(path).filename().string();
+  std::replace(src.short_name.begin(), src.short_name.end(), ',', '_');  // a CSV field
   src.name = path + " (w_hpf=" + std::string(src.config.w_hpf > 0 ? "1: FAN+G" : "0: G") + ")";
   return src;
 }
@@ -234,6 +246,8 @@ at::Tensor naive_translate(TranslatorNets& nets, const c10::Device& device, cons
 
 struct Row {
   std::string path;
+  std::string precision;  // fp32 | fp16 | bf16
+  std::string graphs;     // "on" (every timed call a replay), "off", or "-" (CPU, naive)
   int64_t batch;
   std::vector<Timing> t;
   double speedup;  // naive median ms / this median ms, same batch
@@ -260,7 +274,20 @@ void print_rows(const std::vector<Row>& rows) {
   std::fflush(stdout);
 }
 
-void bench_device(const ModelSource& src, const std::string& device_name, const Args& args) {
+void write_csv(std::ofstream& csv, const ModelSource& src, const std::string& device, const std::vector<Row>& rows) {
+  for (const Row& r : rows) {
+    const double med = median_of(r.t, &Timing::wall_ms);
+    double min = med;
+    for (const Timing& x : r.t) min = std::min(min, x.wall_ms);
+    // The long model names hold commas; the short one and what runs per frame are enough here.
+    csv << src.short_name << (src.config.w_hpf > 0 ? " FAN+G" : " G") << ',' << device << ',' << r.path << ','
+        << r.precision << ',' << r.graphs << ',' << r.batch << ',' << med << ',' << med / r.batch << ',' << r.speedup
+        << ',' << min << '\n';
+  }
+  csv.flush();
+}
+
+void bench_device(const ModelSource& src, const std::string& device_name, const Args& args, std::ofstream* csv) {
   const c10::Device device(device_name);
   const bool cuda = device.is_cuda();
   const int iterations = args.iterations > 0 ? args.iterations : (cuda ? 50 : 3);
@@ -355,7 +382,7 @@ void bench_device(const ModelSource& src, const std::string& device_name, const 
       }
     }
     const double naive_ms = median_of(naive_t, &Timing::wall_ms);
-    rows.push_back({"naive fp32 eager", batch, naive_t, 1.0, ""});
+    rows.push_back({"naive fp32 eager", "fp32", "-", batch, naive_t, 1.0, ""});
     for (size_t e = 0; e < engines.size(); ++e) {
       Translator& engine = *engines[e];
       std::string note;
@@ -364,13 +391,19 @@ void bench_device(const ModelSource& src, const std::string& device_name, const 
         note = "max |engine - naive| = " + std::to_string(max_diff) + "/255";
       }
       std::string label = labels[e];
+      std::string graphs = "-";
+      if (cuda) graphs = "off";
       if (cuda && args.graphs) {
-        label += engine.stats().graph_replays - replays_before[e] == iterations ? " + graph" : " (no graph)";
+        const bool all_replays = engine.stats().graph_replays - replays_before[e] == iterations;
+        label += all_replays ? " + graph" : " (no graph)";
+        graphs = all_replays ? "on" : "failed";
       }
-      rows.push_back({label, batch, engine_t[e], naive_ms / median_of(engine_t[e], &Timing::wall_ms), note});
+      rows.push_back({label, to_string(engine.precision()), graphs, batch, engine_t[e],
+                      naive_ms / median_of(engine_t[e], &Timing::wall_ms), note});
     }
   }
   print_rows(rows);
+  if (csv) write_csv(*csv, src, device_name, rows);
   for (auto& e : engines) {
     for (const auto& w : e->warnings()) std::printf("  warning: %s\n", w.c_str());
   }
@@ -404,9 +437,15 @@ int main(int argc, char** argv) {
     }
     std::printf("starganv2-bench: LibTorch threads %d, CUDA %s\n", at::get_num_threads(),
                 torch::cuda::is_available() ? "available" : "not available (no GPU figures)");
+    std::ofstream csv;
+    if (!args.csv.empty()) {
+      csv.open(args.csv);
+      if (!csv) throw std::runtime_error("--csv: cannot write " + args.csv);
+      csv << "config,device,path,precision,graphs,batch,ms_per_call,ms_per_image,vs_naive,min_ms\n";
+    }
     for (const auto& src : sources) {
       for (const auto& d : devices) {
-        bench_device(src, d, args);
+        bench_device(src, d, args, csv.is_open() ? &csv : nullptr);
       }
     }
     return 0;

@@ -13,6 +13,8 @@
 
 #include "engine_test_util.h"
 #include "model/cpu_cache.h"
+#include "model/cuda_graph_runner.h"
+#include "model/fan.h"
 #include "model/safetensors.h"
 #include "model/seed_rng.h"
 #include "model/style.h"
@@ -437,6 +439,71 @@ TEST_F(Engine, DeviceAndPrecisionErrors) {
   expect_error([] { parse_precision("fp8"); }, {"fp8", "fp32, fp16 or bf16"});
   EXPECT_EQ(parse_precision("bf16"), Precision::kBFloat16);
   expect_error([&] { Translator::open(tmp("does-not-exist.safetensors"), cpu()); }, {"does-not-exist.safetensors"});
+}
+
+// ---- the mask path keeps float32 whatever G runs in ----
+
+TEST_F(Engine, FanMasksAreComputedInFloat32WhateverTheGeneratorPrecision) {
+  FAN fan = load_translator_nets(hpf1()).fan;  // float32 weights
+  fan->eval();
+  const at::Tensor x32 = test::u8_to_float(test::random_u8(2, 64, 3, 21));
+  const Masks ref = fan->get_heatmap(x32);
+  // Masks whose values half precision would round (random FAN weights saturate the coarse mask
+  // at 1, the fine one varies), or the comparisons below could not tell precisions apart.
+  ASSERT_FALSE(at::equal(ref.fine, ref.fine.to(at::kHalf).to(at::kFloat)));
+  for (at::ScalarType g_dtype : {at::kHalf, at::kBFloat16, at::kFloat}) {
+    const Masks m = fan_masks(*fan, x32, g_dtype);
+    EXPECT_EQ(m.coarse.scalar_type(), g_dtype);
+    EXPECT_EQ(m.fine.scalar_type(), g_dtype);
+    // The float32 masks, rounded to G's precision once at the very end.
+    EXPECT_TRUE(at::equal(m.coarse, ref.coarse.to(g_dtype))) << g_dtype;
+    EXPECT_TRUE(at::equal(m.fine, ref.fine.to(g_dtype))) << g_dtype;
+  }
+  // An input already in G's precision is widened to float32 before the FAN sees it.
+  const at::Tensor x16 = x32.to(at::kBFloat16);
+  const Masks m = fan_masks(*fan, x16, at::kBFloat16);
+  const Masks expected = fan->get_heatmap(x16.to(at::kFloat));
+  EXPECT_TRUE(at::equal(m.coarse, expected.coarse.to(at::kBFloat16)));
+  EXPECT_TRUE(at::equal(m.fine, expected.fine.to(at::kBFloat16)));
+  for (const auto& p : fan->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat) << "fan_masks must not convert the FAN";
+}
+
+TEST_F(Engine, MasksAreTheFanMasksInFloat32AndFeedG) {
+  Translator engine = Translator::open(hpf1(), cpu());
+  TranslatorNets ref = load_translator_nets(hpf1());
+  const at::Tensor x = test::u8_to_float(test::random_u8(2, engine.config().img_size, 3, 4));
+  const Masks m = engine.masks(x);
+  ASSERT_TRUE(m.defined());
+  EXPECT_EQ(m.coarse.scalar_type(), at::kFloat);
+  EXPECT_EQ(m.fine.scalar_type(), at::kFloat);
+  EXPECT_TRUE(m.coarse.device().is_cpu());
+  ref.fan->eval();
+  const Masks r = ref.fan->get_heatmap(x);
+  EXPECT_TRUE(at::equal(m.coarse, r.coarse));
+  EXPECT_TRUE(at::equal(m.fine, r.fine));
+  // They are the masks the engine gives G.
+  const at::Tensor s = engine.latent_style(0, 3);
+  EXPECT_TRUE(at::equal(engine.generate(x, s), engine.generate(x, s, m)));
+  EXPECT_FALSE(Translator::open(hpf0(), cpu()).masks(x).defined()) << "w_hpf = 0 has no masks";
+  expect_error([&] { engine.masks(at::zeros({1, 3, 32, 32})); }, {"(N,3,64,64)", "(1,3,32,32)"});
+}
+
+// ---- warm-up and the CUDA graph runner, as far as a CPU shows them ----
+
+TEST_F(Engine, WarmUpOnTheCpuRunsEachSizeOnceAndCapturesNothing) {
+  Translator engine = Translator::open(hpf0(), cpu());
+  engine.warm_up_to(3);
+  EXPECT_EQ(engine.stats().eager_calls, 3);
+  EXPECT_EQ(engine.stats().graph_captures, 0);
+  EXPECT_TRUE(engine.graph_batch_sizes().empty());
+  EXPECT_FALSE(engine.current_style().defined()) << "warm-up leaves no style chosen";
+  expect_error([&] { engine.warm_up_to(0); }, {"warm_up_to", ">= 1"});
+  const int64_t bad[] = {2, 0};
+  expect_error([&] { engine.warm_up(bad); }, {"warm_up", ">= 1", "got 0"});
+}
+
+TEST(GraphRunner, NeedsACudaDevice) {
+  expect_error([] { CudaGraphRunner runner(c10::Device(c10::kCPU), {}); }, {"CUDA"});
 }
 
 }  // namespace

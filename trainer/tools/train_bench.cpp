@@ -1,6 +1,8 @@
 // starganv2-train-bench: the training benchmark of starganv2-train --benchmark, built from the
 // LibTorch-only training core so that it runs on a GPU machine without OpenCV or CLI11.
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -15,14 +17,15 @@ namespace {
 const char* kUsage =
     "usage: starganv2-train-bench [--device auto|cpu|cuda[:N]] [--img-size 256] [--batch-size 8]\n"
     "         [--w-hpf 1] [--max-conv-dim 512] [--style-dim 64] [--num-domains 2] [--iters 10]\n"
-    "         [--warmup 3] [--precision fp32|bf16|both (default both)]\n"
-    "Times official StarGAN v2 training iterations on synthetic data and prints the median s/iter.\n";
+    "         [--warmup 3] [--precision fp32|bf16|both (default both)] [--csv FILE]\n"
+    "Times official StarGAN v2 training iterations on synthetic data and prints the median s/iter;\n"
+    "--csv also writes precision,median_s,min_s,max_s per precision to FILE.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   starganv2::BenchmarkOptions b;  // defaults: official 256², batch 8, w_hpf 1, 2 domains
-  std::string device = "auto", precision = "both";
+  std::string device = "auto", precision = "both", csv_path;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
       else if (arg == "--iters") b.iters = std::stoi(v);
       else if (arg == "--warmup") b.warmup = std::stoi(v);
       else if (arg == "--precision") precision = v;
+      else if (arg == "--csv") csv_path = v;
       else throw std::invalid_argument("unknown option " + arg);
     }
     if (device == "auto")
@@ -52,7 +56,18 @@ int main(int argc, char** argv) {
     if (precision == "both") b.precisions = {starganv2::Precision::kFloat32, starganv2::Precision::kBFloat16};
     else b.precisions = {starganv2::parse_precision(precision)};
     b.train.validate();
-    starganv2::run_benchmark(b, std::cout);
+    const auto results = starganv2::run_benchmark(b, std::cout);
+    if (!csv_path.empty()) {
+      std::ofstream csv(csv_path);
+      if (!csv) throw std::invalid_argument("--csv: cannot write " + csv_path);
+      csv << "precision,median_s,min_s,max_s\n";
+      for (const auto& r : results) {
+        const auto [lo, hi] = std::minmax_element(r.seconds.begin(), r.seconds.end());
+        csv << starganv2::precision_name(r.precision) << ',' << r.median << ',' << (r.seconds.empty() ? 0.0 : *lo)
+            << ',' << (r.seconds.empty() ? 0.0 : *hi) << '\n';
+      }
+      if (!csv) throw std::runtime_error("--csv: writing " + csv_path + " failed");
+    }
   } catch (const std::exception& e) {
     std::cerr << "starganv2-train-bench: error: " << e.what() << "\n" << kUsage;
     return 1;
