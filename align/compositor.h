@@ -53,6 +53,7 @@ class Compositor {
   PixelFormat crop_format_;
   CompositorOptions options_;
   cv::Mat mask_;
+  cv::Mat mask8_;         // mask_ in 1/255 steps, what composite() blends with
   cv::Rect mask_bounds_;  // where mask_ > 0
 };
 

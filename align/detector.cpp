@@ -173,16 +173,35 @@ namespace {
 constexpr double kVerifyBox = 96, kVerifyPatch = 160;
 }  // namespace
 
-cv::Mat Detector::verify_patch(const cv::Mat& frame, PixelFormat format, const FaceBox& box) {
-  check_frame(frame, format);
-  if (frame.empty() || !(box.size > 1) || !std::isfinite(box.center.x + box.center.y) ||
-      !std::isfinite(box.angle_deg))
-    return {};
-  cv::Matx23d M = cv::getRotationMatrix2D(box.center, -box.angle_deg, kVerifyBox / box.size);
+namespace {
+
+// Frame pixel -> verify patch pixel: `box` upright, kVerifyBox wide, in the patch's middle.
+bool verify_transform(const FaceBox& box, cv::Matx23d& M) {
+  if (!(box.size > 1) || !std::isfinite(box.center.x + box.center.y) || !std::isfinite(box.angle_deg)) return false;
+  M = cv::getRotationMatrix2D(box.center, -box.angle_deg, kVerifyBox / box.size);
   M(0, 2) += 0.5 * (kVerifyPatch - 1) - box.center.x;
   M(1, 2) += 0.5 * (kVerifyPatch - 1) - box.center.y;
+  return true;
+}
+
+}  // namespace
+
+cv::Mat Detector::verify_patch(const cv::Mat& frame, PixelFormat format, const FaceBox& box) {
+  check_frame(frame, format);
+  cv::Matx23d M;
+  if (frame.empty() || !verify_transform(box, M)) return {};
   const int side = static_cast<int>(kVerifyPatch);
   return warp_gray(frame, format, M, {side, side}, cv::BORDER_REPLICATE);
+}
+
+cv::Mat Detector::verify_patch(const cv::Mat& gray, const cv::Matx23d& from_frame, const FaceBox& box) {
+  if (!gray.empty() && gray.type() != CV_8UC1) throw AlignError("Detector::verify_patch: the image must be CV_8UC1");
+  cv::Matx23d M;
+  if (gray.empty() || !verify_transform(box, M)) return {};
+  const int side = static_cast<int>(kVerifyPatch);
+  cv::Mat patch;
+  warp_affine(gray, patch, compose(M, invert_affine(from_frame)), {side, side}, cv::BORDER_REPLICATE);
+  return patch;
 }
 
 bool Detector::verify_patch_has_face(const cv::Mat& patch, double threshold) {

@@ -88,6 +88,11 @@ class Detector {
   // verify() in two halves, so that the detector can run on another thread: the small upright
   // grey patch around `box` (cheap; empty for a degenerate box), and the check of that patch.
   static cv::Mat verify_patch(const cv::Mat& frame, PixelFormat format, const FaceBox& box);
+  // The same patch cut from a grey image of the frame's neighbourhood instead (a landmark fit's
+  // patch: see FitPatch), `from_frame` mapping frame pixels to its pixels: a fraction of the
+  // cost of going back to a large frame. Where the patch reaches past that image, its edge
+  // pixels repeat.
+  static cv::Mat verify_patch(const cv::Mat& gray, const cv::Matx23d& from_frame, const FaceBox& box);
   bool verify_patch_has_face(const cv::Mat& patch, double threshold = -0.5);
 
  private:

@@ -23,6 +23,9 @@ struct Fit {
   Landmarks landmarks;
   FaceBox box;  // box_from_landmarks(landmarks)
   bool ok = false;
+  FitPatch seen;  // what the fit read: the detector's check of it is cut from there
+
+  cv::Mat verify_patch() const { return Detector::verify_patch(seen.gray, seen.from_frame, box); }
 };
 
 double angle_diff_deg(double a, double b) { return std::remainder(a - b, 360.0); }
@@ -40,12 +43,13 @@ bool boxes_differ(const FaceBox& a, const FaceBox& b) {
 // detector or the tracker put its box. A face turned 40 degrees in an upright detector box needs
 // up to 5 passes (each fit undershoots the turn); one already in a fitting box needs 1 or 2.
 Landmarks fit_landmarks(const ShapeModel& model, const cv::Mat& frame, PixelFormat format, const FaceBox& start,
-                        int samples, const std::function<FaceBox(const Landmarks&)>& implied_box) {
+                        int samples, const std::function<FaceBox(const Landmarks&)>& implied_box,
+                        FitPatch* patch) {
   if (samples != 1 && samples != 5 && samples != 9) throw AlignError("fit_landmarks: samples must be 1, 5 or 9");
   Landmarks landmarks;
   FaceBox box = start;
   for (int pass = 0; pass < 6; ++pass) {
-    landmarks = model.fit(frame, format, box);
+    landmarks = model.fit(frame, format, box, patch);
     const FaceBox next = implied_box(landmarks);
     if (!boxes_differ(box, next)) break;
     box = next;
@@ -59,7 +63,7 @@ Landmarks fit_landmarks(const ShapeModel& model, const cv::Mat& frame, PixelForm
       if (samples < 9 && dx != 0 && dy != 0) continue;
       FaceBox b = centre;
       b.center += cv::Point2d(dx, dy) * (0.03 * centre.size);
-      const Landmarks l = model.fit(frame, format, b);
+      const Landmarks l = model.fit(frame, format, b, patch);
       for (int i = 0; i < kNumLandmarks; ++i) sum[i] += l[i];
       ++n;
     }
@@ -73,7 +77,8 @@ namespace {
 Fit fit_face(const ShapeModel& model, const cv::Mat& frame, PixelFormat format, const FaceBox& start, int samples) {
   Fit f;
   try {
-    f.landmarks = fit_landmarks(model, frame, format, start, samples);
+    f.landmarks = fit_landmarks(model, frame, format, start, samples,
+                                [](const Landmarks& l) { return box_from_landmarks(l); }, &f.seen);
     f.box = box_from_landmarks(f.landmarks);
     const double extent = std::max(frame.cols, frame.rows);
     // A residual past 0.1 crop widths is no face shape (real ones sit near 0.02); the centre may
@@ -196,6 +201,7 @@ struct FaceAligner::State {
   std::deque<std::pair<long, std::future<Detection>>> prefetched;
   // Live: at most one detection and one batch of confirmations on their way.
   std::future<Detection> live_detection;
+  std::shared_ptr<cv::Mat> live_copy;  // the frame copy the last live detection read
   std::future<std::vector<Confirmation>> live_confirmation;
   int frames_since_request = std::numeric_limits<int>::max() / 2;
   long live_requests = 0;
@@ -362,7 +368,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
   // confirmation worker. `patch` receives what was checked.
   const auto confirmed_here = [&](const Fit& fit, cv::Mat* patch = nullptr) {
     if (!options_.verify_fits || live) return true;
-    cv::Mat p = Detector::verify_patch(frame, format, fit.box);
+    cv::Mat p = fit.verify_patch();
     const bool ok = st.detector.verify_patch_has_face(p);
     if (patch) *patch = std::move(p);
     return ok;
@@ -531,10 +537,20 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     if (!st.live_detection.valid() && st.frames_since_request >= options_.detect_interval) {
       st.frames_since_request = 0;
       const int retry = st.retry_pass(st.live_requests++);
-      DetectionImage image = prepare_detection(st.detector, frame, format, retry);
+      // A plain copy of the frame is all this thread does: the grey, downscaled detection image
+      // is made on the worker (a copy costs ~1 ms at 1080p, the detection image 3 to 10 ms when
+      // the finer retry needs a 1280 px one). The copy's memory is reused from one request to the
+      // next unless a job dropped by reset() still holds it.
+      if (!st.live_copy || st.live_copy.use_count() > 1) st.live_copy = std::make_shared<cv::Mat>();
+      frame.copyTo(*st.live_copy);
       Detector* d = &st.worker_detector;
-      st.live_detection = st.detect_lane().submit([d, image = std::move(image), retry] {
-        return run_detection(*d, image, retry);
+      st.live_detection = st.detect_lane().submit([d, copy = st.live_copy, format, retry]() mutable {
+        const auto t0 = Clock::now();
+        const DetectionImage image = prepare_detection(*d, *copy, format, retry);
+        copy.reset();  // done with the frame: the next request may reuse it
+        Detection result = run_detection(*d, image, retry);
+        result.ms = ms_since(t0);
+        return result;
       });
     }
     if (options_.verify_fits && !st.live_confirmation.valid()) {
@@ -544,7 +560,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       };
       std::vector<Request> requests;
       for (const Track& tr : st.tracks)
-        if (tr.active()) requests.push_back({tr.id, Detector::verify_patch(frame, format, tr.fit.box), tr.patch});
+        if (tr.active()) requests.push_back({tr.id, tr.fit.verify_patch(), tr.patch});
       if (!requests.empty()) {
         Detector* d = &st.confirm_detector;
         st.live_confirmation = st.confirm_lane().submit([d, requests = std::move(requests)] {

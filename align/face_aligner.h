@@ -70,11 +70,13 @@ struct AlignedFace {
 // The landmark fit FaceAligner uses: dlib's fit in `start`, repeated in the box the landmarks
 // imply (`implied_box`) until that box settles (at most 6 passes); with samples = 5 or 9, fits in
 // boxes shifted by 3 % of their size (a plus, or a 3x3 grid) are averaged, which halves the
-// landmark noise between two views of one face. Throws AlignError like ShapeModel::fit.
+// landmark noise between two views of one face. `patch` receives what the last dlib fit read.
+// Throws AlignError like ShapeModel::fit.
 Landmarks fit_landmarks(const ShapeModel& model, const cv::Mat& frame, PixelFormat format, const FaceBox& start,
                         int samples = 1,
                         const std::function<FaceBox(const Landmarks&)>& implied_box =
-                            [](const Landmarks& l) { return box_from_landmarks(l); });
+                            [](const Landmarks& l) { return box_from_landmarks(l); },
+                        FitPatch* patch = nullptr);
 
 class FaceAligner {
  public:

@@ -9,7 +9,8 @@
 // compositing, and the whole frame (all the streaming thread spent on it). Files also get their
 // throughput with frame overlap on and off, measured in the same run (the baseline).
 //
-//   starganv2-gst-bench [--models demo,official] [--frames N] [--official-frames N]
+//   starganv2-gst-bench [--models demo,official] [--sizes 720,1080] [--faces 0,1,4]
+//                       [--modes live,file] [--frames N] [--official-frames N]
 //                       [--device cpu|cuda:N] [--json]
 //
 // The faces come from frame 40 of Megamind.avi (Debian's opencv-doc), decoded with GStreamer.
@@ -61,12 +62,16 @@ struct Options {
   int official_frames = 6;   // the official model is ~100x slower on a CPU
   int warmup = 5;
   bool json = false;
+  // Which cases to run (all by default): frame heights, face counts, live and/or file.
+  std::vector<int> heights = {720, 1080};
+  std::vector<int> faces = {0, 1, 4};
+  std::vector<bool> modes = {true, false};  // live, file
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   std::fprintf(stderr,
-               "%s\nusage: %s [--models demo,official] [--frames N] [--official-frames N] "
-               "[--warmup N] [--device cpu|cuda:N] [--json]\n",
+               "%s\nusage: %s [--models demo,official] [--sizes 720,1080] [--faces 0,1,4] [--modes live,file]\n"
+               "       [--frames N] [--official-frames N] [--warmup N] [--device cpu|cuda:N] [--json]\n",
                problem.c_str(), argv0);
   std::exit(2);
 }
@@ -86,7 +91,36 @@ Options parse(int argc, char** argv) {
       if (end == v.c_str() || *end != '\0' || n < min || n > 100000) usage(argv[0], a + ": not a count: " + v);
       return static_cast<int>(n);
     };
-    if (a == "--models") {
+    // A comma-separated list whose items `accept` turns into values (or rejects with "").
+    auto list = [&](auto accept) {
+      std::vector<typename decltype(accept(std::string()))::value_type> out;
+      std::stringstream ss(value());
+      for (std::string item; std::getline(ss, item, ',');) {
+        const auto v = accept(item);
+        if (!v) usage(argv[0], a + ": unknown item " + item);
+        out.push_back(*v);
+      }
+      if (out.empty()) usage(argv[0], a + " needs at least one item");
+      return out;
+    };
+    if (a == "--sizes") {
+      o.heights = list([](const std::string& s) -> std::optional<int> {
+        if (s == "720") return 720;
+        if (s == "1080") return 1080;
+        return std::nullopt;
+      });
+    } else if (a == "--faces") {
+      o.faces = list([](const std::string& s) -> std::optional<int> {
+        if (s == "0" || s == "1" || s == "4") return s[0] - '0';
+        return std::nullopt;
+      });
+    } else if (a == "--modes") {
+      o.modes = list([](const std::string& s) -> std::optional<bool> {
+        if (s == "live") return true;
+        if (s == "file") return false;
+        return std::nullopt;
+      });
+    } else if (a == "--models") {
       o.models.clear();
       std::stringstream ss(value());
       for (std::string m; std::getline(ss, m, ',');) {
@@ -303,10 +337,11 @@ int main(int argc, char** argv) {
                   o.device.c_str(), std::thread::hardware_concurrency());
     for (const auto& [model_name, path] : models) {
       const int frames = model_name.rfind("official", 0) == 0 ? o.official_frames : o.frames;
-      for (const cv::Size size : {cv::Size(1280, 720), cv::Size(1920, 1080)}) {
-        for (int faces : {0, 1, 4}) {
+      for (const int height : o.heights) {
+        const cv::Size size(height * 16 / 9, height);
+        for (int faces : o.faces) {
           const cv::Mat frame = make_frame(face, size, faces);
-          for (bool live : {true, false}) {
+          for (bool live : o.modes) {
             // The stage figures come from the run without overlap, where each stage's time is its
             // own; files are run once more with overlap for the throughput comparison.
             const CaseResult r = run_case(path.string(), o, frame, live, /*overlap=*/false, frames);

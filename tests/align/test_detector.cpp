@@ -8,6 +8,9 @@
 #include <unistd.h>
 #include <string>
 
+#include <dlib/image_processing/shape_predictor.h>
+#include <dlib/opencv/cv_image.h>
+#include <dlib/serialize.h>
 #include <opencv2/imgproc.hpp>
 
 #include "align/alignment.h"
@@ -65,6 +68,37 @@ TEST(ShapeModel, CorruptFilesAreClearErrors_n) {
     const std::string message = load_error(f->path.string());
     EXPECT_NE(message.find(f->path.string()), std::string::npos) << "no error naming the file: " << message;
   }
+}
+
+TEST(ShapeModel, PredictsExactlyWhatDlibPredicts) {
+  // ShapeModel evaluates the cascades from its own packed copy (for speed); dlib's predictor,
+  // loaded by dlib from the same file, is the reference. Every point must be the same, on a
+  // face and on boxes around, off and beside it (a wrong split, leaf or feature encoding moves
+  // points on most of them).
+  dlib::shape_predictor reference;
+  dlib::deserialize(kDefaultShapeModel) >> reference;
+  cv::Mat gray;
+  cv::cvtColor(load_bgr(kAstronaut), gray, cv::COLOR_BGR2GRAY);
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> pos(-40, 400), side(30, 260);
+  int compared = 0, moved = 0;
+  std::array<cv::Point, kNumLandmarks> first{};
+  for (int trial = 0; trial < 60; ++trial) {
+    const cv::Rect box = trial == 0 ? cv::Rect(170, 60, 110, 110) : cv::Rect(pos(rng), pos(rng), side(rng), side(rng));
+    const auto ours = shape_model()->predict(gray, box);
+    const dlib::full_object_detection theirs = reference(
+        dlib::cv_image<unsigned char>(gray), dlib::rectangle(box.x, box.y, box.x + box.width - 1, box.y + box.height - 1));
+    ASSERT_EQ(theirs.num_parts(), static_cast<unsigned long>(kNumLandmarks));
+    for (int i = 0; i < kNumLandmarks; ++i) {
+      ASSERT_EQ(ours[i].x, theirs.part(i).x()) << "box " << box << " point " << i;
+      ASSERT_EQ(ours[i].y, theirs.part(i).y()) << "box " << box << " point " << i;
+    }
+    if (trial == 0) first = ours;
+    else if (ours != first) ++moved;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 60);
+  EXPECT_GT(moved, 50);  // the boxes did lead to different shapes
 }
 
 TEST(Detector, FindsTheAstronaut) {
