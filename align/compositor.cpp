@@ -73,13 +73,16 @@ Compositor::Compositor(int crop_size, PixelFormat crop_format, CompositorOptions
   mask_bounds_ = cv::boundingRect(inside);
 }
 
-void Compositor::composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces) const {
-  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse);
+void Compositor::composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces,
+                           double strength) const {
+  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse, strength);
 }
 
 void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop,
-                           const cv::Matx23d& inverse) const {
+                           const cv::Matx23d& inverse, double strength) const {
   check_frame(frame, format);
+  if (!(strength >= 0.0 && strength <= 1.0))
+    throw AlignError("Compositor: strength must be in [0, 1], got " + std::to_string(strength));
   if (frame.empty()) throw AlignError("Compositor: empty frame");
   if (crop.type() != CV_8UC3 || crop.rows != crop_size_ || crop.cols != crop_size_)
     throw AlignError("Compositor: the crop must be " + std::to_string(crop_size_) + "x" + std::to_string(crop_size_) +
@@ -87,7 +90,8 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
                      " with " + std::to_string(crop.channels()) + " channel(s)");
   for (int i = 0; i < 6; ++i)
     if (!std::isfinite(inverse.val[i])) throw AlignError("Compositor: transform is not finite");
-  if (mask_bounds_.area() == 0) return;
+  // Strength 0 writes nothing, so the frame stays bit-exact (as where the mask is 0).
+  if (mask_bounds_.area() == 0 || strength == 0.0) return;
 
   // Frame region the mask can reach.
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
@@ -146,12 +150,14 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
     }
   }
 
+  // The mask scaled by strength: at 1 the loop is what it was without strength (w * 1.0f == w).
+  const float scale = static_cast<float>(strength);
   for (int y = 0; y < roi.height; ++y) {
     uchar* f = frame.ptr<uchar>(roi.y + y) + roi.x * fn;
     const uchar* c = warped.ptr<uchar>(y);
     const float* a = alpha.ptr<float>(y);
     for (int x = 0; x < roi.width; ++x) {
-      const float w = a[x];
+      const float w = a[x] * scale;
       if (w <= 0) continue;  // outside the mask: not even rewritten
       for (int k = 0; k < 3; ++k) {
         uchar& dst = f[x * fn + fi[k]];
