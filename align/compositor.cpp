@@ -74,13 +74,16 @@ Compositor::Compositor(int crop_size, PixelFormat crop_format, CompositorOptions
   mask_.convertTo(mask8_, CV_8U, 255.0);
 }
 
-void Compositor::composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces) const {
-  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse);
+void Compositor::composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces,
+                           double strength) const {
+  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse, strength);
 }
 
 void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop,
-                           const cv::Matx23d& inverse) const {
+                           const cv::Matx23d& inverse, double strength) const {
   check_frame(frame, format);
+  if (!(strength >= 0.0 && strength <= 1.0))
+    throw AlignError("Compositor: strength must be in [0, 1], got " + std::to_string(strength));
   if (frame.empty()) throw AlignError("Compositor: empty frame");
   if (crop.type() != CV_8UC3 || crop.rows != crop_size_ || crop.cols != crop_size_)
     throw AlignError("Compositor: the crop must be " + std::to_string(crop_size_) + "x" + std::to_string(crop_size_) +
@@ -88,7 +91,8 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
                      " with " + std::to_string(crop.channels()) + " channel(s)");
   for (int i = 0; i < 6; ++i)
     if (!std::isfinite(inverse.val[i])) throw AlignError("Compositor: transform is not finite");
-  if (mask_bounds_.area() == 0) return;
+  // Strength 0 writes nothing, so the frame stays bit-exact (as where the mask is 0).
+  if (mask_bounds_.area() == 0 || strength == 0.0) return;
 
   // Frame region the mask can reach.
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
@@ -150,9 +154,11 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
     }
   }
 
-  // Inside the feather (mask 255) the blend is the crop itself, so without colour matching those
-  // pixels are copied: most of a face, and most of what the blend took.
-  const bool copy_inside = !options_.color_match;
+  // Inside the feather (mask 255) at full strength the blend is the crop itself, so without
+  // colour matching those pixels are copied: most of a face, and most of what the blend took.
+  // Elsewhere the mask is scaled by strength.
+  const bool copy_inside = !options_.color_match && strength == 1.0;
+  const float scale = static_cast<float>(strength) * (1.0f / 255);
   for (int y = 0; y < roi.height; ++y) {
     uchar* f = frame.ptr<uchar>(roi.y + y) + roi.x * fn;
     const uchar* c = warped.ptr<uchar>(y);
@@ -165,7 +171,7 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
         f[x * fn + fi[2]] = c[ci[2]];
         continue;
       }
-      const float w = a * (1.0f / 255);
+      const float w = a * scale;
       for (int k = 0; k < 3; ++k) {
         uchar& dst = f[x * fn + fi[k]];
         const float src = gain[k] * c[ci[k]] + offset[k];

@@ -37,16 +37,20 @@ class Compositor {
   // Blends `crop` (crop_size x crop_size CV_8UC3 in crop_format) into `frame` (format `format`, any
   // stride, written in place) at `inverse` (crop pixel -> frame pixel, AlignedFace::inverse).
   // Only colour channels under the warped mask change; alpha/padding bytes are never written.
-  // Throws AlignError for a bad frame or crop; a crop entirely outside the frame changes nothing.
-  // const, and safe to call from several threads on different frames.
-  void composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop, const cv::Matx23d& inverse) const;
+  // `strength` in [0, 1] scales the mask: the result is the original face blended with the
+  // translated one (1 = the translated face, 0 = nothing written at all).
+  // Throws AlignError for a bad frame or crop or a strength outside [0, 1]; a crop entirely
+  // outside the frame changes nothing. const, and safe to call from several threads on
+  // different frames.
+  void composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop, const cv::Matx23d& inverse,
+                 double strength = 1.0) const;
 
   struct Face {
     cv::Mat crop;
     cv::Matx23d inverse;
   };
   // Several faces, blended one after another in the given order.
-  void composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces) const;
+  void composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces, double strength = 1.0) const;
 
  private:
   int crop_size_;

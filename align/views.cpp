@@ -2,6 +2,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <string>
+
 namespace starganv2::align {
 
 namespace {
@@ -26,26 +28,26 @@ void put_rgb(const cv::Mat& rgb, cv::Mat dst, PixelFormat format) {
 }
 
 void render_view(cv::Mat& frame, PixelFormat format, View view, std::span<const TranslatedFace> faces,
-                 const Compositor& compositor, const Compositor& mask_compositor) {
+                 const Compositor& compositor, const Compositor& mask_compositor, double strength) {
   if (faces.empty()) return;
   std::vector<Compositor::Face> blend;
   for (const TranslatedFace& f : faces) blend.push_back({f.translated, f.inverse});
   std::vector<const cv::Mat*> row;
   switch (view) {
     case View::kMerged:
-      compositor.composite(frame, format, blend);
+      compositor.composite(frame, format, blend, strength);
       break;
     case View::kAligned:
       for (const TranslatedFace& f : faces) row.push_back(&f.aligned);
       draw_crops(frame, format, row);
       break;
     case View::kTranslated:
-      compositor.composite(frame, format, blend);
+      compositor.composite(frame, format, blend, strength);
       for (const TranslatedFace& f : faces) row.push_back(&f.translated);
       draw_crops(frame, format, row);
       break;
     case View::kSideBySide:
-      compositor.composite(frame, format, blend);
+      compositor.composite(frame, format, blend, strength);
       for (const TranslatedFace& f : faces) {
         row.push_back(&f.aligned);
         row.push_back(&f.translated);
@@ -60,7 +62,7 @@ void render_view(cv::Mat& frame, PixelFormat format, View view, std::span<const 
       const cv::Mat white(size, size, CV_8UC3, cv::Scalar::all(255));
       std::vector<Compositor::Face> whites;
       for (const TranslatedFace& f : faces) whites.push_back({white, f.inverse});
-      mask_compositor.composite(black, PixelFormat::kRGB, whites);
+      mask_compositor.composite(black, PixelFormat::kRGB, whites, strength);
       put_rgb(black, frame, format);
       break;
     }
@@ -74,9 +76,20 @@ cv::Mat frame_to_square(const cv::Mat& frame, PixelFormat format, int size, Pixe
   return small;
 }
 
-void square_to_frame(const cv::Mat& translated, cv::Mat& frame, PixelFormat format) {
+void square_to_frame(const cv::Mat& translated, cv::Mat& frame, PixelFormat format, double strength) {
+  if (!(strength >= 0.0 && strength <= 1.0))
+    throw AlignError("square_to_frame: strength must be in [0, 1], got " + std::to_string(strength));
+  if (strength == 0.0) return;
   cv::Mat full;
   cv::resize(translated, full, frame.size(), 0, 0, cv::INTER_LINEAR);
+  if (strength < 1.0) {
+    // The original in the crop's channel order (RGB), so the blend is channel by channel.
+    cv::Mat original(frame.size(), CV_8UC3);
+    const ChannelIndex c = channel_index(format);
+    const int from_to[] = {c.r, 0, c.g, 1, c.b, 2};
+    cv::mixChannels(&frame, 1, &original, 1, from_to, 3);
+    cv::addWeighted(full, strength, original, 1.0 - strength, 0.0, full);
+  }
   put_rgb(full, frame, format);
 }
 

@@ -30,19 +30,22 @@ struct TranslatedFace {
 
 // Draws `view` of `faces` into `frame` (format `format`, any stride, in place). `compositor`
 // blends the translated faces; `mask_compositor` (colour matching off) draws the mask view.
+// `strength` (0..1) blends the translated faces with the original ones (Compositor::composite);
+// the mask view shows the weights it gives, the crop rows are drawn as they are.
 // Only the face regions and, for the crop views, the top-left corner are written, except in the
 // mask view, which replaces the whole frame. Throws AlignError for a bad frame or crop.
 void render_view(cv::Mat& frame, PixelFormat format, View view, std::span<const TranslatedFace> faces,
-                 const Compositor& compositor, const Compositor& mask_compositor);
+                 const Compositor& compositor, const Compositor& mask_compositor, double strength = 1.0);
 
 // Copies an RGB image (CV_8UC3) into `dst` (a region of a frame in `format`, same size), colour
 // channels only: alpha/padding bytes of 4-byte formats are kept.
 void put_rgb(const cv::Mat& rgb, cv::Mat dst, PixelFormat format);
 
 // Whole-frame mode: the frame resized to size x size in `crop_format` (area-averaged), and the
-// translated square stretched back over the whole frame.
+// translated square stretched back over the whole frame, blended with it by `strength` (0..1;
+// 0 leaves the frame untouched). Throws AlignError for a strength outside [0, 1].
 cv::Mat frame_to_square(const cv::Mat& frame, PixelFormat format, int size, PixelFormat crop_format);
-void square_to_frame(const cv::Mat& translated, cv::Mat& frame, PixelFormat format);
+void square_to_frame(const cv::Mat& translated, cv::Mat& frame, PixelFormat format, double strength = 1.0);
 
 // A crop's pixels, tightly packed (what a still-image caller gets).
 std::vector<uint8_t> packed_pixels(const cv::Mat& image);

@@ -501,7 +501,8 @@ at::Tensor Translator::current_style() const {
 
 // ---- translation ----
 
-void Translator::translate(std::span<const ImageView> in, std::span<const MutableImageView> out) {
+void Translator::translate(std::span<const ImageView> in, std::span<const MutableImageView> out,
+                           const at::Tensor& given_styles) {
   Impl& m = *impl_;
   if (in.empty()) throw std::invalid_argument("empty batch: no crops to translate");
   if (out.size() != in.size()) {
@@ -519,7 +520,7 @@ void Translator::translate(std::span<const ImageView> in, std::span<const Mutabl
   }
   CallScope guard(m.cpu_cache_acquired);
   const int64_t n = static_cast<int64_t>(in.size());
-  at::Tensor styles = m.styles_for(n, {});
+  at::Tensor styles = m.styles_for(n, given_styles);
   m.ensure_staging(n);
   at::Tensor batch = m.host_in.narrow(0, 0, n);
   for (int64_t i = 0; i < n; ++i) batch[i].copy_(Impl::rgb_view(in[i]));

@@ -130,10 +130,13 @@ class Translator {
   // the CPU, without cuda_graphs, or after a failed capture).
   std::vector<int64_t> graph_batch_sizes(PixelFormat format = PixelFormat::kRGB) const;
 
-  // Translates in[i] into out[i] with the current style (in place when they alias). Every view
+  // Translates in[i] into out[i] with the current style (in place when they alias), or with
+  // styles[i] when `styles` ((N,style_dim) float) is given: one batch, a style per crop. Every view
   // must be img_size x img_size with 3 or 4 bytes per pixel; out[i] gets in[i]'s channel order.
-  // Throws std::invalid_argument for an empty batch, a wrong size or format, or no style chosen.
-  void translate(std::span<const ImageView> in, std::span<const MutableImageView> out);
+  // Throws std::invalid_argument for an empty batch, a wrong size or format, styles of the wrong
+  // shape, or no style chosen.
+  void translate(std::span<const ImageView> in, std::span<const MutableImageView> out,
+                 const at::Tensor& styles = {});
   // images: (N,img,img,3) uint8 CPU, RGB or BGR (format kRGB/kBGR) -> same layout and order.
   // styles: optional (N,style_dim) per-image styles instead of the current style.
   at::Tensor translate(const at::Tensor& images, PixelFormat format = PixelFormat::kRGB,

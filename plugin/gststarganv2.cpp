@@ -29,13 +29,32 @@
  * translation, then the largest recent per-frame time (with a margin) once frames flow; when that
  * grows it posts a latency message so that a live pipeline adapts.
  *
+ * ## Faces as metadata
+ * Every output buffer carries one #GstVideoRegionOfInterestMeta of type `face` per translated
+ * face: the box in frame pixels (clipped to the frame), `id` stable while the face is tracked,
+ * and a params structure `starganv2-face` with `landmarks` (array of 136 gdouble: x0, y0, ... x67,
+ * y67 in frame pixels, dlib's 68-point order), `domain` (name), `style-source` (`latent`,
+ * `reference` or `style-file`), `style-per-face` (gboolean), `transition` (gdouble, 0..1: how
+ * far a style change has come, 1 = done), and by source `seed` (guint64, the face's own seed
+ * with style-per-face) and `psi`, or `reference`, or `style-file` (the path).
+ *
  * ## Messages
  * With #GstStarganv2:post-messages, an element message named `starganv2` is posted for every
  * frame, with the fields `timestamp`, `stream-time`, `running-time`, `duration` (guint64,
  * nanoseconds; GST_CLOCK_TIME_NONE when unknown), `reused` (gboolean: the late-frame path was
- * taken) and `faces`, an array of `face` structures with `id` (stable while a face is tracked),
- * `x`, `y`, `width` and `height` (gint, frame pixels), largest first. gst-inspect-1.0 shows the
- * same as the "Messages" line of the factory details and in the property's description.
+ * taken), and the faces in arrays with one entry per face, largest first: `face-ids` (gint,
+ * stable while a face is tracked), `face-boxes` (arrays of 4 gint: x, y, width, height in frame
+ * pixels, not clipped), `face-landmarks` (arrays of 136 gdouble, as in the ROI meta) and, for
+ * latent styles, `face-seeds` (guint64); when there are faces, also the style fields of the ROI
+ * meta (`domain`, `style-source`, `style-per-face`, `transition`, and `psi`, `reference` or
+ * `style-file`). Only numbers, strings and arrays of numbers, so `gst-launch-1.0 -m` prints all
+ * of it and gst_structure_from_string() reads it back. gst-inspect-1.0 shows the same as the
+ * "Messages" line of the factory details.
+ *
+ * ## Animation and transitions
+ * #GstStarganv2:psi, #GstStarganv2:feather and #GstStarganv2:strength are controllable: the
+ * element syncs them to each buffer's stream time, so a #GstInterpolationControlSource animates
+ * them. #GstStarganv2:transition makes style changes gradual (by buffer timestamps).
  */
 
 #ifdef HAVE_CONFIG_H
@@ -45,6 +64,7 @@
 #include "gststarganv2.h"
 
 #include <gst/video/video.h>
+#include <gst/video/gstvideometa.h>
 
 #include <array>
 #include <deque>
@@ -53,6 +73,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "processor.h"
@@ -186,6 +207,9 @@ enum {
   PROP_OVERLAP,
   PROP_ACTIVE_DEVICE,
   PROP_STATS,
+  PROP_STRENGTH,
+  PROP_TRANSITION,
+  PROP_STYLE_PER_FACE,
   N_PROPERTIES,
 };
 static GParamSpec* properties[N_PROPERTIES];
@@ -208,6 +232,10 @@ constexpr gdouble kMaxFeather = 0.5;
 constexpr gboolean kDefaultColorMatch = FALSE;
 constexpr gboolean kDefaultPostMessages = FALSE;
 constexpr gboolean kDefaultOverlap = TRUE;
+constexpr gdouble kDefaultStrength = 1.0;
+constexpr guint kDefaultTransition = 0;
+constexpr guint kMaxTransition = 600000;  // ten minutes
+constexpr gboolean kDefaultStylePerFace = FALSE;
 // Frames over which the largest processing time is taken for the reported latency.
 constexpr size_t kLatencyWindow = 30;
 // Head-room on the measured processing time, so that one slower frame is not late at the sink.
@@ -232,6 +260,8 @@ struct Settings {
   };
   bool post_messages = kDefaultPostMessages;
   bool overlap = kDefaultOverlap;
+  double strength = kDefaultStrength;
+  guint transition_ms = kDefaultTransition;
 };
 
 // A buffer inside the processor's pipeline: mapped from submit_input_buffer() until it leaves
@@ -437,6 +467,16 @@ static void gst_starganv2_set_property(GObject* object, guint prop_id, const GVa
       case PROP_POST_MESSAGES:
         s.post_messages = g_value_get_boolean(value);
         break;
+      case PROP_STRENGTH:
+        s.strength = g_value_get_double(value);
+        break;
+      case PROP_TRANSITION:
+        s.transition_ms = g_value_get_uint(value);
+        break;
+      case PROP_STYLE_PER_FACE:
+        s.style.per_face = g_value_get_boolean(value);
+        priv->style_dirty = true;
+        break;
       case PROP_OVERLAP:
         if (engine_fixed) refused = true;
         else s.overlap = g_value_get_boolean(value);
@@ -484,6 +524,9 @@ static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* v
       case PROP_COLOR_MATCH: g_value_set_boolean(value, s.align.color_match); break;
       case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
       case PROP_OVERLAP: g_value_set_boolean(value, s.overlap); break;
+      case PROP_STRENGTH: g_value_set_double(value, s.strength); break;
+      case PROP_TRANSITION: g_value_set_uint(value, s.transition_ms); break;
+      case PROP_STYLE_PER_FACE: g_value_set_boolean(value, s.style.per_face); break;
       case PROP_ACTIVE_DEVICE: set_string_or_null(value, priv->active_device); break;
       case PROP_STATS: {
         GstStructure* st = gst_structure_new(
@@ -650,6 +693,81 @@ static gboolean gst_starganv2_set_info(GstVideoFilter* filter, GstCaps* /*incaps
   });
 }
 
+static const char* style_source_name(sp::StyleSource source) {
+  switch (source) {
+    case sp::StyleSource::kReference: return "reference";
+    case sp::StyleSource::kStyleFile: return "style-file";
+    case sp::StyleSource::kLatent: break;
+  }
+  return "latent";
+}
+
+// Appends `value` (taken) to the GstValueArray `array`.
+template <typename T>
+static void append(GValue* array, GType type, T value) {
+  GValue v = G_VALUE_INIT;
+  g_value_init(&v, type);
+  if constexpr (std::is_same_v<T, double>) g_value_set_double(&v, value);
+  else if constexpr (std::is_same_v<T, guint64>) g_value_set_uint64(&v, value);
+  else g_value_set_int(&v, value);
+  gst_value_array_append_and_take_value(array, &v);
+}
+
+static GValue landmarks_array(const sp::FaceBox& face) {
+  GValue landmarks = G_VALUE_INIT;
+  g_value_init(&landmarks, GST_TYPE_ARRAY);
+  for (float v : face.landmarks) append(&landmarks, G_TYPE_DOUBLE, static_cast<double>(v));
+  return landmarks;
+}
+
+static guint64 face_style_seed(const sp::FaceBox& face, const sp::StyleReport& style) {
+  return style.per_face ? face.style_seed : style.seed;
+}
+
+// The style of a frame's faces as fields of `st`: domain, style-source, style-per-face,
+// transition, and by source psi, reference or style-file (the seed is per face).
+static void set_style_fields(GstStructure* st, const sp::StyleReport& style) {
+  gst_structure_set(st, "domain", G_TYPE_STRING, style.domain.c_str(), "style-source", G_TYPE_STRING,
+                    style_source_name(style.source), "style-per-face", G_TYPE_BOOLEAN, style.per_face,
+                    "transition", G_TYPE_DOUBLE, style.transition, nullptr);
+  switch (style.source) {
+    case sp::StyleSource::kLatent:
+      gst_structure_set(st, "psi", G_TYPE_DOUBLE, style.psi, nullptr);
+      break;
+    case sp::StyleSource::kReference:
+      gst_structure_set(st, "reference", G_TYPE_STRING, style.reference.c_str(), nullptr);
+      break;
+    case sp::StyleSource::kStyleFile:
+      gst_structure_set(st, "style-file", G_TYPE_STRING, style.style_file.c_str(), nullptr);
+      break;
+  }
+}
+
+// One GstVideoRegionOfInterestMeta of type "face" per translated face, as GStreamer's own face
+// detectors attach them: the box clipped to the frame, the track id, and a "starganv2-face"
+// params structure with the landmarks and the style.
+static void add_face_metas(GstBuffer* buffer, const sp::FrameReport& report, int width, int height) {
+  for (const sp::FaceBox& f : report.faces) {
+    const int x0 = CLAMP(f.x, 0, width), y0 = CLAMP(f.y, 0, height);
+    const int x1 = CLAMP(f.x + f.width, 0, width), y1 = CLAMP(f.y + f.height, 0, height);
+    GstVideoRegionOfInterestMeta* meta = gst_buffer_add_video_region_of_interest_meta(
+        buffer, "face", static_cast<guint>(x0), static_cast<guint>(y0), static_cast<guint>(x1 - x0),
+        static_cast<guint>(y1 - y0));
+    if (!meta) continue;
+    meta->id = f.id;
+    GstStructure* params = gst_structure_new_empty("starganv2-face");
+    GValue landmarks = landmarks_array(f);
+    gst_structure_take_value(params, "landmarks", &landmarks);
+    set_style_fields(params, report.style);
+    if (report.style.source == sp::StyleSource::kLatent)
+      gst_structure_set(params, "seed", G_TYPE_UINT64, face_style_seed(f, report.style), nullptr);
+    gst_video_region_of_interest_meta_add_param(meta, params);  // takes it
+  }
+}
+
+// The faces go in parallel arrays of numbers, one entry per face, rather than an array of
+// structures: gst_structure_to_string (gst-launch-1.0 -m) writes nested structures as escaped
+// strings, and nested arrays of numbers as they are, readable and parsed back as they were.
 static void post_frame_message(GstStarganv2* self, GstBuffer* buffer,
                                const sp::FrameReport& report) {
   const GstSegment& segment = GST_BASE_TRANSFORM(self)->segment;
@@ -664,19 +782,26 @@ static void post_frame_message(GstStarganv2* self, GstBuffer* buffer,
       "starganv2", "timestamp", G_TYPE_UINT64, pts, "stream-time", G_TYPE_UINT64, stream_time,
       "running-time", G_TYPE_UINT64, running_time, "duration", G_TYPE_UINT64,
       GST_BUFFER_DURATION(buffer), "reused", G_TYPE_BOOLEAN, report.reused, nullptr);
-  GValue faces = G_VALUE_INIT;
-  g_value_init(&faces, GST_TYPE_ARRAY);
+  GValue ids = G_VALUE_INIT, boxes = G_VALUE_INIT, landmarks = G_VALUE_INIT, seeds = G_VALUE_INIT;
+  for (GValue* v : {&ids, &boxes, &landmarks, &seeds}) g_value_init(v, GST_TYPE_ARRAY);
   for (const auto& f : report.faces) {
-    GstStructure* face = gst_structure_new("face", "id", G_TYPE_INT, f.id, "x", G_TYPE_INT, f.x,
-                                           "y", G_TYPE_INT, f.y, "width", G_TYPE_INT, f.width,
-                                           "height", G_TYPE_INT, f.height, nullptr);
-    GValue v = G_VALUE_INIT;
-    g_value_init(&v, GST_TYPE_STRUCTURE);
-    gst_value_set_structure(&v, face);
-    gst_structure_free(face);
-    gst_value_array_append_and_take_value(&faces, &v);
+    append(&ids, G_TYPE_INT, f.id);
+    GValue box = G_VALUE_INIT;
+    g_value_init(&box, GST_TYPE_ARRAY);
+    for (int v : {f.x, f.y, f.width, f.height}) append(&box, G_TYPE_INT, v);
+    gst_value_array_append_and_take_value(&boxes, &box);
+    GValue points = landmarks_array(f);
+    gst_value_array_append_and_take_value(&landmarks, &points);
+    append(&seeds, G_TYPE_UINT64, face_style_seed(f, report.style));
   }
-  gst_structure_take_value(s, "faces", &faces);
+  gst_structure_take_value(s, "face-ids", &ids);
+  gst_structure_take_value(s, "face-boxes", &boxes);
+  gst_structure_take_value(s, "face-landmarks", &landmarks);
+  if (!report.faces.empty()) {
+    set_style_fields(s, report.style);
+    if (report.style.source == sp::StyleSource::kLatent) gst_structure_take_value(s, "face-seeds", &seeds);
+  }
+  if (G_IS_VALUE(&seeds)) g_value_unset(&seeds);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
@@ -727,7 +852,9 @@ static GstBuffer* finish_frame(GstStarganv2* self, const sp::FinishedFrame& done
   PendingFrame p = priv->pending.front();
   priv->pending.pop_front();
   GstBuffer* buffer = p.frame.buffer;
+  const int width = GST_VIDEO_FRAME_WIDTH(&p.frame), height = GST_VIDEO_FRAME_HEIGHT(&p.frame);
   gst_video_frame_unmap(&p.frame);
+  add_face_metas(buffer, done.report, width, height);
   if (p.late) post_qos_message(self, buffer, p.running_time, p.earliest, p.proportion);
   if (p.post_message) post_frame_message(self, buffer, done.report);
   if (!p.late)
@@ -767,6 +894,14 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
     gst_buffer_unref(input);
     GST_ELEMENT_ERROR(self, CORE, FAILED, ("The element was not started."), (nullptr));
     return GST_FLOW_ERROR;
+  }
+  // Controlled properties (psi, feather, strength) take their values for this buffer's stream
+  // time, as GstBaseTransform would do before a transform: so a GstInterpolationControlSource
+  // animates them by timestamps, and a file comes out the same on every run.
+  if (trans->segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(input)) {
+    const GstClockTime stream_time =
+        gst_segment_to_stream_time(&trans->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(input));
+    if (GST_CLOCK_TIME_IS_VALID(stream_time)) gst_object_sync_values(GST_OBJECT(self), stream_time);
   }
   Settings s;
   bool style_dirty = false, align_dirty = false, reset = false, live = false;
@@ -831,6 +966,8 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
       .view = to_view(s.view),
       .timestamp_s = GST_CLOCK_TIME_IS_VALID(p.running_time) ? p.running_time / 1e9 : -1.0,
       .late = p.late,
+      .strength = s.strength,
+      .transition_s = s.transition_ms / 1000.0,
   };
   priv->pending.push_back(p);
   try {
@@ -1036,6 +1173,8 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
                                                    GST_PARAM_MUTABLE_READY);
   constexpr auto kPlaying = static_cast<GParamFlags>(
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+  // Animatable with GstController: synced to each buffer's stream time (submit_input_buffer).
+  constexpr auto kControllable = static_cast<GParamFlags>(kPlaying | GST_PARAM_CONTROLLABLE);
 
   /**
    * GstStarganv2:checkpoint:
@@ -1092,8 +1231,9 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
    */
   properties[PROP_PSI] = g_param_spec_double(
       "psi", "Psi",
-      "Truncation of the latent style towards the domain's average (1 = none, 0 = the average)",
-      0.0, 1.0, kDefaultPsi, kPlaying);
+      "Truncation of the latent style towards the domain's average (1 = none, 0 = the average); "
+      "controllable",
+      0.0, 1.0, kDefaultPsi, kControllable);
 
   /**
    * GstStarganv2:reference:
@@ -1193,9 +1333,9 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
    */
   properties[PROP_FEATHER] = g_param_spec_double(
       "feather", "Feather",
-      "Width of the blend edge in aligned-crop widths, scaling with the face (0 = hard edge)", 0.0,
-      kMaxFeather,
-      kDefaultFeather, kPlaying);
+      "Width of the blend edge in aligned-crop widths, scaling with the face (0 = hard edge); "
+      "controllable",
+      0.0, kMaxFeather, kDefaultFeather, kControllable);
 
   /**
    * GstStarganv2:color-match:
@@ -1225,8 +1365,8 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
   properties[PROP_POST_MESSAGES] = g_param_spec_boolean(
       "post-messages", "Post messages",
       "Post an element message \"starganv2\" for every frame, fields: timestamp, stream-time, "
-      "running-time, duration (guint64 ns), reused (gboolean, late-frame path taken), faces (array of "
-      "face structures: id, x, y, width, height as gint frame pixels)",
+      "running-time, duration (guint64 ns), reused (gboolean, late-frame path taken), face-ids, "
+      "face-boxes, face-landmarks, face-seeds (arrays, one entry per face) and the style's fields",
       kDefaultPostMessages, kPlaying);
 
   /**
@@ -1267,6 +1407,48 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
       "Counters since start: frames, detections-on-streaming-thread, detections-on-workers",
       GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * GstStarganv2:strength:
+   *
+   * How much of the translated face is shown: the translated face blended with the original
+   * one, 1 = translated, 0 = the original (the frame passes unchanged). Controllable, e.g. to
+   * fade the effect in and out with a #GstInterpolationControlSource.
+   */
+  properties[PROP_STRENGTH] = g_param_spec_double(
+      "strength", "Strength",
+      "Blend of the translated face with the original (1 = translated, 0 = original); "
+      "controllable",
+      0.0, 1.0, kDefaultStrength, kControllable);
+
+  /**
+   * GstStarganv2:transition:
+   *
+   * A change of #GstStarganv2:domain, #GstStarganv2:seed, #GstStarganv2:psi,
+   * #GstStarganv2:reference, #GstStarganv2:style-file or #GstStarganv2:style-per-face while
+   * playing moves each face from its old style code to the new one over this many milliseconds
+   * of stream (buffer timestamps, so a file comes out the same on every run): a straight line
+   * between the two codes, also across domains, eased by the official StarGAN v2 video's sigmoid
+   * schedule. 0 = at once.
+   */
+  properties[PROP_TRANSITION] = g_param_spec_uint(
+      "transition", "Transition",
+      "Milliseconds of stream over which a style change (domain, seed, psi, reference, "
+      "style-file) moves from the old style code to the new one (0 = at once)",
+      0, kMaxTransition, kDefaultTransition, kPlaying);
+
+  /**
+   * GstStarganv2:style-per-face:
+   *
+   * Give each tracked face its own latent style, from (#GstStarganv2:seed, face id), for as long
+   * as the face is tracked; all faces still go through the generator in one batch. With
+   * #GstStarganv2:reference or #GstStarganv2:style-file all faces share that style.
+   */
+  properties[PROP_STYLE_PER_FACE] = g_param_spec_boolean(
+      "style-per-face", "Style per face",
+      "Each tracked face gets its own latent style from (seed, face id); a reference or style "
+      "file is shared by all faces",
+      kDefaultStylePerFace, kPlaying);
+
   g_object_class_install_properties(object_class, N_PROPERTIES, properties);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
@@ -1282,8 +1464,16 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
       element_class, "messages",
       "with post-messages=true, an element message \"starganv2\" per frame: timestamp, stream-time, "
       "running-time, duration (guint64 ns, GST_CLOCK_TIME_NONE when unknown), reused (gboolean: the "
-      "late-frame path was taken), faces (GstValueArray of \"face\" structures: id, stable while "
-      "tracked; x, y, width, height in frame pixels, gint; largest first)");
+      "late-frame path was taken); one entry per face, largest first: face-ids (gint, stable while "
+      "tracked), face-boxes (<x, y, width, height> gint frame pixels), face-landmarks (<136 gdouble>), "
+      "face-seeds (guint64, latent styles); with faces also domain, style-source, style-per-face, "
+      "transition, and psi, reference or style-file");
+  gst_element_class_add_static_metadata(
+      element_class, "region-of-interest-meta",
+      "every output buffer carries a GstVideoRegionOfInterestMeta of type \"face\" per translated "
+      "face: box in frame pixels, id stable while tracked, params \"starganv2-face\": landmarks "
+      "(136 gdouble: x0, y0 ... x67, y67), domain, style-source (latent, reference, style-file), "
+      "style-per-face, transition (0..1), seed and psi, or reference, or style-file");
   gst_element_class_add_static_metadata(
       element_class, "quality-of-service",
       "unlike GstBaseTransform, late buffers are never dropped: in a live pipeline with qos=true "

@@ -17,6 +17,7 @@
 #include "align/image.h"
 #include "align/landmarks.h"
 #include "model/safetensors.h"
+#include "model/seed_rng.h"
 #include "model/style.h"
 #include "processor_impl.h"
 
@@ -120,6 +121,20 @@ std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>>& pool_sp
 constexpr size_t kMaxSpareAligners = 4;
 
 }  // namespace
+
+uint64_t face_seed(uint64_t seed, int face_id) {
+  SplitMix64 mix(seed ^ (static_cast<uint64_t>(static_cast<uint32_t>(face_id)) * 0xD1B54A32D192ED03ULL));
+  return mix.next();
+}
+
+double transition_weight(double elapsed_s, double duration_s) {
+  if (!(duration_s > 0) || elapsed_s >= duration_s) return 1.0;
+  if (!(elapsed_s > 0)) return 0.0;
+  const auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  const double u = elapsed_s / duration_s;
+  const double lo = sigmoid(-5.0), hi = sigmoid(5.0);
+  return std::clamp((sigmoid(10.0 * u - 5.0) - lo) / (hi - lo), 0.0, 1.0);
+}
 
 align::PixelFormat to_align_format(PixelLayout layout) {
   switch (layout) {
@@ -244,8 +259,8 @@ void Processor::Impl::build_compositors(const AlignOptions& o) {
   align::CompositorOptions m = c;
   m.color_match = false;
   try {
-    compositor = std::make_unique<align::Compositor>(img_size(), kCropFormat, c);
-    mask_compositor = std::make_unique<align::Compositor>(img_size(), kCropFormat, m);
+    compositor = std::make_shared<const align::Compositor>(img_size(), kCropFormat, c);
+    mask_compositor = std::make_shared<const align::Compositor>(img_size(), kCropFormat, m);
   } catch (const align::AlignError& e) {
     throw ProcessorError(Kind::kSettings, e.what());
   }
@@ -365,7 +380,7 @@ void Processor::Impl::set_style(const StyleOptions& o) {
              o.domain == style.domain;
     else
       same = style.style_file.empty() && style.reference.empty() && o.domain == style.domain &&
-             o.seed == style.seed && o.psi == style.psi;
+             o.seed == style.seed && o.psi == style.psi && o.per_face == style.per_face;
     if (same) {
       style = o;
       return;
@@ -377,7 +392,12 @@ void Processor::Impl::set_style(const StyleOptions& o) {
   } catch (const std::invalid_argument& e) {
     throw ProcessorError(Kind::kSettings, e.what());
   }
+  auto next = std::make_shared<StylePlan>();
+  next->options = o;
+  next->domain = domain;
+  next->domain_name = translator.domains().at(static_cast<size_t>(domain));
   if (!o.style_file.empty()) {
+    next->source = StyleSource::kStyleFile;
     require_file(o.style_file, "style file");
     try {
       translator.use_style(load_style(o.style_file, translator.config().style_dim));
@@ -387,6 +407,7 @@ void Processor::Impl::set_style(const StyleOptions& o) {
       throw ProcessorError(Kind::kRead, "style file " + o.style_file + ": " + e.what());
     }
   } else if (!o.reference.empty()) {
+    next->source = StyleSource::kReference;
     const cv::Mat crop = reference_crop(o.reference);
     translator.use_reference_style(domain, view_of(crop));
   } else {
@@ -396,11 +417,50 @@ void Processor::Impl::set_style(const StyleOptions& o) {
       throw ProcessorError(Kind::kSettings, e.what());
     }
   }
+  next->code = translator.current_style();
+  plan = std::move(next);
   style = o;
   has_style = true;
 }
 
-std::vector<cv::Mat> Processor::Impl::translate(const std::vector<cv::Mat>& crops) {
+at::Tensor Processor::Impl::target_style(const StylePlan& p, int id) {
+  if (!p.per_face_latent()) return p.code;
+  auto it = book.targets.find(id);
+  if (it != book.targets.end()) return it->second;
+  // Faces come and go over a long stream; their codes are cheap to make again (F on one z).
+  if (book.targets.size() >= 64) book.targets.clear();
+  at::Tensor code = translator.latent_style(p.domain, face_seed(p.options.seed, id), p.options.psi);
+  book.targets.emplace(id, code);
+  return code;
+}
+
+at::Tensor Processor::Impl::frame_styles(const std::shared_ptr<const StylePlan>& p,
+                                         const std::vector<int>& ids, double weight) {
+  if (p != book.plan) {
+    // A new style: its faces move from what they showed last. A change that comes during
+    // another one starts from the blend shown then, so nothing jumps.
+    book.from = weight < 1.0 && book.plan ? book.shown : std::map<int, at::Tensor>{};
+    book.targets.clear();
+    book.plan = p;
+  }
+  if (weight >= 1.0) book.from.clear();
+  std::vector<at::Tensor> codes;
+  std::map<int, at::Tensor> shown;
+  for (int id : ids) {
+    at::Tensor code = target_style(*p, id);
+    auto from = book.from.find(id);
+    // The paper's interpolation: a straight line between the two style codes, whatever their
+    // domains (G takes the domain from the code alone), as in the official video, where the
+    // weight follows the same sigmoid schedule (transition_weight).
+    if (from != book.from.end()) code = interpolate_styles(from->second, code, weight);
+    shown[id] = code;
+    codes.push_back(code);
+  }
+  book.shown = std::move(shown);
+  return at::stack(codes);
+}
+
+std::vector<cv::Mat> Processor::Impl::translate(const std::vector<cv::Mat>& crops, const at::Tensor& styles) {
   std::vector<cv::Mat> out(crops.size());
   std::vector<ImageView> in_views;
   std::vector<MutableImageView> out_views;
@@ -409,7 +469,7 @@ std::vector<cv::Mat> Processor::Impl::translate(const std::vector<cv::Mat>& crop
     in_views.push_back(view_of(crops[i]));
     out_views.push_back(mutable_view_of(out[i]));
   }
-  translator.translate(in_views, out_views);  // one batch for every face of the frame
+  translator.translate(in_views, out_views, styles);  // one batch for every face of the frame
   return out;
 }
 
@@ -441,8 +501,9 @@ const std::vector<std::string>& Processor::domains() const {
 int Processor::img_size() const { return impl_->img_size(); }
 
 void Processor::set_style(const StyleOptions& options) {
-  // The style is the translator's state: frames already queued on the engine thread finish
-  // with the style they were queued under.
+  // A property controller sets the same value again on every frame: nothing to wait for then.
+  if (impl_->has_style && options == impl_->style) return;
+  // The translator computes the new style: the engine thread must be done with it first.
   impl_->wait_engine_idle();
   impl_->set_style(options);
 }

@@ -49,8 +49,25 @@ struct StyleOptions {
   double psi = 1.0;       // truncation towards the domain's average style; 1 = none
   std::string reference;  // image whose face gives the style
   std::string style_file; // an explicit style vector
+  // Latent styles only: each tracked face of a stream gets its own z, seeded by face_seed(seed,
+  // face id), for as long as it is tracked. A reference or style file is shared by all faces.
+  bool per_face = false;
   bool operator==(const StyleOptions&) const = default;
 };
+
+// Where a style came from.
+enum class StyleSource { kLatent, kReference, kStyleFile };
+
+// The seed of face `face_id`'s latent code in per-face styles: the first SplitMix64 output for
+// the state seed XOR (face_id * 0xD1B54A32D192ED03), so that neighbouring ids and seeds give
+// unrelated codes, the same on every run and device.
+uint64_t face_seed(uint64_t seed, int face_id);
+
+// Where the style of a stream moves from one style code to the next (see StyleTransition in
+// processor_impl.h): the weight of the new code after `elapsed_s` of a `duration_s` transition,
+// the official StarGAN v2 video schedule, sigmoid(10 u - 5) for u = elapsed / duration, scaled
+// so that it runs exactly from 0 to 1. 1 when duration_s <= 0 or elapsed_s >= duration_s.
+double transition_weight(double elapsed_s, double duration_s);
 
 struct AlignOptions {
   int detect_interval = 5;  // run the detector every N frames, track in between
@@ -73,6 +90,24 @@ struct FrameView {
 struct FaceBox {
   int id = 0;  // stable while the face is tracked
   int x = 0, y = 0, width = 0, height = 0;
+  // The 68 landmarks (iBUG 300-W order) as fitted on the frame, x0, y0, x1, y1, ... in frame
+  // pixels; empty in frame mode and for still images.
+  std::vector<float> landmarks;
+  uint64_t style_seed = 0;  // per-face latent styles: the seed of this face's z (face_seed)
+};
+
+// The style a frame's faces were given (the frame's own settings, so it is exact whatever the
+// overlap).
+struct StyleReport {
+  std::string domain;  // the domain's name in the checkpoint
+  StyleSource source = StyleSource::kLatent;
+  uint64_t seed = 0;
+  double psi = 1.0;
+  std::string reference;
+  std::string style_file;
+  bool per_face = false;
+  // Progress of a style change (transition_weight): 0 = the previous style, 1 = this one.
+  double transition = 1.0;
 };
 
 // Where a frame's time went, in milliseconds; every figure is the time of the thread named.
@@ -90,6 +125,7 @@ struct StageTimes {
 
 struct FrameReport {
   std::vector<FaceBox> faces;
+  StyleReport style;  // empty domain when nothing was translated (no face, a late frame)
   bool reused = false;   // degraded: the last translated faces were put back, nothing was run
   bool changed = false;  // the frame was written to
   StageTimes times;
@@ -111,8 +147,14 @@ struct StreamOptions {
 struct FrameSettings {
   Mode mode = Mode::kFace;
   View view = View::kMerged;
-  double timestamp_s = -1;  // for smoothing; < 0 = the next frame at 30 fps; must increase
+  double timestamp_s = -1;  // for smoothing and transitions; < 0 = the next frame at 30 fps; must increase
   bool late = false;        // reuse the last translated faces instead of running anything
+  // Blend of the translated faces with the original ones: 1 = translated, 0 = the frame as it came.
+  double strength = 1.0;
+  // A new style (set_style) reaches this frame: its faces move from the style shown before to
+  // the new one over this many seconds of timestamps (transition_weight); 0 = at once. Read
+  // from the first frame pushed after the change.
+  double transition_s = 0;
 };
 
 // A frame that left the pipeline.
@@ -167,7 +209,8 @@ class Processor {
   int img_size() const;
 
   // Recomputes the style when the options differ from the current ones. On failure throws
-  // ProcessorError and keeps the previous style.
+  // ProcessorError and keeps the previous style. Stream frames pushed from now on get the new
+  // style (moving to it over their FrameSettings::transition_s); frames already pushed keep theirs.
   void set_style(const StyleOptions& options);
   // The current style code (style_dim values, after psi), e.g. to save it as a style file;
   // empty before the first set_style().

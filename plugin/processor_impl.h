@@ -4,9 +4,12 @@
 
 #include <opencv2/core.hpp>
 
+#include <ATen/core/Tensor.h>
+
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,12 +53,45 @@ class AlignerPool {
   static std::unique_ptr<align::FaceAligner> take_or_build(const AlignerKey& key);
 };
 
+// A style as set_style() made it: what every face of the frames pushed after it is given.
+// Immutable once made, shared by those frames.
+struct StylePlan {
+  StyleOptions options;
+  int64_t domain = 0;
+  std::string domain_name;
+  StyleSource source = StyleSource::kLatent;
+  at::Tensor code;  // (style_dim) float32 CPU: the shared code (latent: the code of `seed`)
+  bool per_face_latent() const { return options.per_face && source == StyleSource::kLatent; }
+};
+
+// The face id under which frame mode's one crop keeps its style.
+inline constexpr int kFrameFaceId = 0;
+
+// The styles the engine thread gave the faces, for transitions. Only engine jobs touch it (and
+// discard(), once the engine is idle), so it needs no lock; jobs run in frame order, so what it
+// holds depends on the frames alone, never on thread timing.
+struct StyleBook {
+  std::shared_ptr<const StylePlan> plan;  // of the last frame translated
+  std::map<int, at::Tensor> shown;        // face id -> code given in the last frame translated
+  // A style change in progress: face id -> the code it had when the change came. A face not in
+  // it (one that appeared since) gets the new style at once.
+  std::map<int, at::Tensor> from;
+  std::map<int, at::Tensor> targets;      // per-face latent codes of `plan`, by face id
+};
+
 // A frame inside the stream pipeline.
 struct InFlight {
   uint64_t tag = 0;
   cv::Mat frame;  // over the caller's pixels
   align::PixelFormat format = align::PixelFormat::kRGB;
   FrameSettings settings;
+  // The frame's own style and blending, fixed when it is pushed, so that a change of them applies
+  // to the same frames whether frames overlap or not.
+  std::shared_ptr<const StylePlan> plan;
+  double since_s = 0;       // timestamp of the first frame pushed with `plan`
+  double transition_s = 0;  // what that frame asked for
+  double timestamp_s = 0;   // settings.timestamp_s, or the 30 fps clock when it has none
+  std::shared_ptr<const align::Compositor> compositor, mask_compositor;
   bool started = false;  // aligned, and its networks queued
   std::vector<align::AlignedFace> faces;
   cv::Mat square;  // Mode::kFrame: the frame at img_size
@@ -81,11 +117,20 @@ struct Processor::Impl {
   std::unique_ptr<align::FaceAligner> aligner;
   std::future<std::unique_ptr<align::FaceAligner>> pending;
   AlignerKey pending_key;
-  std::unique_ptr<align::Compositor> compositor;
-  std::unique_ptr<align::Compositor> mask_compositor;  // colour matching off, for the mask view
+  // Rebuilt when feather or colour matching change; frames inside keep the ones they were
+  // pushed with.
+  std::shared_ptr<const align::Compositor> compositor;
+  std::shared_ptr<const align::Compositor> mask_compositor;  // colour matching off, for the mask view
 
   StyleOptions style;
   bool has_style = false;
+  std::shared_ptr<const StylePlan> plan;  // made by set_style()
+  // The plan of the last frame pushed, when it began, and the transition it asked for.
+  std::shared_ptr<const StylePlan> pushed_plan;
+  double pushed_since_s = 0;
+  double pushed_transition_s = 0;
+  double clock_s = -1;  // timestamp of the last frame pushed
+  StyleBook book;       // engine thread only
 
   // The stream pipeline (stream.cpp).
   StreamOptions stream;
@@ -129,8 +174,14 @@ struct Processor::Impl {
   cv::Mat align_reference(const std::string& path);
   // Blocks until the engine thread has run everything queued; then the translator is free.
   void wait_engine_idle();
-  // The translation of `crops` (one batch), on the calling thread.
-  std::vector<cv::Mat> translate(const std::vector<cv::Mat>& crops);
+  // The translation of `crops` (one batch), on the calling thread; with `styles` ((N,style_dim)),
+  // a style per crop instead of the current one.
+  std::vector<cv::Mat> translate(const std::vector<cv::Mat>& crops, const at::Tensor& styles = {});
+  // Engine thread: the style codes of a frame's faces ((N,style_dim) float32), moving from the
+  // codes shown before a plan change to the plan's over the transition (see StyleBook).
+  at::Tensor frame_styles(const std::shared_ptr<const StylePlan>& plan, const std::vector<int>& ids,
+                          double weight);
+  at::Tensor target_style(const StylePlan& plan, int id);
   // max-faces and min-face-size: the largest faces that are big enough.
   std::vector<align::AlignedFace> select_faces(std::vector<align::AlignedFace> faces) const;
 

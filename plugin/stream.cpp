@@ -30,8 +30,27 @@ constexpr int kFileLookahead = 3;
 
 FaceBox report_box(const align::AlignedFace& f) {
   const cv::Rect2d b = f.box.bounds();
-  return FaceBox{f.id, static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y)),
-                 static_cast<int>(std::lround(b.width)), static_cast<int>(std::lround(b.height))};
+  FaceBox box{f.id, static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y)),
+              static_cast<int>(std::lround(b.width)), static_cast<int>(std::lround(b.height))};
+  box.landmarks.reserve(2 * f.landmarks.size());
+  for (const cv::Point2d& p : f.landmarks) {
+    box.landmarks.push_back(static_cast<float>(p.x));
+    box.landmarks.push_back(static_cast<float>(p.y));
+  }
+  return box;
+}
+
+StyleReport style_report(const StylePlan& plan, double weight) {
+  StyleReport r;
+  r.domain = plan.domain_name;
+  r.source = plan.source;
+  r.seed = plan.options.seed;
+  r.psi = plan.options.psi;
+  r.reference = plan.source == StyleSource::kReference ? plan.options.reference : "";
+  r.style_file = plan.source == StyleSource::kStyleFile ? plan.options.style_file : "";
+  r.per_face = plan.per_face_latent();
+  r.transition = weight;
+  return r;
 }
 
 }  // namespace
@@ -48,6 +67,19 @@ void Processor::Impl::push(const FrameView& view, const FrameSettings& settings,
   f.frame = wrap(view);
   f.format = to_align_format(view.layout);
   f.settings = settings;
+  // Frames without a timestamp are taken as 30 fps, as the aligner does.
+  clock_s = settings.timestamp_s >= 0 ? settings.timestamp_s : (clock_s < 0 ? 0.0 : clock_s + 1.0 / 30);
+  f.timestamp_s = clock_s;
+  if (plan != pushed_plan) {
+    pushed_plan = plan;
+    pushed_since_s = clock_s;
+    pushed_transition_s = settings.transition_s;
+  }
+  f.plan = pushed_plan;
+  f.since_s = pushed_since_s;
+  f.transition_s = pushed_transition_s;
+  f.compositor = compositor;
+  f.mask_compositor = mask_compositor;
   // Files: this frame's scheduled detection starts now, on a worker.
   if (!settings.late && settings.mode == Mode::kFace && !stream.live) {
     aligner->prefetch(f.frame, f.format);
@@ -77,11 +109,13 @@ void Processor::Impl::start(InFlight& f) {
   if (f.settings.late || f.frame.empty()) return;
   StageTimes& times = f.report.times;
   std::vector<cv::Mat> crops;
+  std::vector<int> ids;  // whose style each crop gets
   if (f.settings.mode == Mode::kFrame) {
     const auto t0 = Clock::now();
     f.square = align::frame_to_square(f.frame, f.format, img_size(), kCropFormat);
     times.warp += ms_since(t0);
     crops.push_back(f.square);
+    ids.push_back(kFrameFaceId);
   } else {
     const long before = aligner->detections_on_caller();
     f.faces = select_faces(aligner->process(f.frame, f.format, f.settings.timestamp_s));
@@ -95,18 +129,24 @@ void Processor::Impl::start(InFlight& f) {
     if (a.detection_merged && a.detections_here == 0) ++counters.detections_on_workers;
     for (const auto& face : f.faces) {
       crops.push_back(face.crop);
+      ids.push_back(face.id);
       f.report.faces.push_back(report_box(face));
+      if (f.plan && f.plan->per_face_latent())
+        f.report.faces.back().style_seed = face_seed(f.plan->options.seed, face.id);
     }
   }
-  if (crops.empty()) return;
-  // One batch for every face of the frame, on the engine thread.
-  f.translated = engine_worker->submit([this, crops = std::move(crops)] {
-    const auto t0 = Clock::now();
-    InFlight::Translated out;
-    out.crops = translate(crops);
-    out.ms = ms_since(t0);
-    return out;
-  });
+  if (crops.empty() || !f.plan) return;
+  const double weight = transition_weight(f.timestamp_s - f.since_s, f.transition_s);
+  f.report.style = style_report(*f.plan, weight);
+  // One batch for every face of the frame, a style per face, on the engine thread.
+  f.translated = engine_worker->submit(
+      [this, crops = std::move(crops), ids = std::move(ids), plan = f.plan, weight] {
+        const auto t0 = Clock::now();
+        InFlight::Translated out;
+        out.crops = translate(crops, frame_styles(plan, ids, weight));
+        out.ms = ms_since(t0);
+        return out;
+      });
 }
 
 FrameReport Processor::Impl::finish(InFlight& f) {
@@ -116,7 +156,8 @@ FrameReport Processor::Impl::finish(InFlight& f) {
     report.faces.clear();
     if (!last.empty() && !f.frame.empty()) {
       const auto t0 = Clock::now();
-      align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *compositor, *mask_compositor);
+      align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *f.compositor,
+                         *f.mask_compositor, f.settings.strength);
       report.times.compositing = ms_since(t0);
       report.changed = true;
     }
@@ -128,11 +169,12 @@ FrameReport Processor::Impl::finish(InFlight& f) {
   report.times.networks = t.ms;
   const auto t0 = Clock::now();
   if (f.settings.mode == Mode::kFrame) {
-    align::square_to_frame(t.crops.front(), f.frame, f.format);
+    align::square_to_frame(t.crops.front(), f.frame, f.format, f.settings.strength);
   } else {
     for (size_t i = 0; i < f.faces.size(); ++i)
       last.push_back({f.faces[i].crop, t.crops[i], f.faces[i].inverse});
-    align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *compositor, *mask_compositor);
+    align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *f.compositor,
+                       *f.mask_compositor, f.settings.strength);
   }
   report.times.compositing = ms_since(t0);
   report.changed = true;
@@ -163,6 +205,10 @@ void Processor::Impl::discard() {
   queue.clear();
   last.clear();
   aligner->reset();
+  // Timestamps start again after a flush or in a new stream: the current style applies at once.
+  book = StyleBook{};
+  pushed_plan.reset();
+  clock_s = -1;
 }
 
 // ---- Processor: the stream pipeline -----------------------------------------------------------
@@ -211,14 +257,14 @@ StreamCounters Processor::counters() const { return impl_->counters; }
 FrameReport Processor::process(const FrameView& frame, Mode mode, View view, double timestamp_s) {
   if (!impl_->queue.empty())
     throw ProcessorError(Kind::kFailed, "Processor::process: frames are inside the pipeline; pop them first");
-  push(frame, FrameSettings{mode, view, timestamp_s, false}, 0);
+  push(frame, FrameSettings{.mode = mode, .view = view, .timestamp_s = timestamp_s}, 0);
   return pop(/*drain=*/true)->report;
 }
 
 FrameReport Processor::reuse_last(const FrameView& frame, View view) {
   if (!impl_->queue.empty())
     throw ProcessorError(Kind::kFailed, "Processor::reuse_last: frames are inside the pipeline; pop them first");
-  push(frame, FrameSettings{Mode::kFace, view, -1, true}, 0);
+  push(frame, FrameSettings{.mode = Mode::kFace, .view = view, .late = true}, 0);
   return pop(/*drain=*/true)->report;
 }
 

@@ -515,8 +515,20 @@ TEST(Inspect, GstInspectDocumentsMessagesQosAndOrigin) {
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\n +Messages +([^\n]*)\n"))) << r.out;
   const std::string messages = m[1];
   for (const char* field : {"\"starganv2\"", "timestamp", "stream-time", "running-time", "duration", "reused", "faces",
-                            "id", "x, y, width, height"})
+                            "id", "x, y, width, height", "face-ids", "face-boxes", "face-landmarks", "face-seeds"})
     EXPECT_NE(messages.find(field), std::string::npos) << "the message field " << field << " is not described: " << messages;
+
+  // The faces as GstVideoRegionOfInterestMeta, and the properties an animation can drive.
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\n +Region-of-interest-meta +([^\n]*)\n"))) << r.out;
+  for (const char* what : {"GstVideoRegionOfInterestMeta", "\"face\"", "landmarks", "domain", "style-source"})
+    EXPECT_NE(m[1].str().find(what), std::string::npos) << what << " missing from: " << m[1];
+  for (const char* property : {"psi", "feather", "strength"}) {
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(std::string("\n +") + property + " +: [^\n]*\n +flags: ([^\n]*)\n")))
+        << property << "\n" << r.out;
+    EXPECT_NE(m[1].str().find("controllable"), std::string::npos) << property << ": " << m[1];
+  }
+  for (const char* property : {"transition", "style-per-face"})
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(std::string("\n +") + property + " +: "))) << property;
 
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\n +Quality-of-service +([^\n]*)\n"))) << r.out;
   const std::string qos = m[1];

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include <gst/app/gstappsrc.h>
+#include <gst/controller/controller.h>
+#include <gst/video/gstvideometa.h>
 
 #include "element_test_util.h"
 
@@ -189,16 +191,12 @@ std::vector<std::vector<Box>> frame_messages(GstBus* bus) {
   for (auto& m : drain(bus, GST_MESSAGE_ELEMENT)) {
     const GstStructure* s = gst_message_get_structure(m.get());
     if (!gst_structure_has_name(s, "starganv2")) continue;
-    const GValue* faces = gst_structure_get_value(s, "faces");
+    const GValue* faces = gst_structure_get_value(s, "face-boxes");
     std::vector<Box> boxes;
     for (guint i = 0; faces && i < gst_value_array_get_size(faces); ++i) {
-      const GstStructure* f = gst_value_get_structure(gst_value_array_get_value(faces, i));
-      Box b;
-      gst_structure_get_int(f, "x", &b.x);
-      gst_structure_get_int(f, "y", &b.y);
-      gst_structure_get_int(f, "width", &b.w);
-      gst_structure_get_int(f, "height", &b.h);
-      boxes.push_back(b);
+      const GValue* f = gst_value_array_get_value(faces, i);
+      const auto at = [&](guint k) { return g_value_get_int(gst_value_array_get_value(f, k)); };
+      boxes.push_back(Box{at(0), at(1), at(2), at(3)});
     }
     frames.push_back(boxes);
   }
@@ -272,7 +270,7 @@ TEST(Element, IsRegisteredWithDocumentedProperties) {
                             "reference", "style-file", "device", "precision", "mode",
                             "detect-interval", "max-faces", "min-face-size", "smoothing",
                             "feather", "color-match", "view", "active-device", "post-messages",
-                            "overlap", "stats"};
+                            "overlap", "stats", "strength", "transition", "style-per-face"};
   for (const char* name : expected) {
     GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), name);
     ASSERT_NE(spec, nullptr) << name;
@@ -914,7 +912,7 @@ Decoded run_pipeline(const std::string& desc, const std::vector<GstSample*>& inp
     if (GST_MESSAGE_TYPE(m.get()) == GST_MESSAGE_EOS) break;
     const GstStructure* st = gst_message_get_structure(m.get());
     if (GST_MESSAGE_TYPE(m.get()) == GST_MESSAGE_ELEMENT && gst_structure_has_name(st, "starganv2"))
-      d.faces.push_back(static_cast<int>(gst_value_array_get_size(gst_structure_get_value(st, "faces"))));
+      d.faces.push_back(static_cast<int>(gst_value_array_get_size(gst_structure_get_value(st, "face-ids"))));
   }
   return d;
 }
@@ -1047,6 +1045,313 @@ TEST(Live, NoDetectionRunsOnTheStreamingThread) {
     EXPECT_GE(workers, 1u);
     EXPECT_GE(changed, 10) << "the face was found by a worker and translated from then on";
   }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Faces as metadata, a style per face, transitions, controlled properties (issue 15)
+// ---------------------------------------------------------------------------------------------
+
+// The "face" ROI metas of a buffer, in the order they were attached.
+std::vector<GstVideoRegionOfInterestMeta*> face_metas(GstBuffer* buffer) {
+  std::vector<GstVideoRegionOfInterestMeta*> metas;
+  gpointer state = nullptr;
+  while (GstMeta* m = gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
+    auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(m);
+    if (roi->roi_type == g_quark_from_string("face")) metas.push_back(roi);
+  }
+  return metas;
+}
+
+// The "starganv2" element messages on the bus so far, as structures (copies).
+std::vector<GstStructure*> frame_structures(GstBus* bus) {
+  std::vector<GstStructure*> out;
+  for (auto& m : drain(bus, GST_MESSAGE_ELEMENT)) {
+    const GstStructure* s = gst_message_get_structure(m.get());
+    if (gst_structure_has_name(s, "starganv2")) out.push_back(gst_structure_copy(s));
+  }
+  return out;
+}
+struct StructuresDeleter {
+  void operator()(std::vector<GstStructure*>* v) const {
+    for (GstStructure* s : *v) gst_structure_free(s);
+    delete v;
+  }
+};
+using Structures = std::unique_ptr<std::vector<GstStructure*>, StructuresDeleter>;
+Structures messages_of(GstBus* bus) { return Structures(new std::vector<GstStructure*>(frame_structures(bus))); }
+
+guint array_size(const GstStructure* s, const char* field) {
+  const GValue* v = gst_structure_get_value(s, field);
+  return v && GST_VALUE_HOLDS_ARRAY(v) ? gst_value_array_get_size(v) : 0;
+}
+const GValue* array_item(const GstStructure* s, const char* field, guint i) {
+  return gst_value_array_get_value(gst_structure_get_value(s, field), i);
+}
+std::string string_field(const GstStructure* s, const char* field) {
+  const gchar* v = gst_structure_get_string(s, field);
+  return v ? v : "";
+}
+double double_field(const GstStructure* s, const char* field) {
+  gdouble v = -1;
+  gst_structure_get_double(s, field, &v);
+  return v;
+}
+
+TEST(Roi, EveryTranslatedFaceCarriesAFaceMetaWithLandmarksAndStyle) {
+  REQUIRE_FACE_VIDEO();
+  const Image two = side_by_side((*g_faces)[0], (*g_faces)[1]);
+  Running r = start(tiny_props({{"post-messages", "true"}, {"domain", "male"}, {"seed", "5"}, {"psi", "0.75"}}),
+                    "RGB", two.width, two.height);
+  ASSERT_TRUE(r.element);
+  BufferPtr out = r.push(two);
+  ASSERT_TRUE(out);
+  Structures msgs = messages_of(r.bus.get());
+  ASSERT_EQ(msgs->size(), 1u);
+  const GstStructure* msg = msgs->front();
+  const auto metas = face_metas(out.get());
+  ASSERT_EQ(metas.size(), 2u);
+  ASSERT_EQ(array_size(msg, "face-ids"), 2u);
+  std::vector<int> ids;
+  for (guint i = 0; i < metas.size(); ++i) {
+    SCOPED_TRACE(i);
+    const GstVideoRegionOfInterestMeta* m = metas[i];
+    const GValue* box = array_item(msg, "face-boxes", i);
+    const auto at = [&](guint k) { return g_value_get_int(gst_value_array_get_value(box, k)); };
+    // The same face as the message's, clipped to the frame.
+    EXPECT_EQ(m->id, g_value_get_int(array_item(msg, "face-ids", i)));
+    EXPECT_EQ(static_cast<int>(m->x), std::max(0, at(0)));
+    EXPECT_EQ(static_cast<int>(m->y), std::max(0, at(1)));
+    EXPECT_GE(m->w, 40u);
+    EXPECT_LE(m->x + m->w, static_cast<guint>(two.width));
+    EXPECT_LE(m->y + m->h, static_cast<guint>(two.height));
+    ids.push_back(m->id);
+    const GstStructure* params = gst_video_region_of_interest_meta_get_param(
+        const_cast<GstVideoRegionOfInterestMeta*>(m), "starganv2-face");
+    ASSERT_NE(params, nullptr);
+    EXPECT_EQ(string_field(params, "domain"), "male");
+    EXPECT_EQ(string_field(params, "style-source"), "latent");
+    EXPECT_DOUBLE_EQ(double_field(params, "psi"), 0.75);
+    guint64 seed = 0;
+    EXPECT_TRUE(gst_structure_get_uint64(params, "seed", &seed));
+    EXPECT_EQ(seed, 5u);
+    // 68 landmarks, most of them inside the face's box (the jaw may reach a little below).
+    ASSERT_EQ(array_size(params, "landmarks"), 136u);
+    int inside = 0;
+    for (guint k = 0; k < 68; ++k) {
+      const double x = g_value_get_double(array_item(params, "landmarks", 2 * k));
+      const double y = g_value_get_double(array_item(params, "landmarks", 2 * k + 1));
+      inside += x >= m->x && x < m->x + m->w && y >= m->y && y < m->y + m->h;
+      EXPECT_DOUBLE_EQ(x, g_value_get_double(gst_value_array_get_value(array_item(msg, "face-landmarks", i), 2 * k)));
+    }
+    EXPECT_GE(inside, 60);
+  }
+  EXPECT_NE(ids[0], ids[1]);
+  // A frame without faces carries none.
+  Running faceless = start(tiny_props(), "RGB", 320, 240);
+  BufferPtr plain = faceless.push(gradient_image(320, 240));
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(face_metas(plain.get()).empty());
+}
+
+// gst-launch-1.0 -m prints messages with gst_structure_to_string: every field must come out as
+// plain values (no nested structure written as an escaped string) and read back the same.
+TEST(Roi, MessageSerialisesAndReadsBackTheSame) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  const fs::path ref = g_files->dir.path() / "roi-reference.png";
+  write_png(ref, (*g_faces)[1]);
+  Running r = start(tiny_props({{"post-messages", "true"}}), "RGB", face.width, face.height);
+  ASSERT_TRUE(r.element);
+  ASSERT_TRUE(r.push(face, 0));
+  r.set("reference", ref.string());
+  ASSERT_TRUE(r.push(face, GST_SECOND));
+  Structures msgs = messages_of(r.bus.get());
+  ASSERT_EQ(msgs->size(), 2u);
+  for (const GstStructure* msg : *msgs) {
+    gchar* text = gst_structure_to_string(msg);
+    const std::string str = text;
+    g_free(text);
+    SCOPED_TRACE(str);
+    EXPECT_EQ(str.find("\\,"), std::string::npos) << "a field was written as an escaped string";
+    EXPECT_NE(str.find("face-boxes=(int)< < "), std::string::npos);
+    GstStructure* back = gst_structure_from_string(str.c_str(), nullptr);
+    ASSERT_NE(back, nullptr);
+    EXPECT_TRUE(gst_structure_is_equal(back, msg));
+    ASSERT_EQ(array_size(back, "face-landmarks"), 1u);
+    EXPECT_EQ(gst_value_array_get_size(array_item(back, "face-landmarks", 0)), 136u);
+    gst_structure_free(back);
+  }
+  EXPECT_EQ(string_field((*msgs)[0], "style-source"), "latent");
+  EXPECT_EQ(string_field((*msgs)[1], "style-source"), "reference");
+  EXPECT_EQ(string_field((*msgs)[1], "reference"), ref.string());
+  EXPECT_FALSE(gst_structure_has_field((*msgs)[1], "face-seeds"));
+}
+
+TEST(PerFace, EachTrackedFaceGetsTheLatentStyleOfItsOwnSeed) {
+  REQUIRE_FACE_VIDEO();
+  const Image two = side_by_side((*g_faces)[0], (*g_faces)[1]);
+  const Props common = {{"post-messages", "true"}, {"detect-interval", "1"}, {"smoothing", "0"}};
+  auto props = [&](Props extra) {
+    Props p = common;
+    p.insert(p.end(), extra.begin(), extra.end());
+    return tiny_props(p);
+  };
+  Running r = start(props({{"seed", "3"}, {"style-per-face", "true"}}), "RGB", two.width, two.height);
+  ASSERT_TRUE(r.element);
+  const Image out = r.push_image(two, 0);
+  const Image again = r.push_image(two, GST_SECOND / 30);
+  Structures msgs = messages_of(r.bus.get());
+  ASSERT_EQ(msgs->size(), 2u);
+  ASSERT_EQ(array_size((*msgs)[0], "face-seeds"), 2u);
+  EXPECT_TRUE(g_value_get_boolean(gst_structure_get_value((*msgs)[0], "style-per-face")));
+  guint64 seeds[2];
+  for (guint i = 0; i < 2; ++i) {
+    seeds[i] = g_value_get_uint64(array_item((*msgs)[0], "face-seeds", i));
+    // Stable while tracked: the same face (id) keeps its seed on the next frame.
+    EXPECT_EQ(g_value_get_int(array_item((*msgs)[1], "face-ids", i)), g_value_get_int(array_item((*msgs)[0], "face-ids", i)));
+    EXPECT_EQ(g_value_get_uint64(array_item((*msgs)[1], "face-seeds", i)), seeds[i]);
+  }
+  EXPECT_NE(seeds[0], seeds[1]);
+  EXPECT_TRUE(same(out, again));
+  // Each face looks as a shared style of its seed makes it, and not as the other face's seed does.
+  Image shared[2];
+  for (int i = 0; i < 2; ++i) {
+    Running one = start(props({{"seed", std::to_string(seeds[i])}}), "RGB", two.width, two.height);
+    shared[i] = one.push_image(two, 0);
+  }
+  for (guint i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const GValue* box = array_item((*msgs)[0], "face-boxes", i);
+    const auto at = [&](guint k) { return g_value_get_int(gst_value_array_get_value(box, k)); };
+    const int x0 = at(0), y0 = at(1), x1 = at(0) + at(2), y1 = at(1) + at(3);
+    EXPECT_LT(mean_abs_diff(out, shared[i], x0, y0, x1, y1), 0.5);
+    EXPECT_GT(mean_abs_diff(out, shared[1 - i], x0, y0, x1, y1), 2.0);
+  }
+  // With a reference, every face shares its style again.
+  const fs::path ref = g_files->dir.path() / "per-face-reference.png";
+  write_png(ref, (*g_faces)[1]);
+  r.set("reference", ref.string());
+  ASSERT_TRUE(r.push(two, 2 * GST_SECOND / 30));
+  msgs = messages_of(r.bus.get());
+  ASSERT_EQ(msgs->size(), 1u);
+  EXPECT_FALSE(g_value_get_boolean(gst_structure_get_value((*msgs)[0], "style-per-face")));
+  EXPECT_TRUE(r.errors().empty());
+}
+
+// A domain change with transition=1000 over frames 0.25 s apart: the first frame after the
+// change still shows the old style, the faces move away from it step by step, and from 1 s on
+// they are exactly what the new domain gives at once. Not live, so all of it is by timestamps.
+TEST(Transition, DomainChangeMovesFromTheOldStyleToTheNewOverTheTransition) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  const Props common = {{"post-messages", "true"}, {"detect-interval", "1"}, {"smoothing", "0"}, {"seed", "3"}};
+  Running r = start(tiny_props([&] { Props p = common; p.push_back({"transition", "1000"}); return p; }()),
+                    "RGB", face.width, face.height);
+  Running male = start(tiny_props([&] { Props p = common; p.push_back({"domain", "male"}); return p; }()),
+                       "RGB", face.width, face.height);
+  ASSERT_TRUE(r.element && male.element);
+  const Image female = r.push_image(face, 0);
+  const Image target = male.push_image(face, 0);
+  ASSERT_FALSE(same(female, target));
+  r.set("domain", "male");
+  std::vector<Image> steps;
+  for (int i = 0; i <= 5; ++i) steps.push_back(r.push_image(face, GST_SECOND + i * GST_SECOND / 4));
+  Structures msgs = messages_of(r.bus.get());
+  ASSERT_EQ(msgs->size(), 7u);
+  EXPECT_DOUBLE_EQ(double_field((*msgs)[1], "transition"), 0.0);
+  EXPECT_TRUE(same(steps[0], female)) << "the change came at this frame: nothing moved yet";
+  double last = 0;
+  for (int i = 1; i <= 3; ++i) {
+    SCOPED_TRACE(i);
+    const double weight = double_field((*msgs)[i + 1], "transition");
+    EXPECT_GT(weight, last);
+    EXPECT_LT(weight, 1.0);
+    last = weight;
+    EXPECT_FALSE(same(steps[i], female));
+    EXPECT_FALSE(same(steps[i], target));
+  }
+  EXPECT_NEAR(double_field((*msgs)[3], "transition"), 0.5, 1e-9) << "half way at half the time";
+  EXPECT_LT(mean_abs_diff(steps[1], female, 0, 0, face.width, face.height),
+            mean_abs_diff(steps[3], female, 0, 0, face.width, face.height));
+  EXPECT_DOUBLE_EQ(double_field((*msgs)[5], "transition"), 1.0);
+  EXPECT_TRUE(same(steps[4], target));
+  EXPECT_TRUE(same(steps[5], target));
+  EXPECT_EQ(string_field((*msgs)[6], "domain"), "male");
+}
+
+// The control source's values are taken at each buffer's stream time.
+TEST(Control, StrengthPsiAndFeatherFollowAnInterpolationControlSource) {
+  ElementPtr el = make_element({});
+  ASSERT_TRUE(el);
+  for (const char* name : {"psi", "feather", "strength"}) {
+    GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), name);
+    ASSERT_NE(spec, nullptr) << name;
+    EXPECT_TRUE(spec->flags & GST_PARAM_CONTROLLABLE) << name;
+  }
+  // Frame mode needs no face: strength 0 leaves the frame as it came, 1 gives the translation.
+  const Image in = gradient_image(200, 150);
+  Running plain = start(tiny_props({{"mode", "frame"}}), "RGB", 200, 150);
+  const Image translated = plain.push_image(in, 0);
+  ASSERT_FALSE(same(translated, in));
+  Running r = start(tiny_props({{"mode", "frame"}}), "RGB", 200, 150);
+  ASSERT_TRUE(r.element);
+  GstControlSource* cs = gst_interpolation_control_source_new();
+  g_object_set(cs, "mode", GST_INTERPOLATION_MODE_LINEAR, nullptr);
+  // Direct bindings map control values 1:1 onto the property's range.
+  gst_object_add_control_binding(GST_OBJECT(r.element.get()),
+                                 gst_direct_control_binding_new_absolute(GST_OBJECT(r.element.get()), "strength", cs));
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 0, 0.0);
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 2 * GST_SECOND, 1.0);
+  gst_object_unref(cs);
+  const Image at0 = r.push_image(in, 0);
+  const Image at1 = r.push_image(in, GST_SECOND);
+  const Image at2 = r.push_image(in, 2 * GST_SECOND);
+  EXPECT_TRUE(same(at0, in));
+  EXPECT_TRUE(same(at2, translated));
+  const double full = mean_abs_diff(translated, in, 0, 0, 200, 150);
+  EXPECT_NEAR(mean_abs_diff(at1, in, 0, 0, 200, 150), full / 2, full * 0.1);
+  gdouble strength = -1;
+  g_object_get(r.element.get(), "strength", &strength, nullptr);
+  EXPECT_DOUBLE_EQ(strength, 1.0) << "the property shows the value of the last buffer";
+
+  // psi: the controlled value at a buffer's time gives what that psi set as a property gives.
+  Running fixed = start(tiny_props({{"mode", "frame"}, {"psi", "0.25"}}), "RGB", 200, 150);
+  const Image psi_quarter = fixed.push_image(in, 0);
+  Running animated = start(tiny_props({{"mode", "frame"}}), "RGB", 200, 150);
+  GstControlSource* psi = gst_interpolation_control_source_new();
+  g_object_set(psi, "mode", GST_INTERPOLATION_MODE_LINEAR, nullptr);
+  gst_object_add_control_binding(GST_OBJECT(animated.element.get()),
+                                 gst_direct_control_binding_new_absolute(GST_OBJECT(animated.element.get()), "psi", psi));
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(psi), 0, 1.0);
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(psi), 4 * GST_SECOND, 0.0);
+  gst_object_unref(psi);
+  EXPECT_TRUE(same(animated.push_image(in, 0), translated));
+  EXPECT_TRUE(same(animated.push_image(in, 3 * GST_SECOND), psi_quarter));
+  EXPECT_TRUE(r.errors().empty());
+  EXPECT_TRUE(animated.errors().empty());
+}
+
+// feather changes the blend edge of a real face the same way whether set or controlled.
+TEST(Control, ControlledFeatherAndStrengthOnAFace) {
+  REQUIRE_FACE_VIDEO();
+  const Image& face = (*g_faces)[0];
+  const Props common = {{"detect-interval", "1"}, {"smoothing", "0"}};
+  Running fixed = start(tiny_props([&] { Props p = common; p.push_back({"feather", "0.3"}); p.push_back({"strength", "0.5"}); return p; }()),
+                        "RGB", face.width, face.height);
+  Running r = start(tiny_props(common), "RGB", face.width, face.height);
+  ASSERT_TRUE(fixed.element && r.element);
+  const Image want = fixed.push_image(face, 0);
+  const Image full = r.push_image(face, 0);
+  ASSERT_FALSE(same(want, full));
+  for (const auto& [name, value] : {std::pair{"feather", 0.3}, std::pair{"strength", 0.5}}) {
+    GstControlSource* cs = gst_interpolation_control_source_new();
+    gst_object_add_control_binding(GST_OBJECT(r.element.get()),
+                                   gst_direct_control_binding_new_absolute(GST_OBJECT(r.element.get()), name, cs));
+    gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 0, value);
+    gst_object_unref(cs);
+  }
+  EXPECT_TRUE(same(r.push_image(face, GST_SECOND), want));
 }
 
 }  // namespace
