@@ -8,6 +8,7 @@
 #include <deque>
 #include <future>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "align/worker.h"
@@ -179,6 +180,11 @@ struct FaceAligner::State {
   Detector detector;          // the calling thread's
   Detector worker_detector;   // used only by jobs on detect_worker
   Detector confirm_detector;  // used only by jobs on confirm_worker
+  // Files: prefetch() spreads its detections over `prefetch_detectors.size()` workers, each with
+  // its own detector. Every result still belongs to its frame, so which worker ran it never
+  // changes anything; several only let a many-core machine keep up with a fast GPU (a 640 px HOG
+  // pass takes ~25 ms on one core, and frames without a face are searched on every frame).
+  std::vector<std::unique_ptr<Detector>> prefetch_detectors;
   std::vector<Track> tracks;
   int next_id = 0;
   long frame_index = 0;  // every frame given to process(), for the default time base
@@ -209,13 +215,34 @@ struct FaceAligner::State {
   // Declared last, so destroyed first: their threads finish before the detectors they use go.
   std::unique_ptr<SerialWorker> detect_worker;
   std::unique_ptr<SerialWorker> confirm_worker;
+  std::vector<std::unique_ptr<SerialWorker>> prefetch_workers;
+
+  // Live streams merge worker results whenever they come, so those workers give way to the
+  // streaming thread; a file's detections are waited for, so they run at normal priority.
+  bool live = false;
+  SerialWorker::Priority lane_priority() const {
+    return live ? SerialWorker::Priority::kBackground : SerialWorker::Priority::kNormal;
+  }
 
   SerialWorker& detect_lane() {
-    if (!detect_worker) detect_worker = std::make_unique<SerialWorker>();
+    if (!detect_worker) detect_worker = std::make_unique<SerialWorker>(lane_priority());
     return *detect_worker;
   }
+  // Prefetch worker `i` and its detector.
+  int lanes = 1;
+  std::pair<SerialWorker*, Detector*> prefetch_lane(std::size_t i) {
+    if (prefetch_workers.empty()) {
+      for (int k = 0; k < lanes; ++k) {
+        prefetch_detectors.push_back(std::make_unique<Detector>(detector.options()));
+        prefetch_workers.push_back(std::make_unique<SerialWorker>(SerialWorker::Priority::kNormal));
+      }
+    }
+    i %= prefetch_workers.size();
+    return {prefetch_workers[i].get(), prefetch_detectors[i].get()};
+  }
+
   SerialWorker& confirm_lane() {
-    if (!confirm_worker) confirm_worker = std::make_unique<SerialWorker>();
+    if (!confirm_worker) confirm_worker = std::make_unique<SerialWorker>(lane_priority());
     return *confirm_worker;
   }
 
@@ -235,11 +262,15 @@ FaceAligner::FaceAligner(std::shared_ptr<const ShapeModel> model, AlignerOptions
   if (options_.detect_interval < 1) throw AlignError("AlignerOptions: detect_interval must be >= 1");
   if (!(options_.frame_rate > 0)) throw AlignError("AlignerOptions: frame_rate must be > 0");
   if (options_.keep_lost_frames < 0) throw AlignError("AlignerOptions: keep_lost_frames must be >= 0");
+  if (options_.prefetch_workers < 0 || options_.prefetch_workers > 64)
+    throw AlignError("AlignerOptions: prefetch_workers must be 0 (automatic) to 64");
   for (int n : {options_.still_fit_samples, options_.video_fit_samples})
     if (n != 1 && n != 5 && n != 9) throw AlignError("AlignerOptions: fit samples must be 1, 5 or 9");
   if (!(options_.smoothing.strength >= 0) || !(options_.smoothing.beta >= 0))
     throw AlignError("AlignerOptions: smoothing strength and beta must be >= 0");
   state_ = std::make_unique<State>(options_.detector);
+  state_->live = options_.live;
+  state_->lanes = options_.prefetch_workers > 0 ? options_.prefetch_workers : prefetch_lanes();
 }
 
 FaceAligner::~FaceAligner() = default;
@@ -263,6 +294,11 @@ void FaceAligner::reset() {
 }
 
 const AlignStats& FaceAligner::last_stats() const { return state_->stats; }
+
+int prefetch_lanes() {
+  static const int lanes = std::clamp(static_cast<int>(std::thread::hardware_concurrency() / 4), 1, 4);
+  return lanes;
+}
 long FaceAligner::detections_on_caller() const { return state_->detections_on_caller; }
 long FaceAligner::detections_on_worker() const { return state_->detections_on_worker; }
 
@@ -310,8 +346,8 @@ void FaceAligner::prefetch(const cv::Mat& frame, PixelFormat format) {
   if (schedule % options_.detect_interval != 0 && st.following_faces) return;
   const int retry = st.retry_pass(schedule);
   DetectionImage image = prepare_detection(st.detector, frame, format, retry);
-  Detector* d = &st.worker_detector;
-  st.prefetched.emplace_back(seq, st.detect_lane().submit([d, image = std::move(image), retry] {
+  const auto [lane, d] = st.prefetch_lane(static_cast<std::size_t>(seq));
+  st.prefetched.emplace_back(seq, lane->submit([d, image = std::move(image), retry] {
     return run_detection(*d, image, retry);
   }));
 }

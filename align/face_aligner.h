@@ -44,6 +44,8 @@ struct AlignerOptions {
   // detection runs on every detect_interval-th frame (counted from the first frame or reset()),
   // possibly started ahead of time by prefetch(), and tracked fits are checked on the frame.
   bool live = false;
+  // Files: workers prefetch() spreads detections over; 0 = prefetch_lanes().
+  int prefetch_workers = 0;
 };
 
 // Where the calling thread's time went in the last process() call, in milliseconds.
@@ -77,6 +79,11 @@ Landmarks fit_landmarks(const ShapeModel& model, const cv::Mat& frame, PixelForm
                         const std::function<FaceBox(const Landmarks&)>& implied_box =
                             [](const Landmarks& l) { return box_from_landmarks(l); },
                         FitPatch* patch = nullptr);
+
+// Workers FaceAligner::prefetch() spreads a file's detections over: a quarter of the hardware
+// threads, 1 to 4. A pipeline that wants all of them busy keeps at least twice as many frames
+// ahead of the one it aligns.
+int prefetch_lanes();
 
 class FaceAligner {
  public:

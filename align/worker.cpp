@@ -1,8 +1,29 @@
 #include "align/worker.h"
 
+#ifdef __linux__
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
+
 namespace starganv2::align {
 
-SerialWorker::SerialWorker() : thread_([this] { run(); }) {}
+namespace {
+
+void lower_this_threads_priority() {
+#ifdef __linux__
+  // Both are allowed without privileges (they only ever lower the priority); a failure leaves the
+  // thread at normal priority, which is merely slower to give way.
+  const sched_param param{};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+#endif
+}
+
+}  // namespace
+
+SerialWorker::SerialWorker(Priority priority) : thread_([this, priority] { run(priority); }) {}
 
 SerialWorker::~SerialWorker() {
   {
@@ -26,7 +47,8 @@ void SerialWorker::wait_idle() {
   idle_.wait(lk, [this] { return jobs_.empty() && !busy_; });
 }
 
-void SerialWorker::run() {
+void SerialWorker::run(Priority priority) {
+  if (priority == Priority::kBackground) lower_this_threads_priority();
   for (;;) {
     std::function<void()> job;
     {

@@ -17,7 +17,16 @@ namespace starganv2::align {
 
 class SerialWorker {
  public:
-  SerialWorker();
+  // How the thread competes for a core with the others of the process.
+  enum class Priority {
+    kNormal,
+    // Work whose results may come late (detection and its checks in a live stream): the thread
+    // runs at a lower priority and does not preempt others when it wakes (Linux: nice 10 and
+    // SCHED_BATCH), so that on a machine with fewer cores than busy threads a job handed over by
+    // the streaming thread does not take the core from under it.
+    kBackground,
+  };
+  explicit SerialWorker(Priority priority = Priority::kNormal);
   // Runs the jobs still queued, then joins the thread.
   ~SerialWorker();
   SerialWorker(const SerialWorker&) = delete;
@@ -39,7 +48,7 @@ class SerialWorker {
 
  private:
   void enqueue(std::function<void()> job);
-  void run();
+  void run(Priority priority);
 
   std::mutex lock_;
   std::condition_variable wake_, idle_;

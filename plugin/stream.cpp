@@ -25,8 +25,10 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// Frames a file keeps inside beyond the two that overlap, for detections to run ahead.
-constexpr int kFileLookahead = 3;
+// Frames a file keeps inside beyond the two that overlap, for detections to run ahead: 3, or
+// twice the detection workers of a many-core machine, so that they all have frames to work on
+// (each such frame is a buffer held from upstream).
+int file_lookahead() { return std::max(3, 2 * align::prefetch_lanes()); }
 
 FaceBox report_box(const align::AlignedFace& f) {
   const cv::Rect2d b = f.box.bounds();
@@ -55,7 +57,7 @@ StyleReport style_report(const StylePlan& plan, double weight) {
 
 }  // namespace
 
-int Processor::Impl::lookahead() const { return stream.overlap && !stream.live ? kFileLookahead : 0; }
+int Processor::Impl::lookahead() const { return stream.overlap && !stream.live ? file_lookahead() : 0; }
 
 int Processor::Impl::window() const { return stream.overlap ? 2 + lookahead() : 1; }
 
