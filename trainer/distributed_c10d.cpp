@@ -58,8 +58,9 @@ class C10dCommunicator : public Communicator {
     // Under torchrun the agent hosts the store at MASTER_ADDR:MASTER_PORT; launched by hand,
     // rank 0 hosts it (as torch.distributed's env:// rendezvous).
     so.isServer = !env.agent_store && env.rank == 0;
+    // Every rank counts itself in; the host waits for all (as torch.distributed's TCPStore).
     so.numWorkers = env.world_size;
-    so.waitWorkers = so.isServer;
+    so.waitWorkers = true;
     so.timeout = timeout;
     so.multiTenant = true;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/checkpoint.h"
 #include "tests/common/cli_test_util.h"
 #include "train_compare.h"
 #include "trainer/distributed.h"
@@ -149,16 +150,31 @@ at::Tensor slice(const at::Tensor& t, int rank, int world) {
   return t.narrow(0, rank * n, n).contiguous();
 }
 
+// A reference case of ours may be computed in float64 (metadata dtype), where 2 x 4 and 1 x 8
+// must agree to rounding of float64: the exact check of the gradient averaging.
+bool is_f64(const SafetensorsFile& f) { return f.metadata.count("dtype") && f.metadata.at("dtype") == "float64"; }
+
 Batch batch_from(const SafetensorsFile& f, int rank, int world) {
+  const at::ScalarType real = is_f64(f) ? at::kDouble : at::kFloat;
   Batch b;
-  b.x_real = slice(tensor(f, "io.x_real").to(at::kFloat), rank, world);
+  b.x_real = slice(tensor(f, "io.x_real").to(real), rank, world);
   b.y_org = slice(tensor(f, "io.y_org").to(at::kLong), rank, world);
   b.y_trg = slice(tensor(f, "io.y_trg").to(at::kLong), rank, world);
-  b.x_ref = slice(tensor(f, "io.x_ref").to(at::kFloat), rank, world);
-  b.x_ref2 = slice(tensor(f, "io.x_ref2").to(at::kFloat), rank, world);
-  b.z_trg = slice(tensor(f, "io.z_trg").to(at::kFloat), rank, world);
-  b.z_trg2 = slice(tensor(f, "io.z_trg2").to(at::kFloat), rank, world);
+  b.x_ref = slice(tensor(f, "io.x_ref").to(real), rank, world);
+  b.x_ref2 = slice(tensor(f, "io.x_ref2").to(real), rank, world);
+  b.z_trg = slice(tensor(f, "io.z_trg").to(real), rank, world);
+  b.z_trg2 = slice(tensor(f, "io.z_trg2").to(real), rank, world);
   return b;
+}
+
+// The 18 loss terms in full precision (StepLosses::named() rounds to float32).
+std::vector<double> loss_values(const StepLosses& l) {
+  std::vector<double> v;
+  for (const DLosses* d : {&l.d_latent, &l.d_ref})
+    for (const at::Tensor* t : {&d->real, &d->fake, &d->reg, &d->total}) v.push_back(t->to(at::kDouble).item<double>());
+  for (const GLosses* g : {&l.g_latent, &l.g_ref})
+    for (const at::Tensor* t : {&g->adv, &g->sty, &g->ds, &g->cyc, &g->total}) v.push_back(t->to(at::kDouble).item<double>());
+  return v;
 }
 
 std::unique_ptr<Solver> solver_from(const SafetensorsFile& f, const fs::path& path) {
@@ -169,13 +185,25 @@ std::unique_ptr<Solver> solver_from(const SafetensorsFile& f, const fs::path& pa
     load_prefixed(f, path.string(), *fan, "fan", /*strict=*/false);
   }
   auto solver = std::make_unique<Solver>(o, torch::kCPU, Precision::kFloat32, fan);
-  for (auto& [name, net] : solver->nets().named()) load_prefixed(f, path.string(), *net, "init." + name);
-  for (auto& [name, net] : solver->nets_ema().named()) load_prefixed(f, path.string(), *net, "init." + name);
+  if (is_f64(f)) {
+    // In place (set_data), so the optimizers keep the same parameters.
+    for (auto& [name, net] : solver->nets().named()) net->to(at::kDouble);
+    for (auto& [name, net] : solver->nets_ema().named()) net->to(at::kDouble);
+  }
+  for (const Networks* nets : {&solver->nets(), &solver->nets_ema()})
+    for (auto& [name, net] : nets->named()) {
+      if (!is_f64(f)) {
+        load_prefixed(f, path.string(), *net, "init." + name);
+        continue;
+      }
+      torch::NoGradGuard no_grad;  // load_prefixed takes float types only
+      for (auto& [k, v] : named_state(*net)) v.copy_(tensor(f, "init." + name + "." + k));
+    }
   return solver;
 }
 
 // The 1-process reference for 2 x 4: random weights, batch 8, written in the fixture format.
-fs::path write_reference_case(const fs::path& dir) {
+fs::path write_reference_case(const fs::path& dir, bool f64, int64_t n = 8) {
   TrainOptions o;
   o.model.img_size = 32;
   o.model.style_dim = 8;
@@ -185,13 +213,16 @@ fs::path write_reference_case(const fs::path& dir) {
   o.model.w_hpf = 0;
   o.model.num_domains = 2;
   if (int64_t* base = base_dim_of(o.model)) *base = 16;
-  o.batch_size = 8;
+  o.batch_size = n;
   o.ds_iter = 100;
-  o.lr = 1e-3;
-  o.f_lr = 1e-4;
   o.ema_beta = 0.9;
   o.seed = 1234;
   Solver solver(o, torch::kCPU);
+  const at::ScalarType real = f64 ? at::kDouble : at::kFloat;
+  if (f64) {
+    for (auto& [name, net] : solver.nets().named()) net->to(at::kDouble);
+    for (auto& [name, net] : solver.nets_ema().named()) net->to(at::kDouble);
+  }
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& [name, net] : solver.nets().named())
     for (const auto& [k, v] : named_state(*net)) tensors.emplace_back("init." + name + "." + k, v.detach().clone());
@@ -202,23 +233,26 @@ fs::path write_reference_case(const fs::path& dir) {
   }
   at::manual_seed(99);
   Batch b;
-  b.x_real = at::rand({8, 3, 32, 32}) * 2 - 1;
-  b.x_ref = at::rand({8, 3, 32, 32}) * 2 - 1;
-  b.x_ref2 = at::rand({8, 3, 32, 32}) * 2 - 1;
-  b.y_org = at::randint(2, {8}, at::TensorOptions().dtype(at::kLong));
-  b.y_trg = at::randint(2, {8}, at::TensorOptions().dtype(at::kLong));
-  b.z_trg = at::randn({8, 8});
-  b.z_trg2 = at::randn({8, 8});
+  b.x_real = (at::rand({n, 3, 32, 32}) * 2 - 1).to(real);
+  b.x_ref = (at::rand({n, 3, 32, 32}) * 2 - 1).to(real);
+  b.x_ref2 = (at::rand({n, 3, 32, 32}) * 2 - 1).to(real);
+  b.y_org = at::randint(2, {n}, at::TensorOptions().dtype(at::kLong));
+  b.y_trg = at::randint(2, {n}, at::TensorOptions().dtype(at::kLong));
+  b.z_trg = at::randn({n, 8}).to(real);
+  b.z_trg2 = at::randn({n, 8}).to(real);
   for (const auto& [k, v] : std::vector<std::pair<std::string, at::Tensor>>{
            {"io.x_real", b.x_real}, {"io.x_ref", b.x_ref}, {"io.x_ref2", b.x_ref2}, {"io.y_org", b.y_org},
            {"io.y_trg", b.y_trg}, {"io.z_trg", b.z_trg}, {"io.z_trg2", b.z_trg2}})
     tensors.emplace_back(k, v.clone());
   const StepLosses losses = solver.train_step(b);
-  for (const auto& [name, value] : losses.named()) {
+  const auto named = losses.named();
+  const auto values = loss_values(losses);
+  for (size_t i = 0; i < named.size(); ++i) {
+    const std::string& name = named[i].first;
     const auto slash = name.find('/'), under = name.find('_');
     tensors.emplace_back("loss." + name.substr(0, slash) + "_" + name.substr(slash + 1, under - slash - 1) + "." +
                              name.substr(under + 1),
-                         at::tensor(static_cast<float>(value)));
+                         at::tensor(values[i], at::TensorOptions().dtype(real)));
   }
   for (const auto& [name, net] : solver.nets().named())
     for (const auto& [k, v] : named_state(*net)) tensors.emplace_back("after." + name + "." + k, v.detach().clone());
@@ -229,9 +263,48 @@ fs::path write_reference_case(const fs::path& dir) {
                           {"f_lr", o.f_lr},             {"beta1", o.beta1},           {"beta2", o.beta2},
                           {"weight_decay", o.weight_decay}, {"ema_beta", o.ema_beta},
                           {"lambda_ds_after", solver.lambda_ds()}};
-  const fs::path path = dir / "reference-1x8.safetensors";
-  write_safetensors(path, tensors, {{"config", o.model.to_json()}, {"train", train.dump()}});
+  const fs::path path =
+      dir / ("reference-1x" + std::to_string(n) + (f64 ? "-float64" : "") + ".safetensors");
+  write_safetensors(path, tensors,
+                    {{"config", o.model.to_json()}, {"train", train.dump()}, {"dtype", f64 ? "float64" : "float32"}});
   return path;
+}
+
+// float64: every loss and every weight after the step equals the 1-process result up to
+// float64 rounding (R1 squares its gradient in float32, as in training, hence 1e-6 on losses).
+void check_exact(const SafetensorsFile& f, const StepLosses& losses, Solver& solver, Communicator& comm) {
+  std::vector<double> v = comm.mean(loss_values(losses), torch::kCPU);
+  const auto named = losses.named();
+  double worst_loss = 0;
+  for (size_t i = 0; i < named.size(); ++i) {
+    const std::string& name = named[i].first;
+    const auto slash = name.find('/'), under = name.find('_');
+    const std::string key = "loss." + name.substr(0, slash) + "_" + name.substr(slash + 1, under - slash - 1) + "." +
+                            name.substr(under + 1);
+    const double ref = tensor(f, key).to(at::kDouble).item<double>();
+    const double rel = std::abs(v[i] - ref) / std::max(std::abs(ref), 1e-12);
+    worst_loss = std::max(worst_loss, rel);
+    EXPECT_LE(rel, 1e-6) << key << ": ours " << v[i] << ", 1 x 8 " << ref;
+  }
+  double worst = 0, worst_ema = 0;
+  std::string where;
+  for (const char* kind : {"after", "after_ema"}) {
+    auto& nets = std::string(kind) == "after" ? solver.nets() : solver.nets_ema();
+    for (auto& [name, net] : nets.named())
+      for (const auto& p : net->named_parameters(true)) {
+        const at::Tensor ref = tensor(f, std::string(kind) + "." + name + "." + p.key()).to(at::kDouble);
+        const double d = (p.value().detach().to(at::kDouble) - ref).abs().max().item<double>();
+        double& w = std::string(kind) == "after" ? worst : worst_ema;
+        if (d > w) {
+          w = d;
+          where = std::string(kind) + "." + name + "." + p.key();
+        }
+      }
+  }
+  std::printf("  float64: worst loss rel %.2e (limit 1e-6); weights max |diff| %.2e, EMA %.2e (limit 1e-9; at %s)\n",
+              worst_loss, worst, worst_ema, where.c_str());
+  EXPECT_LE(worst, 1e-9) << "at " << where;
+  EXPECT_LE(worst_ema, 1e-9);
 }
 
 // A rank of the exactness test: one iteration on its share of each case, gradients averaged.
@@ -259,9 +332,15 @@ class RankIterationTest : public testing::Test {
                 static_cast<long long>(buckets.stats().early), static_cast<long long>(buckets.stats().buckets),
                 static_cast<double>(buckets.stats().bytes) / 1e6);
     EXPECT_GT(buckets.stats().early, 0) << "no all-reduce overlapped the backward";
+    if (is_f64(f)) {
+      check_exact(f, losses, *solver, comm_);
+      return;
+    }
     check_losses(f, named);
     const auto train = nlohmann::json::parse(f.metadata.at("train"));
-    if (train.contains("lambda_ds_after")) EXPECT_NEAR(solver->lambda_ds(), train["lambda_ds_after"].get<double>(), 1e-9);
+    if (train.contains("lambda_ds_after")) {
+      EXPECT_NEAR(solver->lambda_ds(), train["lambda_ds_after"].get<double>(), 1e-9);
+    }
     WeightStats trained, ema;
     for (auto& [name, net] : solver->nets().named()) compare_net(f, "after", name, *net, trained);
     for (auto& [name, net] : solver->nets_ema().named())
@@ -302,8 +381,7 @@ int child_main(int argc, char** argv, const std::string& mode) {
     testing::RegisterTest("RankIteration", p.stem().string().c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [&comm, p]() -> testing::Test* { return new RankIterationTest(*comm, p); });
   }
-  // Rank 0 checks; the others must just finish their share.
-  if (env->rank != 0) testing::GTEST_FLAG(filter) = "RankIteration.*";
+  testing::GTEST_FLAG(filter) = "RankIteration.*";  // not the parent's tests
   return RUN_ALL_TESTS();
 }
 
@@ -326,7 +404,10 @@ std::vector<fs::path> official_fixtures() {
 TEST(Distributed, TwoRanksEqualOneRank) {
   test::TempDir dir("dist");
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::string> cases = {write_reference_case(dir.path).string()};
+  at::set_num_threads(1);  // as each rank
+  std::vector<std::string> cases = {write_reference_case(dir.path, /*f64=*/true).string(),
+                                    write_reference_case(dir.path, /*f64=*/false).string(),
+                                    write_reference_case(dir.path, /*f64=*/true, /*n=*/2).string()};
   const double ref_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto fixtures = official_fixtures();
   if (fixtures.empty())

@@ -111,7 +111,9 @@ inline void report_and_check(const std::string& what, const WeightStats& s, bool
   EXPECT_GE(tight, kTightShare) << what;
   EXPECT_GE(loose, kLooseShare) << what;
   EXPECT_LE(s.max_abs, kMaxAbs) << what << " worst at " << s.max_name;
-  if (per_tensor_cosine) EXPECT_GE(s.min_cos, kMinCosine) << what << " worst at " << s.min_cos_name;
+  if (per_tensor_cosine) {
+    EXPECT_GE(s.min_cos, kMinCosine) << what << " worst at " << s.min_cos_name;
+  }
   EXPECT_GE(all_cos, kMinCosine) << what;
   EXPECT_NEAR(ratio, 1.0, 0.05) << what << ": the updates differ in size";
 }
