@@ -57,7 +57,7 @@ std::vector<BenchmarkResult> run_benchmark(const BenchmarkOptions& given, std::o
   const int64_t local_batch = o.batch_size / world;
   auto barrier = [&] {
     if (!comm) return;
-    at::Tensor t = at::zeros({1}, at::TensorOptions().device(options.device));
+    at::Tensor t = at::zeros({1});  // CPU: Gloo even next to NCCL
     comm->allreduce(t);
   };
   char line[512];

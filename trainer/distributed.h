@@ -59,8 +59,10 @@ class Communicator {
   virtual std::string backend() const = 0;  // "gloo" or "nccl"
   virtual std::chrono::milliseconds timeout() const = 0;
 
-  // Collectives: every rank calls them in the same order. In place; tensors on the training
-  // device (NCCL: CUDA, Gloo: CPU). Throw (c10::Error) when a peer is gone or the timeout passes.
+  // Collectives: every rank calls them in the same order. In place. allreduce_async and
+  // broadcast take tensors on the training device (NCCL: CUDA); allreduce also takes CPU
+  // tensors, which go over a Gloo group (no wait for the GPU). Throw (c10::Error) when a peer
+  // is gone or the timeout passes.
   virtual void allreduce(at::Tensor& t, ReduceOp op = ReduceOp::kSum) = 0;
   virtual std::unique_ptr<PendingReduce> allreduce_async(at::Tensor& t) = 0;  // sum
   virtual void broadcast(at::Tensor& t, int root) = 0;

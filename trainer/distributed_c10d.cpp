@@ -66,24 +66,31 @@ class C10dCommunicator : public Communicator {
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
     store_ = c10::make_intrusive<c10d::PrefixStore>("starganv2/attempt_" + env.restart_count + "/", tcp);
 
+    auto gloo = [&](const c10::intrusive_ptr<c10d::Store>& store) {
+      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+      if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      else
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      return c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, opts);
+    };
     if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
       c10::cuda::set_device(static_cast<c10::DeviceIndex>(device.index()));
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.world_size, opts);
+      // Small control messages (stop flags, loss means, hashes) go over Gloo on the CPU, so
+      // that they do not make the host wait for the GPU every iteration.
+      control_ = gloo(c10::make_intrusive<c10d::PrefixStore>("control/", store_));
       backend_ = "nccl";
 #else
       throw std::runtime_error("this starganv2-train was built without NCCL (nccl.h was not found at build time); "
                                "train on CUDA with one process, or rebuild with the nvidia-nccl headers");
 #endif
     } else {
-      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-      if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-      else
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, opts);
+      pg_ = gloo(store_);
+      control_ = pg_;
       backend_ = "gloo";
     }
   }
@@ -98,7 +105,7 @@ class C10dCommunicator : public Communicator {
     std::vector<at::Tensor> v{t};
     c10d::AllreduceOptions o;
     o.reduceOp = to_c10d(op);
-    pg_->allreduce(v, o)->wait();
+    (t.is_cpu() ? control_ : pg_)->allreduce(v, o)->wait();
   }
   std::unique_ptr<PendingReduce> allreduce_async(at::Tensor& t) override {
     std::vector<at::Tensor> v{t};
@@ -124,7 +131,8 @@ class C10dCommunicator : public Communicator {
   std::chrono::milliseconds timeout_;
   std::string backend_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::Backend> pg_;
+  c10::intrusive_ptr<c10d::Backend> pg_;       // gradients: NCCL on CUDA, else Gloo
+  c10::intrusive_ptr<c10d::Backend> control_;  // CPU tensors: Gloo
 };
 
 }  // namespace

@@ -285,7 +285,6 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
   std::unique_ptr<Communicator> comm;
   std::ostream discard(nullptr);  // ranks other than 0 print nothing but errors
   std::ostream* out_ptr = &out_all;
-  torch::Device comm_device(torch::kCPU);
   bool agreed = false;  // the ranks have compared the outcome of their input checks
   // Every rank checks the input; the first rank that finds a problem puts its message in the
   // store, and every rank reports that same message and stops.
@@ -293,7 +292,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     if (!comm || agreed) return error ? std::optional<std::string>(*error) : std::nullopt;
     agreed = true;
     if (error) comm->store_set("input_error/" + std::to_string(comm->rank()), *error);
-    const auto [failed, first] = comm->any(error ? 1 : 0, comm_device);
+    const auto [failed, first] = comm->any(error ? 1 : 0, torch::kCPU);
     if (!failed) return std::nullopt;
     const auto message = comm->store_get_nowait("input_error/" + std::to_string(first));
     return message.value_or("rank " + std::to_string(first) + " found a problem with the input") +
@@ -365,7 +364,6 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     }
     if (denv) {
       // Rendezvous before the remaining checks, so that an input error on one rank stops all.
-      comm_device = device;
       comm = make_communicator(*denv, device, std::chrono::seconds(config.dist_timeout_s));
       out << "Distributed: rank " << comm->rank() << " of " << comm->world_size() << " (" << comm->backend() << ", "
           << device.str() << "); a rank that stops or hangs ends the run within " << config.dist_timeout_s << " s\n"
@@ -478,7 +476,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       solver.set_gradient_sync(buckets.get());
       solver.set_ema_enabled(rank == 0);  // only rank 0 writes the EMA networks
       // Same seed, same init or resume file: the replicas must start bit-identical.
-      check_replicas(*comm, solver.nets(), solver.step(), device);
+      check_replicas(*comm, solver.nets(), solver.step(), torch::kCPU);
     }
     if (rank == 0) {
       write_text_file(config.out_dir / "options.json", nlohmann::json::parse(options.to_json()).dump(2) + "\n");
@@ -529,11 +527,10 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
         // Every iteration the ranks agree on Ctrl-C (so that all stop at the same iteration and
         // rank 0 saves) and on a data error on any rank (reported by all, the first one's words).
         if (!data_error.empty()) comm->store_set("data_error/" + std::to_string(rank), data_error);
+        // On the CPU (Gloo), so the host does not wait for the GPU's previous iteration.
         at::Tensor flags = at::tensor({static_cast<int64_t>(stopping), data_error.empty() ? int64_t{0} : int64_t{world - rank}},
-                                      at::TensorOptions().dtype(at::kLong))
-                               .to(device);
+                                      at::TensorOptions().dtype(at::kLong));
         comm->allreduce(flags, ReduceOp::kMax);
-        flags = flags.cpu();
         stopping = flags[0].item<int64_t>() != 0;
         if (const int64_t e = flags[1].item<int64_t>(); e != 0) {
           const int first = world - static_cast<int>(e);
@@ -546,7 +543,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
         save();
         if (comm) {
           // The others wait for rank 0's resume file: torchrun stops every rank once one exits.
-          at::Tensor done = at::zeros({1}, at::TensorOptions().device(device));
+          at::Tensor done = at::zeros({1});
           comm->allreduce(done, ReduceOp::kMax);
         }
         out << "Stopped at iteration " << solver.step() << "; resume with: " << shell_word(config.program)
@@ -571,7 +568,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       ++window_steps;
 
       if (comm && config.replica_check_every > 0 && step % config.replica_check_every == 0)
-        check_replicas(*comm, solver.nets(), step, device);
+        check_replicas(*comm, solver.nets(), step, torch::kCPU);
       const bool print = step % config.print_every == 0;
       std::vector<std::pair<std::string, double>> named;
       if (print) {
@@ -580,7 +577,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
           // The loss of the global batch: the mean of the ranks' means.
           std::vector<double> v;
           for (const auto& [k, x] : named) v.push_back(x);
-          v = comm->mean(v, device);
+          v = comm->mean(v, torch::kCPU);
           for (size_t i = 0; i < v.size(); ++i) named[i].second = v[i];
         }
 
