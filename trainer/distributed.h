@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ struct DistributedEnv {
 std::optional<DistributedEnv> distributed_env_from_environment();
 
 enum class ReduceOp { kSum, kMax, kMin };
+
+// A collective failed: a peer stopped, crashed or did not answer within the timeout.
+struct CommunicationError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // An all-reduce in flight.
 class PendingReduce {

@@ -40,10 +40,22 @@ c10d::ReduceOp to_c10d(ReduceOp op) {
   }
 }
 
+// Waits for a collective; any failure (Gloo's connection errors, c10d's timeouts) becomes a
+// CommunicationError.
+void wait_for(const c10::intrusive_ptr<c10d::Work>& work) {
+  try {
+    work->wait();
+  } catch (const c10::Error& e) {
+    throw CommunicationError(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw CommunicationError(e.what());
+  }
+}
+
 class Pending : public PendingReduce {
  public:
   explicit Pending(c10::intrusive_ptr<c10d::Work> work) : work_(std::move(work)) {}
-  void wait() override { work_->wait(); }
+  void wait() override { wait_for(work_); }
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;
@@ -105,7 +117,7 @@ class C10dCommunicator : public Communicator {
     std::vector<at::Tensor> v{t};
     c10d::AllreduceOptions o;
     o.reduceOp = to_c10d(op);
-    (t.is_cpu() ? control_ : pg_)->allreduce(v, o)->wait();
+    wait_for((t.is_cpu() ? control_ : pg_)->allreduce(v, o));
   }
   std::unique_ptr<PendingReduce> allreduce_async(at::Tensor& t) override {
     std::vector<at::Tensor> v{t};
@@ -115,7 +127,7 @@ class C10dCommunicator : public Communicator {
     std::vector<at::Tensor> v{t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    pg_->broadcast(v, o)->wait();
+    wait_for(pg_->broadcast(v, o));
   }
   void store_set(const std::string& key, const std::string& value) override {
     store_->set(key, std::vector<uint8_t>(value.begin(), value.end()));

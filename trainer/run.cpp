@@ -637,13 +637,12 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     report("starganv2-train: error: ", e.what());
   } catch (const std::invalid_argument& e) {
     report("starganv2-train: error: ", e.what());
+  } catch (const CommunicationError& e) {
+    err << "starganv2-train: error: rank " << (comm ? comm->rank() : 0) << " lost contact with the other ranks (one "
+        << "stopped, crashed or hung; the timeout is " << (comm ? comm->timeout().count() / 1000 : 0) << " s): " << e.what()
+        << "\n";
   } catch (const c10::Error& e) {
-    if (comm && agreed)
-      err << "starganv2-train: error: rank " << comm->rank() << " lost contact with the other ranks (one stopped, "
-          << "crashed or hung; the timeout is " << comm->timeout().count() / 1000 << " s): "
-          << e.what_without_backtrace() << "\n";
-    else
-      report("starganv2-train: error in LibTorch: ", e.what_without_backtrace());
+    report("starganv2-train: error in LibTorch: ", e.what_without_backtrace());
   } catch (const std::exception& e) {
     report("starganv2-train: error: ", e.what());
   }

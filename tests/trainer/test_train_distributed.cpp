@@ -5,7 +5,8 @@
 //    reproduced with 2 ranks x batch 1 (skipped with a note when ../shared is absent);
 //  - a rank that dies makes the other stop with an error within the timeout;
 //  - with the CLI (argv[1] = starganv2-train): an input error on one rank is reported by both,
-//    Ctrl-C leaves a resume file that a 1-rank run continues.
+//    a killed rank stops the other with an error, Ctrl-C leaves a resume file that a 1-rank run
+//    continues, and (argv[2] = torchrun) two ranks train under the real launcher.
 // The same executable is the ranks (STARGANV2_DIST_CHILD set). Exits 77 in a build without
 // -Ddistributed.
 #include <gtest/gtest.h>
@@ -43,6 +44,7 @@ using namespace train_compare;
 
 std::string g_self;  // this executable
 std::string g_cli;   // starganv2-train, or empty
+std::string g_torchrun;  // torchrun, or empty
 
 int free_port() {
   const int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -470,6 +472,48 @@ TEST(DistributedCli, InputErrorOnOneRankStopsEveryRankWithTheSameMessage) {
   EXPECT_EQ(res[0].err, res[1].err) << "the ranks report different errors";
 }
 
+// Under the real launcher: torchrun's agent hosts the store (TORCHELASTIC_USE_AGENT_STORE).
+TEST(DistributedCli, TorchrunTwoRanks) {
+  if (g_cli.empty()) GTEST_SKIP() << "no starganv2-train given";
+  const std::string torchrun = g_torchrun;
+  if (torchrun.empty() || !fs::exists(torchrun)) GTEST_SKIP() << "no torchrun given (second argument)";
+  test::TempDir dir("dist");
+  test::write_synthetic_set(dir.path / "data", 4, 32, 7);
+  std::vector<std::string> args = {"--no-python", "--standalone", "--nproc-per-node", "2", g_cli};
+  for (const auto& a : tiny_args(dir.path / "data", dir.path / "run")) args.push_back(a);
+  args.insert(args.end(), {"--total-iters", "2", "--print-every", "1", "--sample-every", "2", "--save-every", "2"});
+  const auto r = test::run_tool(torchrun, args, dir.path);
+  std::printf("%s%s", r.out.c_str(), r.err.c_str());
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("rank 0 of 2"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir.path / "run" / "checkpoints" / "model-000002.safetensors"));
+  EXPECT_TRUE(fs::exists(dir.path / "run" / "checkpoints" / "resume.safetensors"));
+}
+
+TEST(DistributedCli, KilledRankMakesTheOtherStopWithAClearError) {
+  if (g_cli.empty()) GTEST_SKIP() << "no starganv2-train given";
+  test::TempDir dir("dist");
+  test::write_synthetic_set(dir.path / "data", 4, 32, 7);
+  auto args = tiny_args(dir.path / "data", dir.path / "run");
+  args.insert(args.end(), {"--total-iters", "1000", "--print-every", "1", "--sample-every", "1000", "--save-every", "1000"});
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r) pids.push_back(launch_rank(g_cli, args, r, 2, port, dir.path));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline &&
+         test::slurp(dir.path / "rank0.out").find("Iteration [1/") == std::string::npos)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pids[1], SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  const auto res = wait_ranks(pids, dir.path, 90);  // --dist-timeout 60
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  print_ranks(res);
+  std::printf("rank 0 ended %.1f s after rank 1 was killed\n", s);
+  EXPECT_EQ(res[0].rc, 1);
+  EXPECT_NE(res[0].err.find("lost contact with the other ranks"), std::string::npos);
+  EXPECT_LT(s, 65);
+}
+
 TEST(DistributedCli, CtrlCLeavesAResumeFileThatOneRankContinues) {
   if (g_cli.empty()) GTEST_SKIP() << "no starganv2-train given";
   test::TempDir dir("dist");
@@ -519,5 +563,6 @@ int main(int argc, char** argv) {
   starganv2::g_self = std::filesystem::canonical("/proc/self/exe").string();
   testing::InitGoogleTest(&argc, argv);
   if (argc > 1) starganv2::g_cli = starganv2::test::tool_path(argv[1]);
+  if (argc > 2) starganv2::g_torchrun = starganv2::test::tool_path(argv[2]);
   return RUN_ALL_TESTS();
 }
