@@ -505,7 +505,11 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       if (rank != 0) return;
       const std::string name = step_name(solver.step());
       write_model_file(ckpt_dir / ("model-" + name + ".safetensors"), solver, train.domains);
-      write_resume_file(ckpt_dir / "resume.safetensors", solver, train.domains, loader.state_json());
+      // The sampler position is the iteration: several ranks may have drawn the next batch
+      // already when they agree to stop.
+      auto sampler = nlohmann::ordered_json::parse(loader.state_json());
+      sampler["position"] = solver.step();
+      write_resume_file(ckpt_dir / "resume.safetensors", solver, train.domains, sampler.dump());
     };
 
     const auto run_start = Clock::now();
@@ -517,11 +521,13 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       bool stopping = stop && stop->load();
       std::optional<ImageBatch> images;
       std::string data_error;
-      try {
-        images = loader.next();
-      } catch (const DataError& e) {
-        if (!comm) throw;
-        data_error = e.what();
+      if (!stopping || comm) {
+        try {
+          images = loader.next();
+        } catch (const DataError& e) {
+          if (!comm) throw;
+          data_error = e.what();
+        }
       }
       if (comm) {
         // Every iteration the ranks agree on Ctrl-C (so that all stop at the same iteration and
