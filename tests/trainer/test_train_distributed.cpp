@@ -540,6 +540,10 @@ TEST(DistributedCli, CtrlCLeavesAResumeFileThatOneRankContinues) {
   const auto pos = res[0].out.find("Stopped at iteration ");
   ASSERT_NE(pos, std::string::npos);
   const int64_t stopped = std::stoll(res[0].out.substr(pos + 21));
+  // The ranks drew the next batch before agreeing to stop: the file must still say "continue
+  // with the batch of iteration `stopped`".
+  const ResumeFile rf = read_resume_file(out / "checkpoints" / "resume.safetensors");
+  EXPECT_EQ(nlohmann::json::parse(rf.sampler_state).at("position").get<int64_t>(), stopped);
   // One process (no torchrun variables) continues the 2-rank run: same global batch.
   test::TempDir scratch("dist");
   unsetenv("WORLD_SIZE");
