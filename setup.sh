@@ -25,6 +25,7 @@ DEBIAN_PACKAGES=(
   libdlib-dev libdlib-data
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev
+  libgloo-dev  # headers of the c10d process groups (distributed starganv2-train; the code is in libtorch)
 )
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }

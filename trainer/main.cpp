@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <unistd.h>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "benchmark.h"
+#include "distributed.h"
 #include "options.h"
 #include "run.h"
 #include "solver.h"
@@ -23,6 +27,19 @@ extern "C" void on_sigint(int) {
   // First Ctrl-C: finish the iteration and save; a second one ends the process at once.
   g_stop = true;
   std::signal(SIGINT, SIG_DFL);
+}
+
+// Under torchrun a Ctrl-C reaches every rank twice (from the terminal and forwarded by the
+// launcher), so a rank keeps saving through repeats; the ranks agree on the stop iteration and
+// rank 0 writes the resume file. torchrun kills what is left 30 s after forwarding.
+extern "C" void on_sigint_distributed(int) { g_stop = true; }
+
+// torchrun sends SIGTERM to the remaining ranks when one fails: say why this rank ends.
+extern "C" void on_sigterm_distributed(int) {
+  const char msg[] = "starganv2-train: stopped by SIGTERM (torchrun ends every rank when one fails or is stopped)\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  _exit(143);
 }
 
 }  // namespace
@@ -105,6 +122,13 @@ int main(int argc, char** argv) {
   app.add_option("--sample-outs", config.sample_outs, "Latent rows per domain in the latent sample grids");
   app.add_flag("--no-verify", no_verify, "Do not decode every image once before training");
   app.add_flag("--no-progress", no_progress, "No progress bar on a terminal (plain lines instead)");
+  app.add_option("--dist-timeout", config.dist_timeout_s,
+                 "Several ranks (torchrun): seconds after which a rank waiting for a stopped or hung peer gives up with "
+                 "an error (rendezvous and every all-reduce)")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  app.add_option("--replica-check-every", config.replica_check_every,
+                 "Several ranks: compare a hash of the weights across ranks every N iterations (0 = never)")
+      ->check(CLI::NonNegativeNumber);
 
   app.add_flag("--benchmark", benchmark,
                "Time iterations on synthetic data instead of training (default config: official 256², batch 8, "
@@ -171,6 +195,7 @@ int main(int argc, char** argv) {
       b.train = o;
       b.train.model.num_domains = num_domains;
       b.device = starganv2::resolve_device(config.device);
+      b.dist_timeout_s = config.dist_timeout_s;
       b.iters = benchmark_iters;
       b.warmup = benchmark_warmup;
       b.precisions = app.get_option("--precision")->count() > 0
@@ -185,6 +210,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::signal(SIGINT, on_sigint);
+  if (std::getenv("WORLD_SIZE")) {
+    std::signal(SIGINT, on_sigint_distributed);
+    std::signal(SIGTERM, on_sigterm_distributed);
+  } else {
+    std::signal(SIGINT, on_sigint);
+  }
   return starganv2::run_training(config, std::cout, std::cerr, &g_stop);
 }

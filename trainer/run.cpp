@@ -24,6 +24,7 @@
 #include "data/augment.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
+#include "distributed.h"
 #include "model/locations.h"
 #include "model/safetensors.h"
 #include "random.h"
@@ -279,9 +280,46 @@ torch::Device resolve_device(const std::string& text) {
   return device;
 }
 
-int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, const std::atomic<bool>* stop) {
+int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& err, const std::atomic<bool>* stop) {
+  // Data-parallel training (torchrun): rank 0 prints, logs and writes; every rank reports errors.
+  std::unique_ptr<Communicator> comm;
+  std::ostream discard(nullptr);  // ranks other than 0 print nothing but errors
+  std::ostream* out_ptr = &out_all;
+  bool agreed = false;  // the ranks have compared the outcome of their input checks
+  // Every rank checks the input; the first rank that finds a problem puts its message in the
+  // store, and every rank reports that same message and stops.
+  auto agree_on_input = [&](const std::string* error) -> std::optional<std::string> {
+    if (!comm || agreed) return error ? std::optional<std::string>(*error) : std::nullopt;
+    agreed = true;
+    if (error) comm->store_set("input_error/" + std::to_string(comm->rank()), *error);
+    const auto [failed, first] = comm->any(error ? 1 : 0, torch::kCPU);
+    if (!failed) return std::nullopt;
+    const auto message = comm->store_get_nowait("input_error/" + std::to_string(first));
+    return message.value_or("rank " + std::to_string(first) + " found a problem with the input") +
+           (comm->world_size() > 1 ? " [rank " + std::to_string(first) + " of " + std::to_string(comm->world_size()) + "]" : "");
+  };
+  // One message on stderr; while the ranks still agree on input, the first failing rank's.
+  auto report = [&](const std::string& prefix, const std::string& message) {
+    std::string text = message;
+    if (comm && !agreed) {
+      try {
+        text = agree_on_input(&message).value_or(message);
+      } catch (const std::exception&) {
+        // the others are gone already: report our own
+      }
+    }
+    err << prefix << text << "\n" << std::flush;
+  };
   try {
     RunConfig config = given;
+    std::optional<DistributedEnv> denv;
+    try {
+      denv = distributed_env_from_environment();
+    } catch (const std::invalid_argument& e) {
+      throw InputError(std::string("torchrun environment: ") + e.what());
+    }
+    if (denv && denv->rank != 0) out_ptr = &discard;
+    std::ostream& out = *out_ptr;
     // ---- A resumed run takes the options it was started with from its run folder. ----
     fs::path resume_path;
     if (!config.resume.empty()) {
@@ -311,9 +349,25 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
     if (config.train_dir.empty()) throw InputError("--train-dir is required (one sub-folder of images per domain)");
     torch::Device device(torch::kCPU);
     try {
-      device = resolve_device(config.device);
+      if (denv) {
+        // One process per device: rank r of a node trains on cuda:LOCAL_RANK.
+        if (config.device != "auto" && config.device != "cuda" && config.device != "cpu")
+          throw std::invalid_argument("--device " + config.device + ": under torchrun use auto, cuda (each rank takes "
+                                      "cuda:LOCAL_RANK) or cpu");
+        const bool cuda = config.device == "cuda" || (config.device == "auto" && torch::cuda::is_available());
+        device = resolve_device(cuda ? "cuda:" + std::to_string(denv->local_rank) : "cpu");
+      } else {
+        device = resolve_device(config.device);
+      }
     } catch (const std::invalid_argument& e) {
       throw InputError(e.what());
+    }
+    if (denv) {
+      // Rendezvous before the remaining checks, so that an input error on one rank stops all.
+      comm = make_communicator(*denv, device, std::chrono::seconds(config.dist_timeout_s));
+      out << "Distributed: rank " << comm->rank() << " of " << comm->world_size() << " (" << comm->backend() << ", "
+          << device.str() << "); a rank that stops or hangs ends the run within " << config.dist_timeout_s << " s\n"
+          << std::flush;
     }
     if (config.precision == Precision::kBFloat16 && !device.is_cuda())
       throw InputError("--precision bf16 is autocast on CUDA; the device is " + device.str() + " (use fp32)");
@@ -372,6 +426,10 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
     } catch (const std::invalid_argument& e) {
       throw InputError(e.what());
     }
+    const int world = comm ? comm->world_size() : 1, rank = comm ? comm->rank() : 0;
+    if (options.batch_size % world != 0)
+      throw InputError("--batch-size " + std::to_string(options.batch_size) + " (the global batch) is not divisible by "
+                       "the world size " + std::to_string(world) + ": every rank takes batch-size / world-size samples");
 
     FAN fan{nullptr};
     if (options.model.w_hpf > 0) {
@@ -388,12 +446,21 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
     }
 
     const fs::path ckpt_dir = config.out_dir / "checkpoints", sample_dir = config.out_dir / "samples";
-    std::error_code ec;
-    fs::create_directories(ckpt_dir, ec);
-    if (!ec) fs::create_directories(sample_dir, ec);
-    if (ec) throw InputError(config.out_dir.string() + ": cannot create the run folder: " + ec.message());
+    if (rank == 0) {
+      std::error_code ec;
+      fs::create_directories(ckpt_dir, ec);
+      if (!ec) fs::create_directories(sample_dir, ec);
+      if (ec) throw InputError(config.out_dir.string() + ": cannot create the run folder: " + ec.message());
+    }
 
-    const SampleInputs sample_in = sample_inputs(val, options.model.img_size, config.val_batch_size, options.seed);
+    std::optional<SampleInputs> sample_in;
+    if (rank == 0) sample_in = sample_inputs(val, options.model.img_size, config.val_batch_size, options.seed);
+    std::ofstream log;
+    if (rank == 0) {
+      log.open(config.out_dir / "log.jsonl", std::ios::app);
+      if (!log) throw InputError((config.out_dir / "log.jsonl").string() + ": cannot open for appending");
+    }
+    if (const auto problem = agree_on_input(nullptr)) throw InputError(*problem);
 
     // ---- Build and, when resuming, restore. ----
     Solver solver(options, device, config.precision, fan);
@@ -403,8 +470,18 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
           << solver.lambda_ds() << ")\n";
     }
     if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as the official main.py
-    write_text_file(config.out_dir / "options.json", nlohmann::json::parse(options.to_json()).dump(2) + "\n");
-    write_text_file(config.out_dir / kRunFile, run_file_text(config));
+    std::unique_ptr<GradientBuckets> buckets;
+    if (comm) {
+      buckets = std::make_unique<GradientBuckets>(*comm, solver.nets());
+      solver.set_gradient_sync(buckets.get());
+      solver.set_ema_enabled(rank == 0);  // only rank 0 writes the EMA networks
+      // Same seed, same init or resume file: the replicas must start bit-identical.
+      check_replicas(*comm, solver.nets(), solver.step(), torch::kCPU);
+    }
+    if (rank == 0) {
+      write_text_file(config.out_dir / "options.json", nlohmann::json::parse(options.to_json()).dump(2) + "\n");
+      write_text_file(config.out_dir / kRunFile, run_file_text(config));
+    }
 
     LoaderOptions lo;
     lo.img_size = options.model.img_size;
@@ -412,22 +489,27 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
     lo.randcrop_prob = options.randcrop_prob;
     lo.seed = options.seed;
     lo.workers = config.workers;
+    lo.rank = rank;
+    lo.world_size = world;
     TrainLoader loader(train, lo, start_batch);
 
-    std::ofstream log(config.out_dir / "log.jsonl", std::ios::app);
-    if (!log) throw InputError((config.out_dir / "log.jsonl").string() + ": cannot open for appending");
-
-    const bool tty = config.progress_bar && isatty(STDOUT_FILENO);
+    const bool tty = rank == 0 && config.progress_bar && isatty(STDOUT_FILENO);
     Progress progress(out, tty, options.total_iters);
     out << "Training " << options.model.to_json() << " on " << device.str() << " (" << precision_name(config.precision)
         << "), iterations " << solver.step() << " -> " << options.total_iters << ", out " << config.out_dir.string()
+        << (comm ? ", " + std::to_string(world) + " ranks x batch " + std::to_string(options.batch_size / world) : std::string())
         << "\n"
         << std::flush;
 
     auto save = [&] {
+      if (rank != 0) return;
       const std::string name = step_name(solver.step());
       write_model_file(ckpt_dir / ("model-" + name + ".safetensors"), solver, train.domains);
-      write_resume_file(ckpt_dir / "resume.safetensors", solver, train.domains, loader.state_json());
+      // The sampler position is the iteration: several ranks may have drawn the next batch
+      // already when they agree to stop.
+      auto sampler = nlohmann::ordered_json::parse(loader.state_json());
+      sampler["position"] = solver.step();
+      write_resume_file(ckpt_dir / "resume.safetensors", solver, train.domains, sampler.dump());
     };
 
     const auto run_start = Clock::now();
@@ -436,30 +518,75 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
     double it_per_s = 0;
     int64_t last_saved = resume ? solver.step() : -1;
     while (solver.step() < options.total_iters) {
-      if (stop && stop->load()) {
+      bool stopping = stop && stop->load();
+      std::optional<ImageBatch> images;
+      std::string data_error;
+      if (!stopping || comm) {
+        try {
+          images = loader.next();
+        } catch (const DataError& e) {
+          if (!comm) throw;
+          data_error = e.what();
+        }
+      }
+      if (comm) {
+        // Every iteration the ranks agree on Ctrl-C (so that all stop at the same iteration and
+        // rank 0 saves) and on a data error on any rank (reported by all, the first one's words).
+        if (!data_error.empty()) comm->store_set("data_error/" + std::to_string(rank), data_error);
+        // On the CPU (Gloo), so the host does not wait for the GPU's previous iteration.
+        at::Tensor flags = at::tensor({static_cast<int64_t>(stopping), data_error.empty() ? int64_t{0} : int64_t{world - rank}},
+                                      at::TensorOptions().dtype(at::kLong));
+        comm->allreduce(flags, ReduceOp::kMax);
+        stopping = flags[0].item<int64_t>() != 0;
+        if (const int64_t e = flags[1].item<int64_t>(); e != 0) {
+          const int first = world - static_cast<int>(e);
+          throw DataError(comm->store_get_nowait("data_error/" + std::to_string(first)).value_or("a data error") +
+                          " [rank " + std::to_string(first) + " of " + std::to_string(world) + "]");
+        }
+      }
+      if (stopping) {
         progress.clear();
         save();
+        if (comm) {
+          // The others wait for rank 0's resume file: torchrun stops every rank once one exits.
+          at::Tensor done = at::zeros({1});
+          comm->allreduce(done, ReduceOp::kMax);
+        }
         out << "Stopped at iteration " << solver.step() << "; resume with: " << shell_word(config.program)
             << " --resume latest --out " << shell_word(config.out_dir.string()) << "\n";
         return kExitStopped;
       }
-      const ImageBatch images = loader.next();
       Batch batch;
-      batch.x_real = images.x_src;
-      batch.y_org = images.y_src;
-      batch.x_ref = images.x_ref;
-      batch.x_ref2 = images.x_ref2;
-      batch.y_trg = images.y_ref;
+      batch.x_real = images->x_src;
+      batch.y_org = images->y_src;
+      batch.x_ref = images->x_ref;
+      batch.x_ref2 = images->x_ref2;
+      batch.y_trg = images->y_ref;
       std::tie(batch.z_trg, batch.z_trg2) =
           sample_latents(options.seed, solver.step(), options.batch_size, options.model.latent_dim);
+      if (comm) {
+        const int64_t n = options.batch_size / world;
+        batch.z_trg = batch.z_trg.narrow(0, rank * n, n);
+        batch.z_trg2 = batch.z_trg2.narrow(0, rank * n, n);
+      }
       const StepLosses losses = solver.train_step(batch);
       const int64_t step = solver.step();
       ++window_steps;
 
+      if (comm && config.replica_check_every > 0 && step % config.replica_check_every == 0)
+        check_replicas(*comm, solver.nets(), step, torch::kCPU);
       const bool print = step % config.print_every == 0;
       std::vector<std::pair<std::string, double>> named;
       if (print) {
         named = losses.named();
+        if (comm) {
+          // The loss of the global batch: the mean of the ranks' means.
+          std::vector<double> v;
+          for (const auto& [k, x] : named) v.push_back(x);
+          v = comm->mean(v, torch::kCPU);
+          for (size_t i = 0; i < v.size(); ++i) named[i].second = v[i];
+        }
+
         const auto now = Clock::now();
         it_per_s = window_steps / std::chrono::duration<double>(now - window_start).count();
         window_start = now;
@@ -473,7 +600,7 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
         j["G/lambda_ds"] = solver.lambda_ds();
         j["rss_mb"] = rss_mb();
         add_device_memory(j, device);
-        log << j.dump() << "\n" << std::flush;
+        if (rank == 0) log << j.dump() << "\n" << std::flush;
         if (!tty) {
           std::ostringstream line;
           line << "Elapsed time [" << hms(std::chrono::duration<double>(now - run_start).count()) << "], Iteration ["
@@ -494,8 +621,8 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
       }
       progress.update(step, it_per_s, print ? &named : nullptr);
 
-      if (step % config.sample_every == 0) {
-        for (const auto& grid : debug_grids(solver, sample_in, options.seed, config.sample_outs))
+      if (rank == 0 && step % config.sample_every == 0) {
+        for (const auto& grid : debug_grids(solver, *sample_in, options.seed, config.sample_outs))
           write_png(sample_dir / (step_name(step) + "_" + grid.name + ".png"), grid.image);
       }
       if (step % config.save_every == 0) {
@@ -509,17 +636,21 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
         << (ckpt_dir / ("model-" + step_name(solver.step()) + ".safetensors")).string() << "\n";
     return kExitDone;
   } catch (const InputError& e) {
-    err << "starganv2-train: error: " << e.what() << "\n";
+    report("starganv2-train: error: ", e.what());
   } catch (const DataError& e) {
-    err << "starganv2-train: error: " << e.what() << "\n";
+    report("starganv2-train: error: ", e.what());
   } catch (const CheckpointError& e) {
-    err << "starganv2-train: error: " << e.what() << "\n";
+    report("starganv2-train: error: ", e.what());
   } catch (const std::invalid_argument& e) {
-    err << "starganv2-train: error: " << e.what() << "\n";
+    report("starganv2-train: error: ", e.what());
+  } catch (const CommunicationError& e) {
+    err << "starganv2-train: error: rank " << (comm ? comm->rank() : 0) << " lost contact with the other ranks (one "
+        << "stopped, crashed or hung; the timeout is " << (comm ? comm->timeout().count() / 1000 : 0) << " s): " << e.what()
+        << "\n";
   } catch (const c10::Error& e) {
-    err << "starganv2-train: error in LibTorch: " << e.what_without_backtrace() << "\n";
+    report("starganv2-train: error in LibTorch: ", e.what_without_backtrace());
   } catch (const std::exception& e) {
-    err << "starganv2-train: error: " << e.what() << "\n";
+    report("starganv2-train: error: ", e.what());
   }
   return kExitBadInput;
 }

@@ -29,6 +29,11 @@ struct RunConfig {
   int64_t sample_outs = 10;    // latent rows per domain in the latent grids (official num_outs_per_domain)
   bool verify_images = true;
   bool progress_bar = true;  // only drawn when stdout is a terminal
+  // Data-parallel training (started by torchrun): seconds after which a rank that waits for a
+  // stopped or hung peer gives up (rendezvous and every collective), and how often the ranks
+  // compare a hash of their weights (0 = never).
+  int64_t dist_timeout_s = 300;
+  int64_t replica_check_every = 1000;
   // Names of the hyper-parameter options given explicitly ("lr", "lambda_ds", ...). When resuming,
   // an explicit value that differs from the resumed run's is an error; the others are taken
   // from the resume file.

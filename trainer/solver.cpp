@@ -207,6 +207,17 @@ void Solver::reset_grad() {
   optim_d_->zero_grad();
 }
 
+void Solver::backward(const at::Tensor& loss, const std::vector<torch::nn::Module*>& stepping) {
+  if (!sync_) {
+    loss.backward();
+    return;
+  }
+  // The hooks of `sync_` start all-reduces of gradient buckets while the backward still runs.
+  sync_->begin(stepping);
+  loss.backward();
+  sync_->finish();
+}
+
 DLosses Solver::compute_d_loss(const at::Tensor& x_real_in, const at::Tensor& y_org, const at::Tensor& y_trg,
                                const at::Tensor* z_trg, const at::Tensor* x_ref, const Masks& masks) {
   AutocastScope autocast(precision_ == Precision::kBFloat16);
@@ -285,18 +296,19 @@ StepLosses Solver::train_step(const Batch& batch) {
 
   out.d_latent = compute_d_loss(x_real, y_org, y_trg, &z_trg, nullptr, masks);
   reset_grad();
-  out.d_latent.total.backward();
+  backward(out.d_latent.total, {nets_.discriminator.ptr().get()});
   optim_d_->step();
 
   out.d_ref = compute_d_loss(x_real, y_org, y_trg, nullptr, &x_ref, masks);
   reset_grad();
-  out.d_ref.total.backward();
+  backward(out.d_ref.total, {nets_.discriminator.ptr().get()});
   optim_d_->step();
 
   const at::Tensor z_trgs[2] = {z_trg, z_trg2};
   out.g_latent = compute_g_loss(x_real, y_org, y_trg, z_trgs, nullptr, masks);
   reset_grad();
-  out.g_latent.total.backward();
+  backward(out.g_latent.total,
+           {nets_.generator.ptr().get(), nets_.mapping_network.ptr().get(), nets_.style_encoder.ptr().get()});
   optim_g_->step();
   optim_f_->step();
   optim_e_->step();
@@ -304,10 +316,10 @@ StepLosses Solver::train_step(const Batch& batch) {
   const at::Tensor x_refs[2] = {x_ref, x_ref2};
   out.g_ref = compute_g_loss(x_real, y_org, y_trg, nullptr, x_refs, masks);
   reset_grad();
-  out.g_ref.total.backward();
+  backward(out.g_ref.total, {nets_.generator.ptr().get()});
   optim_g_->step();
 
-  moving_average();
+  if (ema_enabled_) moving_average();
 
   if (lambda_ds_ > 0) lambda_ds_ -= initial_lambda_ds_ / static_cast<double>(options_.ds_iter);
   ++step_;

@@ -60,6 +60,17 @@ struct Networks {
   std::vector<std::pair<std::string, torch::nn::Module*>> named() const;
 };
 
+// Averages gradients across data-parallel replicas (distributed training, trainer/distributed.h).
+// The solver calls begin() just before each of the four backward passes of an iteration with
+// the networks whose optimizers step after it, and finish() after the backward: when finish()
+// returns, those networks' gradients are the mean over all replicas.
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  virtual void begin(const std::vector<torch::nn::Module*>& stepping) = 0;
+  virtual void finish() = 0;
+};
+
 class Solver {
  public:
   // Builds G, F, E, D and their EMA copies on `device` the official way: the EMA copies are
@@ -93,6 +104,13 @@ class Solver {
   // For resuming: overwrite the counters restored from a resume file.
   void set_progress(int64_t step, double lambda_ds);
 
+  // Data-parallel training: average gradients with `sync` (not owned; nullptr = one replica).
+  void set_gradient_sync(GradientSync* sync) { sync_ = sync; }
+  // The EMA networks are only read (sample grids, model files) on rank 0, so the other ranks
+  // skip the average. Default on.
+  void set_ema_enabled(bool enabled) { ema_enabled_ = enabled; }
+  bool ema_enabled() const { return ema_enabled_; }
+
   // Masks for G from the FAN when w_hpf > 0 (no gradient), else empty.
   Masks masks_for(const at::Tensor& x);
 
@@ -102,6 +120,7 @@ class Solver {
   GLosses compute_g_loss(const at::Tensor& x_real, const at::Tensor& y_org, const at::Tensor& y_trg,
                          const at::Tensor* z_trgs, const at::Tensor* x_refs, const Masks& masks);
   void reset_grad();
+  void backward(const at::Tensor& loss, const std::vector<torch::nn::Module*>& stepping);
   void moving_average();
 
   TrainOptions options_;
@@ -110,6 +129,8 @@ class Solver {
   Networks nets_, nets_ema_;
   FAN fan_{nullptr};
   std::unique_ptr<torch::optim::Adam> optim_g_, optim_f_, optim_e_, optim_d_;
+  GradientSync* sync_ = nullptr;
+  bool ema_enabled_ = true;
   int64_t step_ = 0;
   double initial_lambda_ds_;
   double lambda_ds_;

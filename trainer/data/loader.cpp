@@ -47,6 +47,10 @@ TrainLoader::TrainLoader(const ImageFolder& folder, const LoaderOptions& options
     for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.integer(0, static_cast<int64_t>(i))]);
     partner_.push_back(std::move(perm));
   }
+  if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size ||
+      options_.batch_size % options_.world_size != 0)
+    throw std::invalid_argument("TrainLoader: batch size " + std::to_string(options_.batch_size) +
+                                " is not split evenly over " + std::to_string(options_.world_size) + " ranks");
   if (options_.prefetch <= 0) options_.prefetch = 2 * std::max(1, options_.workers);
   for (int t = 0; t < options_.workers; ++t) threads_.emplace_back([this] { worker_loop(); });
 }
@@ -62,7 +66,8 @@ TrainLoader::~TrainLoader() {
 }
 
 ImageBatch TrainLoader::make_batch(int64_t b) const {
-  const int64_t n = options_.batch_size, s = options_.img_size;
+  const int64_t global = options_.batch_size, s = options_.img_size;
+  const int64_t n = global / options_.world_size, first = n * options_.rank;
   ImageBatch out;
   out.x_src = at::empty({n, 3, s, s}, at::kFloat);
   out.x_ref = at::empty({n, 3, s, s}, at::kFloat);
@@ -71,7 +76,7 @@ ImageBatch TrainLoader::make_batch(int64_t b) const {
   out.y_ref = at::empty({n}, at::kLong);
   const int size = static_cast<int>(s);
   for (int64_t k = 0; k < n; ++k) {
-    const uint64_t draw = static_cast<uint64_t>(b * n + k);
+    const uint64_t draw = static_cast<uint64_t>(b * global + first + k);
     {
       const auto [d, i] = source_.draw(draw);
       AugmentRng rng(slot_seed(options_.seed, RandomStream::kSource, draw, kImage1));

@@ -44,6 +44,11 @@ struct LoaderOptions {
   uint64_t seed = 777;
   int workers = 4;   // decoding threads; 0 decodes on the caller's thread
   int prefetch = 0;  // batches decoded ahead; 0 = 2 per worker
+  // Data-parallel training: rank `rank` of `world_size` gets samples
+  // [rank * n, (rank + 1) * n) of every global batch of batch_size, n = batch_size / world_size,
+  // so the union over the ranks is exactly the one-process batch and a run can resume with
+  // another world size.
+  int rank = 0, world_size = 1;
 };
 
 class TrainLoader {
