@@ -25,24 +25,6 @@ namespace starganv2 {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-Precision parse_precision(std::string_view name) {
-  if (name == "auto") return Precision::kAuto;
-  if (name == "fp32" || name == "float32") return Precision::kFloat32;
-  if (name == "fp16" || name == "float16" || name == "half") return Precision::kFloat16;
-  if (name == "bf16" || name == "bfloat16") return Precision::kBFloat16;
-  throw std::invalid_argument("unknown precision \"" + std::string(name) + "\": use auto, fp32, fp16 or bf16");
-}
-
-std::string to_string(Precision precision) {
-  switch (precision) {
-    case Precision::kAuto: return "auto";
-    case Precision::kFloat32: return "fp32";
-    case Precision::kFloat16: return "fp16";
-    case Precision::kBFloat16: return "bf16";
-  }
-  return "?";
-}
-
 namespace {
 
 c10::Device resolve_device(const std::string& name) {
@@ -98,14 +80,6 @@ at::ScalarType scalar_type(Precision p) {
   }
 }
 
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "(";
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(sizes[i]);
-  }
-  return s + ")";
-}
 
 }  // namespace
 
@@ -224,7 +198,7 @@ struct Translator::Impl {
     if (given.defined()) {
       if (given.dim() != 2 || given.size(0) != n || given.size(1) != style_dim()) {
         throw std::invalid_argument("styles must be (" + std::to_string(n) + "," + std::to_string(style_dim()) +
-                                    "), got " + shape_string(given.sizes()));
+                                    "), got " + shape_text(given.sizes()));
       }
       return given.to(device, at::kFloat).contiguous();
     }
@@ -408,7 +382,7 @@ at::Tensor Translator::mapping_style(const at::Tensor& z, const at::Tensor& y) {
   Impl& m = *impl_;
   if (!z.defined() || z.dim() != 2 || z.size(1) != m.nets.config.latent_dim || z.size(0) == 0) {
     throw std::invalid_argument("latent codes must be (N," + std::to_string(m.nets.config.latent_dim) + "), got " +
-                                (z.defined() ? shape_string(z.sizes()) : std::string("none")));
+                                (z.defined() ? shape_text(z.sizes()) : std::string("none")));
   }
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor yy = m.domains_for(y, z.size(0));
@@ -436,7 +410,7 @@ at::Tensor Translator::reference_style(const at::Tensor& x, const at::Tensor& y)
   const int64_t s = m.img();
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != s || x.size(3) != s) {
     throw std::invalid_argument("reference images must be (N,3," + std::to_string(s) + "," + std::to_string(s) +
-                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+                                "), got " + (x.defined() ? shape_text(x.sizes()) : std::string("none")));
   }
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor yy = m.domains_for(y, x.size(0));
@@ -484,7 +458,7 @@ void Translator::use_style(const at::Tensor& style) {
       !(style.dim() == 1 || (style.dim() == 2 && style.size(0) == 1))) {
     throw std::invalid_argument("a style must be a float (" + std::to_string(m.style_dim()) + ") or (1," +
                                 std::to_string(m.style_dim()) + ") tensor, got " +
-                                (style.defined() ? shape_string(style.sizes()) : std::string("none")));
+                                (style.defined() ? shape_text(style.sizes()) : std::string("none")));
   }
   CallScope guard(m.cpu_cache_acquired);
   at::Tensor s = style.detach().to(at::kCPU, at::kFloat).reshape({m.style_dim()}).clone();
@@ -531,7 +505,7 @@ at::Tensor Translator::translate(const at::Tensor& images, PixelFormat format, c
   Impl& m = *impl_;
   if (!images.defined() || images.dim() != 4) {
     throw std::invalid_argument("images must be a (N,H,W,3) uint8 tensor, got " +
-                                (images.defined() ? shape_string(images.sizes()) : std::string("none")));
+                                (images.defined() ? shape_text(images.sizes()) : std::string("none")));
   }
   if (images.size(0) == 0) throw std::invalid_argument("empty batch: no crops to translate");
   if (images.scalar_type() != at::kByte) throw std::invalid_argument("images must be uint8");
@@ -599,7 +573,7 @@ at::Tensor Translator::generate(const at::Tensor& x, const at::Tensor& s, const 
   const int64_t size = m.img();
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != size || x.size(3) != size) {
     throw std::invalid_argument("images must be (N,3," + std::to_string(size) + "," + std::to_string(size) +
-                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+                                "), got " + (x.defined() ? shape_text(x.sizes()) : std::string("none")));
   }
   if (!s.defined()) throw std::invalid_argument("generate: no style given");
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
@@ -625,7 +599,7 @@ Masks Translator::masks(const at::Tensor& x) {
   const int64_t size = m.img();
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != size || x.size(3) != size) {
     throw std::invalid_argument("images must be (N,3," + std::to_string(size) + "," + std::to_string(size) +
-                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+                                "), got " + (x.defined() ? shape_text(x.sizes()) : std::string("none")));
   }
   Masks out;
   if (m.nets.config.w_hpf <= 0) return out;
