@@ -166,8 +166,9 @@ class Processor {
   const std::vector<std::string>& domains() const;
   int img_size() const;
 
-  // Recomputes the style when the options differ from the current ones. On failure throws
-  // ProcessorError and keeps the previous style.
+  // Recomputes the style when the options differ from the current ones. On failure (a bad
+  // value, or a LibTorch error such as running out of memory) throws ProcessorError and keeps
+  // the previous style.
   void set_style(const StyleOptions& options);
   // The current style code (style_dim values, after psi), e.g. to save it as a style file;
   // empty before the first set_style().
