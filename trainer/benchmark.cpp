@@ -69,7 +69,7 @@ std::vector<BenchmarkResult> run_benchmark(const BenchmarkOptions& options, std:
       r.median = sorted.size() % 2 ? sorted[sorted.size() / 2]
                                    : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
     std::snprintf(line, sizeof line, "  %-5s median %.4f s/iter  (min %.4f, max %.4f, %d timed after %d warm-up)\n",
-                  precision_name(p), r.median, sorted.empty() ? 0.0 : sorted.front(), sorted.empty() ? 0.0 : sorted.back(),
+                  to_string(p).c_str(), r.median, sorted.empty() ? 0.0 : sorted.front(), sorted.empty() ? 0.0 : sorted.back(),
                   options.iters, options.warmup);
     out << line;
     results.push_back(r);

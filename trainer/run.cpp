@@ -1,5 +1,7 @@
 #include "run.h"
 
+#include "model/device.h"
+
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 #include <nlohmann/json.hpp>
@@ -159,7 +161,7 @@ std::string run_file_text(const RunConfig& c) {
   j["sample_every"] = c.sample_every;
   j["save_every"] = c.save_every;
   j["device"] = c.device;
-  j["precision"] = precision_name(c.precision);
+  j["precision"] = to_string(c.precision);
   j["workers"] = c.workers;
   j["val_batch_size"] = c.val_batch_size;
   j["sample_outs"] = c.sample_outs;
@@ -183,7 +185,7 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
     }
   };
   std::string train_dir = c.train_dir.string(), val_dir = c.val_dir.string(), fan = c.fan.string();
-  std::string precision = precision_name(c.precision);
+  std::string precision = to_string(c.precision);
   take("train_dir", train_dir);
   take("val_dir", val_dir);
   take("fan", fan);
@@ -200,7 +202,7 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
   c.val_dir = val_dir;
   c.fan = fan;
   try {
-    c.precision = parse_precision(precision);
+    c.precision = parse_training_precision(precision);
   } catch (const std::invalid_argument& e) {
     throw InputError(path.string() + ": " + e.what());
   }
@@ -259,26 +261,6 @@ class Progress {
 
 }  // namespace
 
-torch::Device resolve_device(const std::string& text) {
-  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  torch::Device device(torch::kCPU);
-  try {
-    device = torch::Device(text);
-  } catch (const c10::Error&) {
-    throw std::invalid_argument("--device \"" + text + "\" is not a device (use auto, cpu, cuda or cuda:N)");
-  }
-  if (device.is_cuda()) {
-    if (!torch::cuda::is_available())
-      throw std::invalid_argument("--device " + text + ": CUDA is not available on this machine (use --device cpu)");
-    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
-      throw std::invalid_argument("--device " + text + ": only " + std::to_string(torch::cuda::device_count()) +
-                                  " CUDA device(s)");
-  } else if (!device.is_cpu()) {
-    throw std::invalid_argument("--device " + text + ": only cpu and cuda are supported");
-  }
-  return device;
-}
-
 int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, const std::atomic<bool>* stop) {
   try {
     RunConfig config = given;
@@ -311,9 +293,9 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
     if (config.train_dir.empty()) throw InputError("--train-dir is required (one sub-folder of images per domain)");
     torch::Device device(torch::kCPU);
     try {
-      device = resolve_device(config.device);
-    } catch (const std::invalid_argument& e) {
-      throw InputError(e.what());
+      device = resolve_device(config.device);  // model/device.h
+    } catch (const std::exception& e) {
+      throw InputError(std::string("--device: ") + e.what());
     }
     if (config.precision == Precision::kBFloat16 && !device.is_cuda())
       throw InputError("--precision bf16 is autocast on CUDA; the device is " + device.str() + " (use fp32)");
@@ -419,7 +401,7 @@ int run_training(const RunConfig& given, std::ostream& out, std::ostream& err, c
 
     const bool tty = config.progress_bar && isatty(STDOUT_FILENO);
     Progress progress(out, tty, options.total_iters);
-    out << "Training " << options.model.to_json() << " on " << device.str() << " (" << precision_name(config.precision)
+    out << "Training " << options.model.to_json() << " on " << device.str() << " (" << to_string(config.precision)
         << "), iterations " << solver.step() << " -> " << options.total_iters << ", out " << config.out_dir.string()
         << "\n"
         << std::flush;
