@@ -9,6 +9,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "layout.h"
+
 namespace starganv2 {
 
 namespace {
@@ -36,15 +38,6 @@ void collect_state(const torch::nn::Module& module, const std::string& prefix,
 
 std::string dotted(const std::string& prefix) { return prefix.empty() ? prefix : prefix + "."; }
 
-std::string shape_text(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 std::string dtype_text(at::ScalarType t) {
   const char* name = safetensors_dtype_name(t);
   return name ? name : std::string(c10::toString(t));
@@ -71,6 +64,8 @@ CheckpointMeta parse_meta(const std::string& file, const std::map<std::string, s
     if (it == metadata.end())
       throw fail(key, "is missing (not a StarGAN v2 checkpoint? convert official weights with "
                       "starganv2-convert-official)");
+    // Every value here is a number, a flat object or a list of names.
+    if (!json_nesting_within(it->second, 1)) throw fail(key, "nests lists or objects (not this format)");
     nlohmann::json j = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) throw fail(key, "is not valid JSON: " + it->second.substr(0, 80));
     return j;
@@ -154,8 +149,17 @@ void write_checkpoint(const std::filesystem::path& path, const CheckpointMeta& m
 Checkpoint Checkpoint::open(const std::filesystem::path& path) {
   Checkpoint c;
   c.path_ = path;
-  c.file_ = read_safetensors(path);
-  c.meta_ = parse_meta(path.string(), c.file_.metadata);
+  // The metadata and every network the config determines are checked against the header before
+  // any tensor is read, so a small file whose config implies huge networks is refused up front.
+  c.file_ = read_safetensors(path, [&](const SafetensorsHeader& header) {
+    c.meta_ = parse_meta(path.string(), header.metadata);
+    for (const char* net : kLayoutNetworks) {
+      const std::string p = dotted(net);
+      const auto it = header.tensors.lower_bound(p);
+      if (it != header.tensors.end() && it->first.compare(0, p.size(), p) == 0)
+        check_layout(header, network_layout(c.meta_.config, net, net), path.string(), net);
+    }
+  });
   return c;
 }
 
@@ -305,10 +309,11 @@ TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
   note_unexpected(ckpt.load_into(*nets.style_encoder, "style_encoder"), checkpoint);
 
   if (nets.config.w_hpf > 0) {
-    nets.fan = FAN();
     if (!fan_checkpoint.empty()) {
+      nets.fan = FAN();
       load_fan_file(fan_checkpoint, *nets.fan, nets.warnings);
     } else if (ckpt.has_network("fan")) {
+      nets.fan = FAN();
       note_unexpected(ckpt.load_into(*nets.fan, "fan"), checkpoint);
     } else {
       throw CheckpointError(checkpoint.string() + ": the model has w_hpf = " + std::to_string(nets.config.w_hpf) +

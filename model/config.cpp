@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <stdexcept>
+
+#include "safetensors.h"  // json_nesting_within
 
 namespace starganv2 {
 
@@ -28,7 +31,7 @@ void ModelConfig::validate() const {
   require(max_conv_dim > 0 && max_conv_dim <= 8192,
           "max_conv_dim must be in [1, 8192], got " + std::to_string(max_conv_dim));
   require(hidden_dim > 0 && hidden_dim <= 8192, "hidden_dim must be in [1, 8192], got " + std::to_string(hidden_dim));
-  require(w_hpf >= 0 && w_hpf <= 1e6, "w_hpf must be >= 0, got " + std::to_string(w_hpf));
+  require(w_hpf >= 0 && w_hpf <= 1e6, "w_hpf must be in [0, 1e6], got " + std::to_string(w_hpf));
   require(base_dim >= 0 && base_dim <= 8192, "base_dim must be in [0, 8192] (0 = official), got " + std::to_string(base_dim));
 }
 
@@ -47,17 +50,33 @@ std::string ModelConfig::to_json() const {
 }
 
 ModelConfig ModelConfig::from_json(const std::string& text) {
+  // A config is a flat object of a few numbers; the bounds refuse anything else before parsing.
+  require(text.size() <= kMaxConfigJsonBytes, "config text of " + std::to_string(text.size()) + " bytes exceeds " +
+                                                  std::to_string(kMaxConfigJsonBytes));
+  require(json_nesting_within(text, 1), "config is not a flat JSON object: " + text.substr(0, 200));
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   require(j.is_object(), "config is not a JSON object: " + text.substr(0, 200));
   auto integer = [&](const char* key) -> int64_t {
     require(j.contains(key), std::string("missing \"") + key + "\"");
     const auto& v = j[key];
-    // The official configs are written by Python, where w_hpf=1.0 and img_size=256 may both
-    // appear as floats; accept integral floats for integer fields.
-    if (v.is_number_integer()) return v.get<int64_t>();
-    require(v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())),
-            std::string("\"") + key + "\" must be an integer");
-    return static_cast<int64_t>(v.get<double>());
+    const std::string name = std::string("\"") + key + "\"";
+    // Every integer field is bounded far below 2^31 by validate(); anything outside that range
+    // is refused here, before a conversion whose result would be undefined (1e300 -> int64).
+    constexpr double kLimit = 1u << 31;
+    if (v.is_number_unsigned()) {
+      require(v.get<uint64_t>() <= static_cast<uint64_t>(kLimit), name + " is out of range: " + v.dump());
+      return static_cast<int64_t>(v.get<uint64_t>());
+    }
+    if (v.is_number_integer()) {
+      require(v.get<int64_t>() >= -static_cast<int64_t>(kLimit), name + " is out of range: " + v.dump());
+      return v.get<int64_t>();
+    }
+    // Configs written from Python may hold 256.0 for 256: an integral float is that integer.
+    require(v.is_number_float(), name + " must be an integer, got " + v.dump());
+    const double d = v.get<double>();
+    require(std::isfinite(d) && std::fabs(d) <= kLimit, name + " is out of range: " + v.dump());
+    require(d == std::trunc(d), name + " must be an integer, got " + v.dump());
+    return static_cast<int64_t>(d);
   };
   ModelConfig c;
   c.img_size = integer("img_size");
@@ -68,7 +87,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   // hidden_dim was fixed at 512 in the official code; files that predate it mean 512.
   c.hidden_dim = j.contains("hidden_dim") ? integer("hidden_dim") : 512;
   require(j.contains("w_hpf") && j["w_hpf"].is_number(), "missing or non-numeric \"w_hpf\"");
-  c.w_hpf = j["w_hpf"].get<double>();
+  c.w_hpf = j["w_hpf"].get<double>();  // a double of any JSON number is defined; validate() bounds it
   c.base_dim = j.contains("base_dim") ? integer("base_dim") : 0;
   c.validate();
   return c;

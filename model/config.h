@@ -1,11 +1,19 @@
 // Network sizes shared by every StarGAN v2 network, named as the official options.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 namespace starganv2 {
 
+// A config is a flat object of eight numbers, ~150 bytes; longer text is not a config.
+inline constexpr size_t kMaxConfigJsonBytes = 4096;
+
+// Bounds (validate()): img_size a power of two in [32, 2048]; style_dim, latent_dim in [1, 4096];
+// num_domains in [1, 1024]; max_conv_dim, hidden_dim in [1, 8192]; base_dim in [0, 8192];
+// w_hpf in [0, 1e6]. They keep every size computed from a config far from overflow; what a
+// config may cost in memory is bounded by the file that must hold it (model/layout.h).
 struct ModelConfig {
   int64_t img_size = 256;     // square crop size; a power of two, >= 32
   int64_t style_dim = 64;     // length of a style code s
@@ -27,7 +35,9 @@ struct ModelConfig {
 
   // {"img_size": 256, ...} with the official option names.
   std::string to_json() const;
-  // Requires every field above; throws std::invalid_argument naming the problem.
+  // Requires every field above (base_dim and hidden_dim may be absent: 0 and 512) as integers,
+  // or integral floats, within validate()'s bounds; text at most kMaxConfigJsonBytes, one flat
+  // object. Throws std::invalid_argument naming the problem.
   static ModelConfig from_json(const std::string& text);
 
   bool operator==(const ModelConfig&) const = default;

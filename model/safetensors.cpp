@@ -23,10 +23,6 @@ static_assert(std::endian::native == std::endian::little, "safetensors I/O assum
 
 namespace {
 
-// A header is a few hundred bytes per tensor; anything near this size is not a model file, and
-// the cap keeps a hostile length from making us allocate gigabytes before parsing fails.
-constexpr uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
-
 struct DtypeInfo {
   const char* name;
   at::ScalarType type;
@@ -102,15 +98,6 @@ bool write_all(int fd, const void* src, uint64_t n) {
   return true;
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 // A JSON value as a short string for error messages. Hostile files can hold huge or deeply
 // nested values, and dump() recurses, so only flat values are printed.
 std::string excerpt(const nlohmann::json& v) {
@@ -132,19 +119,56 @@ struct Entry {
 
 }  // namespace
 
+std::string shape_text(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
 const char* safetensors_dtype_name(at::ScalarType type) {
   const DtypeInfo* d = find_dtype(type);
   return d ? d->name : nullptr;
 }
 
-SafetensorsFile read_safetensors(const std::filesystem::path& path) {
-  const std::string file = path.string();
-  auto fail = [&](const std::string& problem) -> CheckpointError {
-    return CheckpointError(file + ": " + problem);
-  };
+bool json_nesting_within(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
 
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) throw fail("cannot open: " + errno_text(errno));
+namespace {
+
+// The open file and its parsed header, with each tensor's place in the data area.
+struct ParsedFile {
+  std::string file;
+  uint64_t data_start = 0;
+  SafetensorsHeader header;
+  std::vector<Entry> entries;
+};
+
+CheckpointError failure(const std::string& file, const std::string& problem) {
+  return CheckpointError(file + ": " + problem);
+}
+
+void parse_header(const Fd& fd, ParsedFile& pf) {
+  const std::string& file = pf.file;
+  auto fail = [&](const std::string& problem) { return failure(file, problem); };
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0) throw fail("cannot stat: " + errno_text(errno));
   if (S_ISDIR(st.st_mode)) throw fail("is a directory, not a safetensors file");
@@ -170,15 +194,17 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   std::string header_text(header_len, '\0');
   if (!pread_all(fd.fd, header_text.data(), header_len, 8, &err))
     throw fail("cannot read header: " + (err ? errno_text(err) : std::string("file ended early")));
+  if (!json_nesting_within(header_text, kMaxHeaderNesting))
+    throw fail("header nests deeper than " + std::to_string(kMaxHeaderNesting) + " levels (not a safetensors file)");
   const nlohmann::json header = nlohmann::json::parse(header_text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) throw fail("header is not valid JSON");
   if (!header.is_object()) throw fail("header is not a JSON object");
 
-  const uint64_t data_start = 8 + header_len;
-  const uint64_t data_size = file_size - data_start;
+  pf.data_start = 8 + header_len;
+  const uint64_t data_size = file_size - pf.data_start;
 
-  SafetensorsFile out;
-  std::vector<Entry> entries;
+  SafetensorsHeader& out = pf.header;
+  std::vector<Entry>& entries = pf.entries;
   entries.reserve(header.size());
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
@@ -225,6 +251,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
       throw fail(where + "data_offsets " + excerpt(*off_it) + " span " + std::to_string(end - begin) +
                  " bytes but dtype " + dtype->name + " and shape " + shape_text(shape) + " need " +
                  std::to_string(nbytes));
+    out.tensors[name] = SafetensorsEntry{dtype->type, shape, nbytes};
     entries.push_back({name, dtype, std::move(shape), begin, end});
   }
 
@@ -239,11 +266,37 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     if (by_offset[i]->begin < by_offset[i - 1]->end)
       throw fail("tensors \"" + by_offset[i - 1]->name + "\" and \"" + by_offset[i]->name + "\" overlap (bytes " +
                  std::to_string(by_offset[i]->begin) + ".." + std::to_string(by_offset[i - 1]->end) + ")");
+}
 
+}  // namespace
+
+SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
+  ParsedFile pf;
+  pf.file = path.string();
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd < 0) throw failure(pf.file, "cannot open: " + errno_text(errno));
+  parse_header(fd, pf);
+  return std::move(pf.header);
+}
+
+SafetensorsFile read_safetensors(const std::filesystem::path& path, const SafetensorsCheck& check) {
+  ParsedFile pf;
+  pf.file = path.string();
+  const std::string& file = pf.file;
+  auto fail = [&](const std::string& problem) { return failure(file, problem); };
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd < 0) throw fail("cannot open: " + errno_text(errno));
+  parse_header(fd, pf);
+  if (check) check(pf.header);
+
+  SafetensorsFile out;
+  out.metadata = std::move(pf.header.metadata);
+  const uint64_t data_start = pf.data_start;
+  int err = 0;
   // Each tensor is read straight into its own storage: no staging copy of the whole file and no
   // per-element work, and in offset order so the reads are sequential.
   std::vector<const Entry*> order;
-  for (const auto& e : entries) order.push_back(&e);
+  for (const auto& e : pf.entries) order.push_back(&e);
   std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   for (const Entry* e : order) {
     at::Tensor t = at::empty(e->shape, at::TensorOptions().dtype(e->dtype->type));

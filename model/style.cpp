@@ -10,25 +10,12 @@
 
 namespace starganv2 {
 
-namespace {
-
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "(";
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(sizes[i]);
-  }
-  return s + ")";
-}
-
-}  // namespace
-
 void save_style(const std::filesystem::path& path, const at::Tensor& style,
                 const std::map<std::string, std::string>& metadata) {
   if (!style.defined() || !at::isFloatingType(style.scalar_type()) ||
       !(style.dim() == 1 || (style.dim() == 2 && style.size(0) == 1)) || style.numel() == 0) {
     throw CheckpointError(path.string() + ": a style must be a float (style_dim) or (1, style_dim) tensor, got " +
-                          (style.defined() ? shape_string(style.sizes()) : std::string("none")));
+                          (style.defined() ? shape_text(style.sizes()) : std::string("none")));
   }
   auto meta = metadata;
   meta["format"] = "starganv2-style";
@@ -45,28 +32,40 @@ void save_style(const std::filesystem::path& path, const std::vector<float>& sty
 }
 
 at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim) {
-  SafetensorsFile file = read_safetensors(path);
-  auto it = file.tensors.find(kStyleTensorName);
-  if (it == file.tensors.end()) {
-    std::string names;
-    for (const auto& [name, t] : file.tensors) {
-      if (!names.empty()) names += ", ";
-      names += name;
+  const std::string file = path.string();
+  // The layout of a style file is known before reading it: one float "style" tensor of
+  // style_dim elements and nothing else; checked on the header, so a large file is refused
+  // without reading (or allocating) its data.
+  SafetensorsFile content = read_safetensors(path, [&](const SafetensorsHeader& header) {
+    const auto it = header.tensors.find(kStyleTensorName);
+    if (it == header.tensors.end()) {
+      std::string names;
+      for (const auto& [name, t] : header.tensors) {
+        if (names.size() > 200) {
+          names += ", ...";
+          break;
+        }
+        if (!names.empty()) names += ", ";
+        names += name;
+      }
+      throw CheckpointError(file + ": not a style file: no tensor named \"style\" (it has: " +
+                            (names.empty() ? std::string("nothing") : names) + ")");
     }
-    throw CheckpointError(path.string() + ": not a style file: no tensor named \"style\" (it has: " +
-                          (names.empty() ? std::string("nothing") : names) + ")");
-  }
-  const at::Tensor& t = it->second;
-  if (!at::isFloatingType(t.scalar_type())) {
-    throw CheckpointError(path.string() + ": tensor \"style\" must be F32, F16 or BF16");
-  }
-  if (!(t.dim() == 1 || (t.dim() == 2 && t.size(0) == 1)) || t.numel() != style_dim) {
-    throw CheckpointError(path.string() + ": tensor \"style\" has shape " + shape_string(t.sizes()) +
-                          ", the model needs (" + std::to_string(style_dim) + ")");
-  }
+    const SafetensorsEntry& t = it->second;
+    if (!(t.dtype == at::kFloat || t.dtype == at::kHalf || t.dtype == at::kBFloat16))
+      throw CheckpointError(file + ": tensor \"style\" must be F32, F16 or BF16");
+    const auto& sh = t.shape;
+    if (!(sh.size() == 1 || (sh.size() == 2 && sh[0] == 1)) || sh.back() != style_dim)
+      throw CheckpointError(file + ": tensor \"style\" has shape " + shape_text(sh) + ", the model needs [" +
+                            std::to_string(style_dim) + "]");
+    if (header.tensors.size() != 1)
+      throw CheckpointError(file + ": a style file holds the tensor \"style\" alone; this one has " +
+                            std::to_string(header.tensors.size()) + " tensors");
+  });
+  const at::Tensor& t = content.tensors.at(kStyleTensorName);
   at::Tensor s = t.to(at::kFloat).reshape({style_dim}).clone();
   if (!at::isfinite(s).all().item<bool>()) {
-    throw CheckpointError(path.string() + ": tensor \"style\" holds NaN or infinite values");
+    throw CheckpointError(file + ": tensor \"style\" holds NaN or infinite values");
   }
   return s;
 }
@@ -77,8 +76,8 @@ at::Tensor interpolate_styles(const at::Tensor& a, const at::Tensor& b, double t
   }
   if (!a.defined() || !b.defined() || a.sizes() != b.sizes()) {
     throw std::invalid_argument("style interpolation: the two styles differ in shape: " +
-                                (a.defined() ? shape_string(a.sizes()) : std::string("none")) + " vs " +
-                                (b.defined() ? shape_string(b.sizes()) : std::string("none")));
+                                (a.defined() ? shape_text(a.sizes()) : std::string("none")) + " vs " +
+                                (b.defined() ? shape_text(b.sizes()) : std::string("none")));
   }
   // lerp's formula is not exact at the ends in floating point for every implementation; the
   // endpoints are promised exactly, so return copies of them.

@@ -17,6 +17,7 @@
 
 #include "cpu_cache.h"
 #include "cuda_graph_runner.h"
+#include "device.h"
 #include "pixels.h"
 
 namespace starganv2 {
@@ -25,61 +26,7 @@ namespace starganv2 {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-Precision parse_precision(std::string_view name) {
-  if (name == "auto") return Precision::kAuto;
-  if (name == "fp32" || name == "float32") return Precision::kFloat32;
-  if (name == "fp16" || name == "float16" || name == "half") return Precision::kFloat16;
-  if (name == "bf16" || name == "bfloat16") return Precision::kBFloat16;
-  throw std::invalid_argument("unknown precision \"" + std::string(name) + "\": use auto, fp32, fp16 or bf16");
-}
-
-std::string to_string(Precision precision) {
-  switch (precision) {
-    case Precision::kAuto: return "auto";
-    case Precision::kFloat32: return "fp32";
-    case Precision::kFloat16: return "fp16";
-    case Precision::kBFloat16: return "bf16";
-  }
-  return "?";
-}
-
 namespace {
-
-c10::Device resolve_device(const std::string& name) {
-  if (name == "auto" || name.empty()) {
-    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-  }
-  if (name == "cpu") return c10::Device(c10::kCPU);
-  if (name.rfind("cuda", 0) == 0) {
-    int index = 0;
-    if (name.size() > 4) {
-      const char* first = name.data() + 5;
-      const char* last = name.data() + name.size();
-      auto [ptr, ec] = std::from_chars(first, last, index);
-      if (name[4] != ':' || first == last || ec != std::errc() || ptr != last || index < 0) {
-        throw std::invalid_argument("invalid device \"" + name + "\": use auto, cpu, cuda or cuda:N");
-      }
-    }
-#ifdef STARGANV2_WITH_CUDA
-    const bool built_with_cuda = true;
-#else
-    const bool built_with_cuda = false;
-#endif
-    if (!built_with_cuda || !torch::cuda::is_available()) {
-      throw std::runtime_error("CUDA requested but not available (device \"" + name + "\"): " +
-                               (built_with_cuda ? "no CUDA device or driver was found"
-                                                : "this build of starganv2 has no CUDA support"));
-    }
-    const int count = static_cast<int>(torch::cuda::device_count());
-    if (index >= count) {
-      throw std::runtime_error("no GPU " + std::to_string(index) + " (device \"" + name + "\"): this machine has " +
-                               std::to_string(count) + " CUDA device" + (count == 1 ? "" : "s") +
-                               ", cuda:0 to cuda:" + std::to_string(count - 1));
-    }
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  throw std::invalid_argument("invalid device \"" + name + "\": use auto, cpu, cuda or cuda:N");
-}
 
 Precision resolve_precision(Precision requested, const c10::Device& device) {
   if (requested == Precision::kAuto) return device.is_cuda() ? Precision::kFloat16 : Precision::kFloat32;
@@ -98,14 +45,6 @@ at::ScalarType scalar_type(Precision p) {
   }
 }
 
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "(";
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(sizes[i]);
-  }
-  return s + ")";
-}
 
 }  // namespace
 
@@ -224,7 +163,7 @@ struct Translator::Impl {
     if (given.defined()) {
       if (given.dim() != 2 || given.size(0) != n || given.size(1) != style_dim()) {
         throw std::invalid_argument("styles must be (" + std::to_string(n) + "," + std::to_string(style_dim()) +
-                                    "), got " + shape_string(given.sizes()));
+                                    "), got " + shape_text(given.sizes()));
       }
       return given.to(device, at::kFloat).contiguous();
     }
@@ -408,7 +347,7 @@ at::Tensor Translator::mapping_style(const at::Tensor& z, const at::Tensor& y) {
   Impl& m = *impl_;
   if (!z.defined() || z.dim() != 2 || z.size(1) != m.nets.config.latent_dim || z.size(0) == 0) {
     throw std::invalid_argument("latent codes must be (N," + std::to_string(m.nets.config.latent_dim) + "), got " +
-                                (z.defined() ? shape_string(z.sizes()) : std::string("none")));
+                                (z.defined() ? shape_text(z.sizes()) : std::string("none")));
   }
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor yy = m.domains_for(y, z.size(0));
@@ -436,7 +375,7 @@ at::Tensor Translator::reference_style(const at::Tensor& x, const at::Tensor& y)
   const int64_t s = m.img();
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != s || x.size(3) != s) {
     throw std::invalid_argument("reference images must be (N,3," + std::to_string(s) + "," + std::to_string(s) +
-                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+                                "), got " + (x.defined() ? shape_text(x.sizes()) : std::string("none")));
   }
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
     at::Tensor yy = m.domains_for(y, x.size(0));
@@ -484,7 +423,7 @@ void Translator::use_style(const at::Tensor& style) {
       !(style.dim() == 1 || (style.dim() == 2 && style.size(0) == 1))) {
     throw std::invalid_argument("a style must be a float (" + std::to_string(m.style_dim()) + ") or (1," +
                                 std::to_string(m.style_dim()) + ") tensor, got " +
-                                (style.defined() ? shape_string(style.sizes()) : std::string("none")));
+                                (style.defined() ? shape_text(style.sizes()) : std::string("none")));
   }
   CallScope guard(m.cpu_cache_acquired);
   at::Tensor s = style.detach().to(at::kCPU, at::kFloat).reshape({m.style_dim()}).clone();
@@ -532,7 +471,7 @@ at::Tensor Translator::translate(const at::Tensor& images, PixelFormat format, c
   Impl& m = *impl_;
   if (!images.defined() || images.dim() != 4) {
     throw std::invalid_argument("images must be a (N,H,W,3) uint8 tensor, got " +
-                                (images.defined() ? shape_string(images.sizes()) : std::string("none")));
+                                (images.defined() ? shape_text(images.sizes()) : std::string("none")));
   }
   if (images.size(0) == 0) throw std::invalid_argument("empty batch: no crops to translate");
   if (images.scalar_type() != at::kByte) throw std::invalid_argument("images must be uint8");
@@ -600,7 +539,7 @@ at::Tensor Translator::generate(const at::Tensor& x, const at::Tensor& s, const 
   const int64_t size = m.img();
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != size || x.size(3) != size) {
     throw std::invalid_argument("images must be (N,3," + std::to_string(size) + "," + std::to_string(size) +
-                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+                                "), got " + (x.defined() ? shape_text(x.sizes()) : std::string("none")));
   }
   if (!s.defined()) throw std::invalid_argument("generate: no style given");
   return outside_inference_mode(m.cpu_cache_acquired, [&] {
@@ -626,7 +565,7 @@ Masks Translator::masks(const at::Tensor& x) {
   const int64_t size = m.img();
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 || x.size(1) != 3 || x.size(2) != size || x.size(3) != size) {
     throw std::invalid_argument("images must be (N,3," + std::to_string(size) + "," + std::to_string(size) +
-                                "), got " + (x.defined() ? shape_string(x.sizes()) : std::string("none")));
+                                "), got " + (x.defined() ? shape_text(x.sizes()) : std::string("none")));
   }
   Masks out;
   if (m.nets.config.w_hpf <= 0) return out;

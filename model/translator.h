@@ -22,19 +22,10 @@
 #include "config.h"
 #include "image_view.h"
 #include "masks.h"
+#include "precision.h"  // Precision, parse_precision
 #include "style_cache.h"  // kAverageStyleSeed, kAverageStyleSamples
 
 namespace starganv2 {
-
-enum class Precision {
-  kAuto,      // fp16 on CUDA, fp32 on the CPU
-  kFloat32,
-  kFloat16,   // CUDA only
-  kBFloat16,  // CUDA only
-};
-// "auto" | "fp32" | "fp16" | "bf16"; throws std::invalid_argument listing the valid names.
-Precision parse_precision(std::string_view name);
-std::string to_string(Precision precision);
 
 // Memory layout of G's and the FAN's activations and weights.
 enum class Layout {

@@ -26,8 +26,10 @@
  *
  * ## Latency
  * The element reports its processing time in the LATENCY query: first the time of a warm-up
- * translation, then the largest recent per-frame time (with a margin) once frames flow; when that
- * grows it posts a latency message so that a live pipeline adapts.
+ * translation, then the largest per-frame time of the last 30 frames, times 1.25, once frames
+ * flow. It grows at once; it comes down when 30 frames in a row stayed more than 1.5 times below
+ * it. The first frame after a style, alignment or reset change is not counted. A live pipeline
+ * is told of every change with a latency message.
  *
  * ## Faces as metadata
  * Every output buffer carries one #GstVideoRegionOfInterestMeta of type `face` per translated
@@ -76,6 +78,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "latency.h"
 #include "processor.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_starganv2_debug);
@@ -236,10 +239,6 @@ constexpr gdouble kDefaultStrength = 1.0;
 constexpr guint kDefaultTransition = 0;
 constexpr guint kMaxTransition = 600000;  // ten minutes
 constexpr gboolean kDefaultStylePerFace = FALSE;
-// Frames over which the largest processing time is taken for the reported latency.
-constexpr size_t kLatencyWindow = 30;
-// Head-room on the measured processing time, so that one slower frame is not late at the sink.
-constexpr double kLatencyMargin = 1.25;
 
 // Everything a property sets. Copied out whole under the lock by the streaming side.
 struct Settings {
@@ -273,6 +272,7 @@ struct PendingFrame {
   gdouble proportion = 1.0;
   bool late = false;
   bool post_message = false;
+  bool transient = false;  // the first frame after a setting change: not counted in the latency
 };
 
 struct GstStarganv2Private {
@@ -298,11 +298,11 @@ struct GstStarganv2Private {
   sp::PixelLayout layout = sp::PixelLayout::kRGB;
   std::deque<PendingFrame> pending;  // what the processor holds, oldest first
   uint64_t next_tag = 0;
-  std::array<GstClockTime, kLatencyWindow> recent_times{};
-  size_t recent_next = 0;
+  sp::LatencyEstimate latency_estimate;  // plugin/latency.h: the rule of the reported latency
   guint64 processed = 0;
   guint64 reused = 0;
   sp::StreamCounters counters;  // copied under `lock` after every frame, for the stats property
+  sp::StyleOptions style_in_use;  // what the processor's style was last made of
 };
 
 struct _GstStarganv2 {
@@ -584,6 +584,10 @@ static gboolean start_unguarded(GstStarganv2* self) {
     priv->reset_pending = false;
     priv->earliest_time = GST_CLOCK_TIME_NONE;
     priv->proportion = 1.0;
+    // The engine options are fixed from here, not from the end of loading: a checkpoint or device
+    // set while the model loads would otherwise be stored, read back, and never used. Style and
+    // alignment changes made meanwhile stay dirty and apply to the first frame.
+    priv->started = true;
   }
   if (s.checkpoint.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
@@ -610,8 +614,9 @@ static gboolean start_unguarded(GstStarganv2* self) {
                   std::chrono::duration<double, std::milli>(warm).count());
 
   priv->processor = std::move(processor);
-  priv->recent_times.fill(0);
-  priv->recent_next = 0;
+  priv->style_in_use = s.style;
+  const auto warm_latency = static_cast<GstClockTime>(warm.count() * sp::LatencyEstimate::kMargin);
+  priv->latency_estimate.reset(warm_latency);
   priv->processed = 0;
   priv->reused = 0;
   {
@@ -622,7 +627,7 @@ static gboolean start_unguarded(GstStarganv2* self) {
     // What a live stream's pipeline holds back (Processor::window() of a live stream, less the
     // frame being worked on): reported from the first LATENCY query on.
     priv->held_frames = s.overlap ? 1 : 0;
-    priv->latency = static_cast<GstClockTime>(warm.count() * kLatencyMargin);
+    priv->latency = warm_latency;
   }
   g_object_notify_by_pspec(G_OBJECT(self), properties[PROP_ACTIVE_DEVICE]);
   return TRUE;
@@ -630,7 +635,12 @@ static gboolean start_unguarded(GstStarganv2* self) {
 
 static gboolean gst_starganv2_start(GstBaseTransform* trans) {
   auto* self = GST_STARGANV2(trans);
-  return guarded(self, "Loading the model", FALSE, [&] { return start_unguarded(self); });
+  const gboolean ok = guarded(self, "Loading the model", FALSE, [&] { return start_unguarded(self); });
+  if (!ok) {
+    std::lock_guard<std::mutex> lk(self->priv->lock);
+    self->priv->started = false;
+  }
+  return ok;
 }
 
 // Gives back every frame the processor still holds, unmapped: they are not pushed (a flush, a
@@ -820,27 +830,21 @@ static void post_qos_message(GstStarganv2* self, GstBuffer* buffer, GstClockTime
   gst_element_post_message(GST_ELEMENT(self), msg);
 }
 
-// Keeps the reported latency at or above the recent processing times, and tells a live
-// pipeline when it had to grow.
-static void account_processing_time(GstStarganv2* self, GstClockTime elapsed) {
+// Accounts a frame's processing time by the rule of plugin/latency.h, and tells a live pipeline
+// when the reported latency changed (it grows at once and comes down with hysteresis).
+static void account_processing_time(GstStarganv2* self, GstClockTime elapsed, bool transient) {
   auto* priv = self->priv;
-  priv->recent_times[priv->recent_next] = elapsed;
-  priv->recent_next = (priv->recent_next + 1) % kLatencyWindow;
-  GstClockTime recent_max = 0;
-  for (GstClockTime t : priv->recent_times) recent_max = MAX(recent_max, t);
-  bool grew = false;
+  if (!priv->latency_estimate.add(elapsed, transient)) return;
+  const GstClockTime reported = priv->latency_estimate.reported();
   bool live = false;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    if (recent_max > priv->latency) {
-      priv->latency = static_cast<GstClockTime>(recent_max * kLatencyMargin);
-      grew = true;
-    }
+    priv->latency = reported;
     live = priv->live;
   }
-  if (grew && live) {
-    GST_INFO_OBJECT(self, "processing takes up to %" GST_TIME_FORMAT ", reporting more latency",
-                    GST_TIME_ARGS(recent_max));
+  if (live) {
+    GST_INFO_OBJECT(self, "processing time changed: reporting a latency of %" GST_TIME_FORMAT,
+                    GST_TIME_ARGS(reported));
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
   }
 }
@@ -858,7 +862,7 @@ static GstBuffer* finish_frame(GstStarganv2* self, const sp::FinishedFrame& done
   if (p.late) post_qos_message(self, buffer, p.running_time, p.earliest, p.proportion);
   if (p.post_message) post_frame_message(self, buffer, done.report);
   if (!p.late)
-    account_processing_time(self, static_cast<GstClockTime>(done.report.times.frame * 1e6));
+    account_processing_time(self, static_cast<GstClockTime>(done.report.times.frame * 1e6), p.transient);
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     priv->counters = priv->processor->counters();
@@ -877,6 +881,48 @@ static void forget_dropped(GstStarganv2* self) {
     gst_buffer_unref(buffer);
     priv->pending.pop_front();
   }
+}
+
+// Makes the processor's style from `wanted` (streaming thread). Documented fallback: a value
+// that cannot work keeps the previous style, with a warning. The refused source (a domain,
+// reference or style file other than the one in use) is also taken back out of the properties,
+// unless it was changed again meanwhile, so that they read back the style in use and a later
+// seed or psi is not refused for a bad domain it has nothing to do with; a seed or psi given
+// together with the refused value still applies.
+static void apply_style(GstStarganv2* self, const sp::StyleOptions& wanted) {
+  auto* priv = self->priv;
+  auto attempt = [&](const sp::StyleOptions& style) {
+    try {
+      priv->processor->set_style(style);
+      priv->style_in_use = style;
+      return true;
+    } catch (const sp::ProcessorError& e) {
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("%s; keeping the previous style.", e.what()), (nullptr));
+    }
+    return false;
+  };
+  if (attempt(wanted)) return;
+  const sp::StyleOptions used = priv->style_in_use;
+  std::vector<GParamSpec*> reverted;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    sp::StyleOptions& now = priv->settings.style;
+    auto revert = [&](std::string sp::StyleOptions::*field, int prop) {
+      if (wanted.*field != used.*field && now.*field == wanted.*field) {
+        now.*field = used.*field;
+        reverted.push_back(properties[prop]);
+      }
+    };
+    revert(&sp::StyleOptions::domain, PROP_DOMAIN);
+    revert(&sp::StyleOptions::reference, PROP_REFERENCE);
+    revert(&sp::StyleOptions::style_file, PROP_STYLE_FILE);
+  }
+  for (GParamSpec* pspec : reverted) g_object_notify_by_pspec(G_OBJECT(self), pspec);
+  sp::StyleOptions rest = wanted;
+  rest.domain = used.domain;
+  rest.reference = used.reference;
+  rest.style_file = used.style_file;
+  if (!(rest == used)) attempt(rest);
 }
 
 // Why submit_input_buffer/generate_output rather than transform_frame_ip: the processor holds a
@@ -923,15 +969,7 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
   if (reset) priv->processor->reset();
   priv->processor->set_stream(sp::StreamOptions{.live = live, .overlap = s.overlap});
   if (align_dirty) priv->processor->set_align(s.align);
-  if (style_dirty) {
-    try {
-      priv->processor->set_style(s.style);
-    } catch (const sp::ProcessorError& e) {
-      // Documented fallback: a bad value set while running keeps the previous style.
-      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
-                          ("%s; keeping the previous style.", e.what()), (nullptr));
-    }
-  }
+  if (style_dirty) apply_style(self, s.style);
   // Written in place: a buffer someone else still holds is copied first.
   GstBuffer* buffer = gst_buffer_make_writable(input);
   PendingFrame p;
@@ -948,6 +986,7 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
   p.late = live && gst_base_transform_is_qos_enabled(trans) && GST_CLOCK_TIME_IS_VALID(earliest) &&
            GST_CLOCK_TIME_IS_VALID(p.running_time) && p.running_time <= earliest;
   p.post_message = s.post_messages;
+  p.transient = style_dirty || align_dirty || reset;
   if (p.late) {
     GST_DEBUG_OBJECT(self, "late frame (running time %" GST_TIME_FORMAT " <= %" GST_TIME_FORMAT
                      "): reusing the last faces", GST_TIME_ARGS(p.running_time), GST_TIME_ARGS(earliest));

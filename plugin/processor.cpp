@@ -505,7 +505,14 @@ void Processor::set_style(const StyleOptions& options) {
   if (impl_->has_style && options == impl_->style) return;
   // The translator computes the new style: the engine thread must be done with it first.
   impl_->wait_engine_idle();
-  impl_->set_style(options);
+  try {
+    impl_->set_style(options);
+  } catch (const c10::Error& e) {
+    // E.g. CUDA out of memory while the new style is computed: the translator only replaces
+    // its style once the new one exists, so the previous one is still in use; say so as a
+    // refused style rather than as a failure of the stream.
+    throw ProcessorError(Kind::kFailed, std::string("computing the style failed: ") + e.what_without_backtrace());
+  }
 }
 
 void Processor::set_align(const AlignOptions& options) {

@@ -208,9 +208,10 @@ class Processor {
   const std::vector<std::string>& domains() const;
   int img_size() const;
 
-  // Recomputes the style when the options differ from the current ones. On failure throws
-  // ProcessorError and keeps the previous style. Stream frames pushed from now on get the new
-  // style (moving to it over their FrameSettings::transition_s); frames already pushed keep theirs.
+  // Recomputes the style when the options differ from the current ones. On failure (a bad
+  // value, or a LibTorch error such as running out of memory) throws ProcessorError and keeps
+  // the previous style. Stream frames pushed from now on get the new style (moving to it over
+  // their FrameSettings::transition_s); frames already pushed keep theirs.
   void set_style(const StyleOptions& options);
   // The current style code (style_dim values, after psi), e.g. to save it as a style file;
   // empty before the first set_style().

@@ -94,7 +94,7 @@ std::vector<BenchmarkResult> run_benchmark(const BenchmarkOptions& given, std::o
       int64_t planned = 0;
       for (const auto& [name, net] : solver.nets().named())
         planned += (name == "discriminator" || name == "generator" ? 2 : 1) * buckets->bytes_of(net);
-      std::snprintf(line, sizeof line, "  %s: all-reduce %.1f MB per iteration per rank in %d buckets\n", precision_name(p),
+      std::snprintf(line, sizeof line, "  %s: all-reduce %.1f MB per iteration per rank in %d buckets\n", to_string(p).c_str(),
                     static_cast<double>(planned) / 1e6, buckets->num_buckets());
       out << line << std::flush;
     }
@@ -140,7 +140,7 @@ std::vector<BenchmarkResult> run_benchmark(const BenchmarkOptions& given, std::o
       r.median = sorted.size() % 2 ? sorted[sorted.size() / 2]
                                    : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
     std::snprintf(line, sizeof line, "  %-5s median %.4f s/iter  (min %.4f, max %.4f, %d timed after %d warm-up)\n",
-                  precision_name(p), r.median, sorted.empty() ? 0.0 : sorted.front(), sorted.empty() ? 0.0 : sorted.back(),
+                  to_string(p).c_str(), r.median, sorted.empty() ? 0.0 : sorted.front(), sorted.empty() ? 0.0 : sorted.back(),
                   options.iters, options.warmup);
     out << line;
     if (comm) {

@@ -16,6 +16,7 @@
 #include "benchmark.h"
 #include "distributed.h"
 #include "options.h"
+#include "model/device.h"
 #include "run.h"
 #include "solver.h"
 
@@ -183,7 +184,7 @@ int main(int argc, char** argv) {
   config.progress_bar = !no_progress;
 
   try {
-    config.precision = starganv2::parse_precision(precision);
+    config.precision = starganv2::parse_training_precision(precision);
   } catch (const std::invalid_argument& e) {
     std::cerr << "starganv2-train: error: " << e.what() << "\n";
     return starganv2::kExitBadInput;

@@ -19,7 +19,8 @@ std::string num(double v) { return nlohmann::json(v).dump(); }
 
 void TrainOptions::validate() const {
   model.validate();
-  require(batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(batch_size));
+  // 4096 crops of 256 px are 3 GB of input alone; a larger batch is a typo or a hostile file.
+  require(batch_size >= 1 && batch_size <= 4096, "batch_size must be in [1, 4096], got " + std::to_string(batch_size));
   require(total_iters >= 0, "total_iters must be >= 0, got " + std::to_string(total_iters));
   require(ds_iter >= 1, "ds_iter must be >= 1, got " + std::to_string(ds_iter));
   for (auto [name, v] : {std::pair{"lambda_reg", lambda_reg}, std::pair{"lambda_cyc", lambda_cyc},

@@ -1,5 +1,7 @@
 #include "run.h"
 
+#include "model/device.h"
+
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 #include <nlohmann/json.hpp>
@@ -160,7 +162,7 @@ std::string run_file_text(const RunConfig& c) {
   j["sample_every"] = c.sample_every;
   j["save_every"] = c.save_every;
   j["device"] = c.device;
-  j["precision"] = precision_name(c.precision);
+  j["precision"] = to_string(c.precision);
   j["workers"] = c.workers;
   j["val_batch_size"] = c.val_batch_size;
   j["sample_outs"] = c.sample_outs;
@@ -184,7 +186,7 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
     }
   };
   std::string train_dir = c.train_dir.string(), val_dir = c.val_dir.string(), fan = c.fan.string();
-  std::string precision = precision_name(c.precision);
+  std::string precision = to_string(c.precision);
   take("train_dir", train_dir);
   take("val_dir", val_dir);
   take("fan", fan);
@@ -201,7 +203,7 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
   c.val_dir = val_dir;
   c.fan = fan;
   try {
-    c.precision = parse_precision(precision);
+    c.precision = parse_training_precision(precision);
   } catch (const std::invalid_argument& e) {
     throw InputError(path.string() + ": " + e.what());
   }
@@ -259,26 +261,6 @@ class Progress {
 };
 
 }  // namespace
-
-torch::Device resolve_device(const std::string& text) {
-  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  torch::Device device(torch::kCPU);
-  try {
-    device = torch::Device(text);
-  } catch (const c10::Error&) {
-    throw std::invalid_argument("--device \"" + text + "\" is not a device (use auto, cpu, cuda or cuda:N)");
-  }
-  if (device.is_cuda()) {
-    if (!torch::cuda::is_available())
-      throw std::invalid_argument("--device " + text + ": CUDA is not available on this machine (use --device cpu)");
-    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
-      throw std::invalid_argument("--device " + text + ": only " + std::to_string(torch::cuda::device_count()) +
-                                  " CUDA device(s)");
-  } else if (!device.is_cpu()) {
-    throw std::invalid_argument("--device " + text + ": only cpu and cuda are supported");
-  }
-  return device;
-}
 
 int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& err, const std::atomic<bool>* stop) {
   // Data-parallel training (torchrun): rank 0 prints, logs and writes; every rank reports errors.
@@ -359,8 +341,10 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       } else {
         device = resolve_device(config.device);
       }
-    } catch (const std::invalid_argument& e) {
-      throw InputError(e.what());
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      // model/device.h's messages do not say which option they are about.
+      throw InputError(what.rfind("--device", 0) == 0 ? what : "--device: " + what);
     }
     if (denv) {
       // Rendezvous before the remaining checks, so that an input error on one rank stops all.
@@ -495,7 +479,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
 
     const bool tty = rank == 0 && config.progress_bar && isatty(STDOUT_FILENO);
     Progress progress(out, tty, options.total_iters);
-    out << "Training " << options.model.to_json() << " on " << device.str() << " (" << precision_name(config.precision)
+    out << "Training " << options.model.to_json() << " on " << device.str() << " (" << to_string(config.precision)
         << "), iterations " << solver.step() << " -> " << options.total_iters << ", out " << config.out_dir.string()
         << (comm ? ", " + std::to_string(world) + " ranks x batch " + std::to_string(options.batch_size / world) : std::string())
         << "\n"

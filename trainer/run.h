@@ -60,7 +60,5 @@ inline constexpr int kExitStopped = 130; // stopped by `stop` (Ctrl-C) after sav
 int run_training(const RunConfig& config, std::ostream& out, std::ostream& err,
                  const std::atomic<bool>* stop = nullptr);
 
-// "auto" -> CUDA when available, else CPU. Throws std::invalid_argument for an unusable device.
-torch::Device resolve_device(const std::string& text);
 
 }  // namespace starganv2

@@ -48,13 +48,12 @@ std::vector<at::Tensor> params_of(torch::nn::Module& m) { return m.parameters(/*
 
 }  // namespace
 
-Precision parse_precision(const std::string& text) {
-  if (text == "fp32") return Precision::kFloat32;
-  if (text == "bf16") return Precision::kBFloat16;
-  throw std::invalid_argument("unknown precision \"" + text + "\" (use fp32 or bf16)");
+Precision parse_training_precision(std::string_view text) {
+  const Precision p = parse_precision(text);
+  if (p != Precision::kFloat32 && p != Precision::kBFloat16)
+    throw std::invalid_argument("precision \"" + std::string(text) + "\" cannot train (use fp32 or bf16)");
+  return p;
 }
-
-const char* precision_name(Precision p) { return p == Precision::kBFloat16 ? "bf16" : "fp32"; }
 
 std::vector<std::pair<std::string, double>> StepLosses::named() const {
   const std::vector<std::pair<std::string, const at::Tensor*>> terms = {
@@ -114,6 +113,8 @@ Solver::Solver(const TrainOptions& options, torch::Device device, Precision prec
     : options_(options), device_(device), precision_(precision), initial_lambda_ds_(options.lambda_ds),
       lambda_ds_(options.lambda_ds) {
   options_.validate();
+  if (precision_ != Precision::kFloat32 && precision_ != Precision::kBFloat16)
+    throw std::invalid_argument("precision " + to_string(precision_) + " cannot train (use fp32 or bf16)");
   if (precision_ == Precision::kBFloat16 && !device_.is_cuda())
     throw std::invalid_argument("precision bf16 (autocast) needs a CUDA device; use fp32 on " + device_.str());
   const ModelConfig& c = options_.model;

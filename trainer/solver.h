@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,15 +20,14 @@
 #include "model/generator.h"
 #include "model/mapping_network.h"
 #include "model/style_encoder.h"
+#include "model/precision.h"
 #include "options.h"
 
 namespace starganv2 {
 
-enum class Precision { kFloat32, kBFloat16 };  // bf16 = autocast on CUDA, weights stay float32
-
-// Parses "fp32" / "bf16"; throws std::invalid_argument otherwise.
-Precision parse_precision(const std::string& text);
-const char* precision_name(Precision p);
+// Training runs Precision::kFloat32, or kBFloat16 (autocast on CUDA, weights stay float32):
+// model/precision.h's parse_precision restricted to those; throws std::invalid_argument otherwise.
+Precision parse_training_precision(std::string_view text);
 
 // The inputs of one iteration (official InputFetcher): images in [-1,1], int64 labels, latents.
 struct Batch {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "model/checkpoint.h"
+#include "model/layout.h"
 #include "model/locations.h"
 
 #ifndef STARGANV2_VERSION
@@ -24,15 +25,6 @@ constexpr const char* kEmaPrefix = "nets_ema.";
 constexpr const char* kOptimPrefix = "optims.";
 constexpr const char* kFanPrefix = "fan";
 constexpr const char* kRngCpu = "rng.cpu";
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
 
 bool is_float(at::ScalarType t) { return t == at::kFloat || t == at::kHalf || t == at::kBFloat16; }
 
@@ -151,14 +143,18 @@ ResumeFile read_resume_file(const std::filesystem::path& path) {
   ResumeFile r;
   r.path = path;
   const std::string file = path.string();
-  r.file = read_safetensors(path);
-  const auto& md = r.file.metadata;
+  // Metadata and the layout of every network are checked on the header, before the file's
+  // tensors are read or a solver of the size its options imply is built.
+  r.file = read_safetensors(path, [&](const SafetensorsHeader& header) {
+  const auto& md = header.metadata;
   auto text = [&](const char* key) -> const std::string& {
     const auto it = md.find(key);
     if (it == md.end()) throw CheckpointError(file + ": metadata \"" + key + "\" is missing (not a resume file?)");
     return it->second;
   };
   auto json = [&](const char* key) {
+    // The deepest value is the options object with its "model" object inside.
+    if (!json_nesting_within(text(key), 2)) throw CheckpointError(file + ": metadata \"" + key + "\" nests too deep");
     nlohmann::json j = nlohmann::json::parse(text(key), nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) throw CheckpointError(file + ": metadata \"" + key + "\" is not valid JSON");
     return j;
@@ -171,6 +167,9 @@ ResumeFile read_resume_file(const std::filesystem::path& path) {
     throw CheckpointError(file + ": resume format_version " + version.dump() + " is not supported (this build reads 1 to " +
                           std::to_string(kResumeFormatVersion) + ")");
   try {
+    // Nesting is refused before parsing: a deep text would have the parser build one level each.
+    if (!json_nesting_within(text("options"), 2))
+      throw std::invalid_argument("nests deeper than {\"model\": {...}}");
     r.options = TrainOptions::from_json(text("options"));
   } catch (const std::invalid_argument& e) {
     throw CheckpointError(file + ": metadata \"options\": " + e.what());
@@ -192,6 +191,14 @@ ResumeFile read_resume_file(const std::filesystem::path& path) {
   if (!lambda.is_number()) throw CheckpointError(file + ": metadata \"lambda_ds\" is not a number");
   r.lambda_ds = lambda.get<double>();
   r.sampler_state = text("sampler");
+  for (const char* net : kLayoutNetworks) {
+    check_layout(header, network_layout(r.options.model, net, kNetsPrefix + std::string(net)), file, net);
+    // The EMA set has no discriminator.
+    if (std::string(net) != "discriminator")
+      check_layout(header, network_layout(r.options.model, net, kEmaPrefix + std::string(net)), file,
+                   std::string(net) + " (EMA)");
+  }
+  });
   return r;
 }
 

@@ -57,15 +57,6 @@ std::shared_ptr<torch::nn::Module> build(const std::string& name, const ModelCon
   return nullptr;
 }
 
-std::string shape_text(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 std::string dtype_text(const at::Tensor& t) {
   const char* n = safetensors_dtype_name(t.scalar_type());
   return n ? n : "?";

@@ -1,6 +1,7 @@
-// What the tests that run a built tool as a subprocess share: scratch folders, shell quoting,
-// and running the tool (or a command line it printed) with its stdout and stderr captured to
-// files, optionally in another working directory or interrupted as by Ctrl-C.
+// What the tests that run programs as subprocesses share (tools, gst-launch, example scripts):
+// scratch folders, shell quoting, and the one way to run a program (spawn) with its stdout and
+// stderr captured to files, optionally in another working directory, with another environment,
+// through a shell (a command line a tool printed) or interrupted as by Ctrl-C.
 #pragma once
 
 #include <fcntl.h>
@@ -8,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -57,36 +61,85 @@ inline std::string slurp(const std::filesystem::path& p) {
 }
 
 struct Result {
-  int rc = -1;  // exit status; -1 when the tool did not exit normally (e.g. a crash)
+  int rc = -1;  // exit status; -1 when the program did not exit normally (e.g. a crash)
   std::string out, err;
+  double seconds = 0;  // wall time from start to exit
 };
 
-// Runs a shell command line (e.g. one a tool printed for the user to paste) in `cwd` (empty: this
-// process's working directory) with stdin from /dev/null; stdout and stderr go through files in
-// `scratch`.
+// An `env` value that removes the variable (e.g. DISPLAY, to play a machine without a display).
+inline const std::string kUnset = "\x01unset";
+
+// The one way tests start a program: argv (argv[0] found on PATH when it has no '/') without a
+// shell, in `cwd` when given, with `env` changes on top of this process's environment, stdin
+// from /dev/null, stdout and stderr to files in `scratch`. Returns the child's pid.
+inline pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& scratch,
+                   const std::filesystem::path& cwd = {}, const std::map<std::string, std::string>& env = {}) {
+  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  // Everything the child needs is built before fork: between fork and exec only
+  // async-signal-safe calls are allowed.
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv = *e;
+    const size_t eq = kv.find('=');
+    if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : env) {
+    if (v == kUnset)
+      vars.erase(k);
+    else
+      vars[k] = v;
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  const std::string dir = cwd.string();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    if (!dir.empty() && chdir(dir.c_str()) != 0) _exit(127);
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int in = open("/dev/null", O_RDONLY);
+    if (o < 0 || e < 0 || in < 0) _exit(127);
+    dup2(in, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    execvpe(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for a spawned program and collects what it wrote.
+inline Result finish(pid_t pid, const std::filesystem::path& scratch,
+                     std::chrono::steady_clock::time_point started) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  Result r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(scratch / "stdout.txt");
+  r.err = slurp(scratch / "stderr.txt");
+  return r;
+}
+
+// Runs argv to its end; see spawn.
+inline Result run_argv(const std::vector<std::string>& argv, const std::filesystem::path& scratch,
+                       const std::filesystem::path& cwd = {}, const std::map<std::string, std::string>& env = {}) {
+  const auto t0 = std::chrono::steady_clock::now();
+  return finish(spawn(argv, scratch, cwd, env), scratch, t0);
+}
+
+// Runs a shell command line (e.g. one a tool printed for the user to paste) in `cwd`.
 inline Result run_shell(const std::string& line, const std::filesystem::path& scratch,
                         const std::filesystem::path& cwd = {}) {
-  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  std::string cmd;
-  if (!cwd.empty()) {
-    cmd += "cd ";
-    cmd += quote(cwd.string());
-    cmd += " && ";
-  }
-  // Appended piece by piece: GCC 12 warns falsely (-Wstringop-overflow) on "literal" + string&&.
-  cmd += "( ";
-  cmd += line;
-  cmd += " ) > ";
-  cmd += quote(out.string());
-  cmd += " 2> ";
-  cmd += quote(err.string());
-  cmd += " < /dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return run_argv({"/bin/sh", "-c", line}, scratch, cwd);
 }
 
 inline std::string command_line(const std::string& tool, const std::vector<std::string>& args) {
@@ -104,10 +157,12 @@ inline std::string tool_path(const std::string& tool) {
   return tool.find('/') == std::string::npos ? tool : std::filesystem::absolute(tool).string();
 }
 
-// Runs `tool args...` (in `cwd` when given); see run_shell.
+// Runs `tool args...` (in `cwd` when given); see spawn.
 inline Result run_tool(const std::string& tool, const std::vector<std::string>& args,
                        const std::filesystem::path& scratch, const std::filesystem::path& cwd = {}) {
-  return run_shell(command_line(cwd.empty() ? tool : tool_path(tool), args), scratch, cwd);
+  std::vector<std::string> argv = {tool_path(tool)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_argv(argv, scratch, cwd);
 }
 
 // Runs `tool args...` in `cwd`, and once its stdout holds `marker` sends it SIGINT (as Ctrl-C
@@ -117,48 +172,29 @@ inline Result run_tool(const std::string& tool, const std::vector<std::string>& 
 inline Result interrupt_tool(const std::string& tool, const std::vector<std::string>& args,
                              const std::filesystem::path& scratch, const std::filesystem::path& cwd,
                              const std::string& marker, int timeout_s = 300) {
-  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  const std::string program = tool_path(tool);
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    // The child: only async-signal-safe calls until exec.
-    if (chdir(cwd.c_str()) != 0) _exit(127);
-    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int in = open("/dev/null", O_RDONLY);
-    if (o < 0 || e < 0 || in < 0) _exit(127);
-    dup2(in, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(program.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(program.c_str(), argv.data());
-    _exit(127);
-  }
-  Result r;
-  bool seen = false;
+  std::vector<std::string> argv = {tool_path(tool)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = spawn(argv, scratch, cwd);
   int status = 0;
   for (int waited_ms = 0; waited_ms < timeout_s * 1000; waited_ms += 10) {
-    if (slurp(out).find(marker) != std::string::npos) {
-      seen = true;
-      break;
+    if (slurp(scratch / "stdout.txt").find(marker) != std::string::npos) {
+      kill(pid, SIGINT);
+      return finish(pid, scratch, t0);
     }
     if (waitpid(pid, &status, WNOHANG) == pid) {  // ended before the marker: no signal sent
+      Result r;
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      r.out = slurp(out);
-      r.err = slurp(err);
+      r.out = slurp(scratch / "stdout.txt");
+      r.err = slurp(scratch / "stderr.txt");
       return r;
     }
     usleep(10 * 1000);
   }
-  kill(pid, seen ? SIGINT : SIGKILL);
-  waitpid(pid, &status, 0);
-  r.rc = seen && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
+  kill(pid, SIGKILL);
+  Result r = finish(pid, scratch, t0);
+  r.rc = -1;
   return r;
 }
 

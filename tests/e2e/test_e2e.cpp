@@ -49,45 +49,15 @@ constexpr int kVideoFrames = 270;  // Megamind.avi: 270 frames of 720x528 at 299
 
 // ---- Running programs -----------------------------------------------------------------------
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-  double seconds = 0;
-};
-
-// An `env` value that removes the variable (e.g. DISPLAY, to play a machine without a display).
-const std::string kUnset = "\x01unset";
+using starganv2::test::kUnset;
+using starganv2::test::Result;
 
 // Runs argv with `env` added to this process's environment, in `cwd` when given; no shell in
-// between.
+// between (tests/common/cli_test_util.h); its output goes through a scratch folder of its own.
 Result run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
            const fs::path& cwd = {}) {
-  std::vector<gchar*> args;
-  for (const auto& a : argv) args.push_back(const_cast<gchar*>(a.c_str()));
-  args.push_back(nullptr);
-  gchar** envp = g_get_environ();
-  for (const auto& [k, v] : env)
-    envp = v == kUnset ? g_environ_unsetenv(envp, k.c_str()) : g_environ_setenv(envp, k.c_str(), v.c_str(), TRUE);
-  gchar *out = nullptr, *err = nullptr;
-  gint wait_status = 0;
-  GError* error = nullptr;
-  Result r;
-  const auto t0 = std::chrono::steady_clock::now();
-  const bool spawned = g_spawn_sync(cwd.empty() ? nullptr : cwd.c_str(), args.data(), envp, G_SPAWN_DEFAULT, nullptr,
-                                    nullptr, &out, &err, &wait_status, &error);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  g_strfreev(envp);
-  if (!spawned) {
-    r.err = std::string("cannot run ") + argv[0] + ": " + error->message;
-    g_error_free(error);
-    return r;
-  }
-  r.out = out ? out : "";
-  r.err = err ? err : "";
-  g_free(out);
-  g_free(err);
-  r.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
-  return r;
+  const starganv2::test::TempDir scratch("e2e-run");
+  return starganv2::test::run_argv(argv, scratch.path, cwd, env);
 }
 
 // GStreamer finds the element of this build tree through GST_PLUGIN_PATH (set by meson); a
@@ -214,7 +184,7 @@ fs::path train_tiny_model(const fs::path& dir) {
   // take 20 s instead of 2 s whenever the 2-core test machine was busy with anything else.
   const Result r = run(args, {{"OMP_NUM_THREADS", "1"}});
   std::printf("starganv2-train: %.1f s\n%s", r.seconds, r.out.c_str());
-  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
   const fs::path model = dir / "run" / "checkpoints" / "model-000004.safetensors";
   EXPECT_TRUE(fs::exists(model)) << "the trainer did not write " << model << "\n" << r.out;
   return model;
@@ -249,7 +219,7 @@ TEST(Chain, TrainThenGstLaunchKeepsFramesAndTimestampsAndChangesOnlyFaces) {
       "matroskamux", "timecodescale=1", "!", "filesink", "location=" + out.string()};
   const Result r = run(launch, gst_env(dir.path));
   std::printf("gst-launch-1.0 (%d frames): %.1f s\n", kVideoFrames, r.seconds);
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
   ASSERT_TRUE(fs::exists(out));
 
   // Decoding the input exactly as the pipeline did gives the frames the element was given.
@@ -367,7 +337,7 @@ TEST(LiveSwitch, ScriptChangesTheStyleWhilePlaying) {
                         model.string(), "--domain", "warm", "--options", "device=cpu", "--script", script},
                        gst_env(dir.path));
   std::printf("starganv2-live-switch: %.1f s\n%s", r.seconds, r.out.c_str());
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
   for (const auto& [frame, command] : steps) {
     const std::regex line("\\[frame ([0-9]+), [0-9.]+ s\\] " + command + "\n");
     std::smatch m;
@@ -406,7 +376,7 @@ TEST(LiveSwitch, FindsTheDemoModelFromAnyFolderAndWritesTheFileWhole) {
   const Result r = run({g_live_switch, "--source", "file:" + kVideo.string(), "--sink", "file:out/switch.mkv",
                         "--domain", "male", "--options", "device=cpu", "--script", "@12 quit"},
                        gst_env(dir.path), dir.path);
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("demo-faces-64.safetensors"), std::string::npos) << r.out;
   EXPECT_EQ(files_in(dir.path / "out"), std::vector<std::string>{"switch.mkv"});
   EXPECT_GT(fs::file_size(dir.path / "out" / "switch.mkv"), 1000u);
@@ -418,7 +388,7 @@ TEST(LiveSwitch, FailedRunLeavesNoFile_n) {
   const Result r = run({g_live_switch, "--source", "file:" + kVideo.string(), "--sink", "file:out/switch.mp4",
                         "--domain", "nosuch", "--options", "device=cpu"},
                        gst_env(dir.path), dir.path);
-  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("unknown domain \"nosuch\""), std::string::npos) << r.err;
   EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
 }
@@ -430,7 +400,7 @@ TEST(LiveSwitch, WindowWithoutADisplayFailsClearly_n) {
   env["DISPLAY"] = kUnset;
   env["WAYLAND_DISPLAY"] = kUnset;
   const Result r = run({g_live_switch, "--source", "file:" + kVideo.string()}, env, dir.path);
-  EXPECT_EQ(r.status, 1) << r.out << r.err;  // not a crash in autovideosink
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;  // not a crash in autovideosink
   EXPECT_NE(r.err.find("no display"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--sink none or file:"), std::string::npos) << r.err;
 }
@@ -456,7 +426,7 @@ TEST(Examples, FailedConversionLeavesNoFile_n) {
   const fs::path out = dir.path / "out" / "megamind-cat.mp4";
   const Result r = run({example("convert-file.sh").string(), kVideo.string(), out.string(), "cat"},
                        script_env(dir.path));
-  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_NE(r.err.find("unknown domain \"cat\""), std::string::npos) << r.err;
   EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
 }
@@ -475,12 +445,12 @@ TEST(Examples, StillImageIsWrittenWholeOrNotAtAll) {
   Result r = run({example("afhq-frame-mode.sh").string(), in.string(), (dir.path / "out" / "bad.png").string(),
                   "zebra"},
                  env);
-  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
 
   r = run({example("afhq-frame-mode.sh").string(), in.string(), (dir.path / "out" / "ok.png").string(), "male"},
           env);
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(files_in(dir.path / "out"), std::vector<std::string>{"ok.png"});
   const cv::Mat written = cv::imread((dir.path / "out" / "ok.png").string());
   EXPECT_EQ(written.size(), image.size());
@@ -495,7 +465,7 @@ TEST(Examples, WebcamWindowWithoutADisplayFailsClearly_n) {
   env["DISPLAY"] = kUnset;
   env["WAYLAND_DISPLAY"] = kUnset;
   const Result r = run({example("webcam-window.sh").string()}, env);
-  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_NE(r.err.find("no display"), std::string::npos) << r.err;
 }
 
@@ -506,7 +476,7 @@ TEST(Examples, WebcamWindowWithoutADisplayFailsClearly_n) {
 TEST(Inspect, GstInspectDocumentsMessagesQosAndOrigin) {
   TempDir dir;
   const Result r = run({g_inspect, "starganv2"}, gst_env(dir.path));
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_EQ(r.out.find("Unknown package origin"), std::string::npos) << r.out;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("Origin URL +([^\n]*)\n"))) << r.out;
@@ -543,7 +513,7 @@ TEST(Inspect, GstInspectDocumentsMessagesQosAndOrigin) {
 TEST(Inspect, GstInspectDocumentsEveryProperty) {
   TempDir dir;
   const Result r = run({g_inspect, "starganv2"}, gst_env(dir.path));
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
 
   // The element class as the registry has it (GST_PLUGIN_PATH and GST_REGISTRY come from meson).
   GstElement* element = gst_element_factory_make("starganv2", nullptr);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/model_test_util.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/translator.h"
@@ -36,41 +37,18 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Small enough for a 2-core machine; the FAN still runs at its fixed 256 px.
-inline ModelConfig small_config(double w_hpf) {
-  ModelConfig c;
-  c.img_size = 64;
-  c.style_dim = 16;
-  c.latent_dim = 8;
-  c.num_domains = 3;
-  c.max_conv_dim = 64;
-  c.hidden_dim = 64;
-  c.w_hpf = w_hpf;
-  return c;
-}
+// The engine's small model (tests/common/model_test_util.h): 3 domains, 64 channels; the FAN
+// still runs at its fixed 256 px.
+inline ModelConfig engine_config(double w_hpf) { return small_config(w_hpf, /*num_domains=*/3, /*width=*/64); }
 
 inline std::vector<std::string> small_domains() { return {"cat", "dog", "wild"}; }
 
-// Random (he-init) networks written through write_checkpoint; `with_fan` adds fan.* with the
-// FAN's own initialisation (its masks are far from zero, which the tests check).
+// Random networks with LibTorch's default init; `with_fan` adds fan.* with the FAN's own
+// initialisation (its masks are far from zero, which the tests check).
 inline void write_random_checkpoint(const std::filesystem::path& path, const ModelConfig& config, uint64_t seed,
                                     bool with_fan) {
-  torch::manual_seed(seed);
-  Generator g(config);
-  MappingNetwork f(config);
-  StyleEncoder e(config);
-  FAN fan{nullptr};
-  std::vector<std::pair<std::string, const torch::nn::Module*>> nets = {
-      {"generator", g.get()}, {"mapping_network", f.get()}, {"style_encoder", e.get()}};
-  if (with_fan) {
-    fan = FAN();
-    nets.emplace_back("fan", fan.get());
-  }
-  CheckpointMeta meta;
-  meta.config = config;
-  meta.domains = small_domains();
-  meta.producer = "starganv2 engine tests";
-  write_checkpoint(path, meta, nets);
+  write_random_model(path, {.config = config, .domains = small_domains(), .seed = seed, .he_init = false,
+                            .with_fan = with_fan, .producer = "starganv2 engine tests"});
 }
 
 // uint8 NHWC RGB -> float NCHW in [-1,1] the way the official data loader does it.

@@ -387,7 +387,7 @@ int main(int argc, char** argv) {
   }
   starganv2::test::TempDir dir;
   starganv2::g_dir = &dir;
-  starganv2::test::write_random_checkpoint(starganv2::hpf1(), starganv2::test::small_config(1.0), 11, true);
-  starganv2::test::write_random_checkpoint(starganv2::hpf0(), starganv2::test::small_config(0.0), 12, false);
+  starganv2::test::write_random_checkpoint(starganv2::hpf1(), starganv2::test::engine_config(1.0), 11, true);
+  starganv2::test::write_random_checkpoint(starganv2::hpf0(), starganv2::test::engine_config(0.0), 12, false);
   return starganv2::check::run_all(argc, argv);
 }

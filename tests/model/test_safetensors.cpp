@@ -237,10 +237,14 @@ TEST_F(SafetensorsTest, RejectsBadShapes_n) {
   EXPECT_REJECTED(raw("overflow.safetensors",
                       R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"),
                   "overflows");
-  // Deep nesting must not exhaust the stack, neither in parsing nor in the error message.
+  // Deep nesting is refused before parsing: it must neither exhaust the stack nor have the parser
+  // build a million levels.
   const std::string deep(1000000, '[');
   EXPECT_REJECTED(raw("deep.safetensors", R"({"a":{"dtype":"F32","shape":)" + deep + std::string(deep.size(), ']') +
                                               R"(,"data_offsets":[0,0]}})"),
+                  "header nests deeper than 8 levels");
+  // Within the bound, a nested shape still gets its own message, without printing the nesting.
+  EXPECT_REJECTED(raw("nested.safetensors", R"({"a":{"dtype":"F32","shape":[[[[1]]]],"data_offsets":[0,0]}})"),
                   "shape (an array of 1 nested items) is not a list of sizes >= 0");
   EXPECT_REJECTED(raw("size.safetensors", R"({"a":{"dtype":"F32","shape":[7],"data_offsets":[0,32]}})", kEightFloats),
                   "span 32 bytes but dtype F32 and shape [7] need 28");

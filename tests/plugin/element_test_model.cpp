@@ -13,43 +13,14 @@
 #include "model/style.h"
 #include "model/style_encoder.h"
 #include "model/translator.h"
+#include "tests/common/model_test_util.h"
 
 namespace starganv2::test {
 
-static ModelConfig tiny_config(double w_hpf) {
-  ModelConfig c;
-  c.img_size = 64;
-  c.style_dim = 16;
-  c.latent_dim = 8;
-  c.num_domains = 2;
-  c.max_conv_dim = 32;
-  c.hidden_dim = 32;
-  c.w_hpf = w_hpf;
-  return c;
-}
-
 void write_tiny_checkpoint(const std::filesystem::path& path, const TinyModelOptions& options) {
-  torch::manual_seed(options.seed);
-  const ModelConfig config = tiny_config(options.w_hpf);
-  Generator g(config);
-  MappingNetwork f(config);
-  StyleEncoder e(config);
-  he_init(*g);
-  he_init(*f);
-  he_init(*e);
-  std::vector<std::pair<std::string, const torch::nn::Module*>> nets = {
-      {"mapping_network", f.get()}, {"style_encoder", e.get()}};
-  if (options.with_generator) nets.emplace_back("generator", g.get());
-  FAN fan{nullptr};
-  if (options.with_fan) {
-    fan = FAN();
-    nets.emplace_back("fan", fan.get());
-  }
-  CheckpointMeta meta;
-  meta.config = config;
-  meta.domains = {"female", "male"};
-  meta.producer = "starganv2 element tests";
-  write_checkpoint(path, meta, nets);
+  write_random_model(path, {.config = small_config(options.w_hpf), .seed = options.seed,
+                            .with_generator = options.with_generator, .with_fan = options.with_fan,
+                            .producer = "starganv2 element tests"});
 }
 
 void write_fan_checkpoint(const std::filesystem::path& path, uint64_t seed) {
@@ -57,7 +28,7 @@ void write_fan_checkpoint(const std::filesystem::path& path, uint64_t seed) {
   FAN fan;
   // A FAN file carries only fan.*; the metadata is the checkpoint format's, with any config.
   CheckpointMeta meta;
-  meta.config = tiny_config(1.0);
+  meta.config = small_config(1.0);
   meta.domains = {"female", "male"};
   meta.producer = "starganv2 element tests (FAN only)";
   write_checkpoint(path, meta, {{"fan", fan.get()}});

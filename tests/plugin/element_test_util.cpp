@@ -134,11 +134,39 @@ std::vector<Image> decode_frames(const std::filesystem::path& video, int first, 
   ElementPtr src(gst_bin_get_by_name(GST_BIN(pipeline.get()), "src"));
   ElementPtr sink(gst_bin_get_by_name(GST_BIN(pipeline.get()), "sink"));
   g_object_set(src.get(), "location", video.c_str(), nullptr);
+  // decodebin posts "missing-plugin" when no element can demux or decode the stream: a package
+  // is not installed, which differs from a decoder that is there and fails.
+  std::string error_text;  // the pipeline's first error, if any
+  auto missing_plugin = [&]() -> std::string {
+    BusPtr bus(gst_element_get_bus(pipeline.get()));
+    std::string missing;
+    while (GstMessage* m = gst_bus_pop(bus.get())) {
+      const GstStructure* st = gst_message_get_structure(m);
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT && st && gst_structure_has_name(st, "missing-plugin")) {
+        const gchar* name = gst_structure_get_string(st, "name");
+        missing = name ? name : "a demuxer or decoder";
+      } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR && error_text.empty()) {
+        error_text = message_text(m);
+      }
+      gst_message_unref(m);
+    }
+    return missing;
+  };
+  // Throws (rather than returns) so that a MissingPlugin is not sliced to its base.
+  auto fail = [&](const std::string& what) {
+    const std::string missing = missing_plugin();
+    if (!missing.empty())
+      throw MissingPlugin("no GStreamer plugin for " + missing + " to decode " + video.string() +
+                           " (Debian packages gstreamer1.0-plugins-good and gstreamer1.0-libav)");
+    throw std::runtime_error(what + (error_text.empty() ? std::string() : ": " + error_text));
+  };
   if (gst_element_set_state(pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-    throw std::runtime_error("cannot decode " + video.string());
+    fail("cannot decode " + video.string());
   std::vector<Image> frames;
   for (int i = 0; i < first + count; ++i) {
-    GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink.get()));
+    // Bounded: a pipeline that failed (e.g. no decoder) never sends EOS, and pull_sample would
+    // wait for ever.
+    GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink.get()), 30 * GST_SECOND);
     if (!sample) break;
     if (i >= first) {
       GstVideoInfo info;
@@ -150,7 +178,7 @@ std::vector<Image> decode_frames(const std::filesystem::path& video, int first, 
     gst_sample_unref(sample);
   }
   if (static_cast<int>(frames.size()) != count)
-    throw std::runtime_error("could not decode frames " + std::to_string(first) + ".." +
+    fail("could not decode frames " + std::to_string(first) + ".." +
                              std::to_string(first + count) + " of " + video.string());
   return frames;
 }

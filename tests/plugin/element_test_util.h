@@ -94,7 +94,13 @@ std::vector<uint8_t> buffer_bytes(GstBuffer* buffer);
 // nearly all of them); nullopt when it is not installed.
 std::optional<std::filesystem::path> megamind_video();
 // Frames [first, first + count) of a video, decoded by GStreamer. Throws std::runtime_error.
+// Frames first..first+count of the video as RGB. Throws MissingPlugin when GStreamer has no
+// element for its container or codec (a package is missing), std::runtime_error when decoding
+// fails otherwise.
 std::vector<Image> decode_frames(const std::filesystem::path& video, int first, int count);
+struct MissingPlugin : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // ---- Files -----------------------------------------------------------------------------------
 class TempDir {

@@ -41,8 +41,7 @@ std::vector<std::string> tiny_args(int batch = 2) {
   std::vector<std::string> a = {"--img-size", "32", "--style-dim", "8", "--latent-dim", "4", "--hidden-dim", "16",
                                 "--max-conv-dim", "16", "--w-hpf", "0", "--batch-size", std::to_string(batch),
                                 "--device", "cpu", "--workers", "1", "--val-batch-size", "2", "--sample-outs", "1",
-                                "--no-progress"};
-  if (kHasBaseDim<ModelConfig>) a.insert(a.end(), {"--base-dim", "8"});
+                                "--no-progress", "--base-dim", "8"};
   return a;
 }
 
@@ -235,7 +234,7 @@ TEST(Resume, ContinuesExactly) {
   TempDir dir;
   test::write_synthetic_set(dir.path / "data", 4, 40, 4);
   const int n = 2;
-  const std::vector<std::string> common = tiny_args(/*batch=*/kHasBaseDim<ModelConfig> ? 2 : 1) +
+  const std::vector<std::string> common = tiny_args(/*batch=*/2) +
                                           std::vector<std::string>{"--train-dir", (dir.path / "data").string(),
                                                                    "--save-every", std::to_string(n), "--print-every", "1",
                                                                    "--sample-every", "1000", "--lr", "0.001"};

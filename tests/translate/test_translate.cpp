@@ -35,6 +35,7 @@
 #include "model/style_encoder.h"
 #include "model/translator.h"
 #include "tests/common/cli_test_util.h"
+#include "tests/common/model_test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -57,29 +58,10 @@ using test::Result;
 
 Result run(const std::vector<std::string>& args, const fs::path& scratch) { return test::run_tool(g_cli, args, scratch); }
 
-// Random he-init networks at a small width, written through model/ as the trainer writes them.
+// Random he-init networks at a small width (base_dim 16), written through model/.
 void write_tiny_checkpoint(const fs::path& path) {
-  torch::manual_seed(3);
-  ModelConfig c;
-  c.img_size = kImgSize;
-  c.base_dim = 16;
-  c.style_dim = 16;
-  c.latent_dim = 8;
-  c.num_domains = 2;
-  c.max_conv_dim = 32;
-  c.hidden_dim = 32;
-  c.w_hpf = 0;
-  Generator g(c);
-  MappingNetwork f(c);
-  StyleEncoder e(c);
-  he_init(*g);
-  he_init(*f);
-  he_init(*e);
-  CheckpointMeta meta;
-  meta.config = c;
-  meta.domains = {"female", "male"};
-  meta.producer = "starganv2-translate tests";
-  write_checkpoint(path, meta, {{"generator", g.get()}, {"mapping_network", f.get()}, {"style_encoder", e.get()}});
+  test::write_random_model(path, {.config = test::small_config(0.0, /*num_domains=*/2, /*width=*/32, kImgSize, /*base_dim=*/16),
+                            .seed = 3, .producer = "starganv2-translate tests"});
 }
 
 // The usual arguments: the tiny model on the CPU.

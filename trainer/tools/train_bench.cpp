@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
       b.device = torch::Device(device);
     if (b.device.is_cuda() && !torch::cuda::is_available()) throw std::invalid_argument("CUDA is not available");
     if (precision == "both") b.precisions = {starganv2::Precision::kFloat32, starganv2::Precision::kBFloat16};
-    else b.precisions = {starganv2::parse_precision(precision)};
+    else b.precisions = {starganv2::parse_training_precision(precision)};
     b.train.validate();
     const auto results = starganv2::run_benchmark(b, std::cout);
     if (!csv_path.empty()) {
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
       csv << "precision,median_s,min_s,max_s\n";
       for (const auto& r : results) {
         const auto [lo, hi] = std::minmax_element(r.seconds.begin(), r.seconds.end());
-        csv << starganv2::precision_name(r.precision) << ',' << r.median << ',' << (r.seconds.empty() ? 0.0 : *lo)
+        csv << starganv2::to_string(r.precision) << ',' << r.median << ',' << (r.seconds.empty() ? 0.0 : *lo)
             << ',' << (r.seconds.empty() ? 0.0 : *hi) << '\n';
       }
       if (!csv) throw std::runtime_error("--csv: writing " + csv_path + " failed");
