@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the model-file fuzz target for SECONDS (default 50) on a copy of the seed corpus, with a
 # 2 GB memory cap and a 10 s per-input limit. Exit 0: no finding; 77: no fuzz target in this
-# build (the reason is printed); anything else: libFuzzer's finding, with the input it saved.
+# build, or not built yet (the reason is printed); anything else: libFuzzer's finding, with the input it saved.
 # Usage: run_fuzz.sh FUZZER|"" CORPUS_DIR [SECONDS] [-- extra libFuzzer flags]
 set -u
 fuzzer=$1 corpus=$2 seconds=${3:-50}
@@ -10,6 +10,12 @@ shift 3 2>/dev/null || shift $#
 if [ -z "$fuzzer" ]; then
   echo "SKIP: no fuzz target in this build: it needs clang++ with libFuzzer (Debian: clang," \
        "libclang-rt-dev) and -Dfuzz=auto or enabled; see README, Fuzzing"
+  exit 77
+fi
+if [ ! -x "$fuzzer" ]; then
+  # build_by_default false: `meson test` builds it first, `meson test --no-rebuild` does not.
+  echo "SKIP: the fuzz target $fuzzer is not built yet (run meson test without --no-rebuild," \
+       "or ninja -C BUILD tests/fuzz/fuzz-model-files)"
   exit 77
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/starganv2-fuzz-XXXXXX")
