@@ -43,17 +43,6 @@ std::string dtype_text(at::ScalarType t) {
   return name ? name : std::string(c10::toString(t));
 }
 
-std::string join_capped(const std::vector<std::string>& items) {
-  std::string s;
-  for (size_t i = 0; i < items.size() && i < kMaxListed; ++i) {
-    if (i) s += ", ";
-    s += items[i];
-  }
-  if (items.size() > kMaxListed) s += ", ... (" + std::to_string(items.size() - kMaxListed) + " more)";
-  return s;
-}
-
-bool is_accepted_float(at::ScalarType t) { return t == at::kFloat || t == at::kHalf || t == at::kBFloat16; }
 
 CheckpointMeta parse_meta(const std::string& file, const std::map<std::string, std::string>& metadata) {
   auto fail = [&](const char* key, const std::string& problem) {
@@ -202,11 +191,11 @@ std::vector<std::string> Checkpoint::load_into(torch::nn::Module& module, const 
   }
   if (!missing.empty() || !wrong_shape.empty() || !wrong_dtype.empty()) {
     std::string msg = path_.string() + ": cannot load \"" + prefix + "\" (config " + meta_.config.to_json() + "):";
-    if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing: " + join_capped(missing) + ";";
+    if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing: " + join_capped(missing, kMaxListed) + ";";
     if (!wrong_shape.empty())
-      msg += " " + std::to_string(wrong_shape.size()) + " with wrong shape: " + join_capped(wrong_shape) + ";";
+      msg += " " + std::to_string(wrong_shape.size()) + " with wrong shape: " + join_capped(wrong_shape, kMaxListed) + ";";
     if (!wrong_dtype.empty())
-      msg += " " + std::to_string(wrong_dtype.size()) + " with wrong dtype: " + join_capped(wrong_dtype) + ";";
+      msg += " " + std::to_string(wrong_dtype.size()) + " with wrong dtype: " + join_capped(wrong_dtype, kMaxListed) + ";";
     msg.pop_back();
     throw CheckpointError(msg);
   }

@@ -112,22 +112,23 @@ void discriminator(Builder& b, const std::string& p, const ModelConfig& c) {
   b.conv(p + "main." + std::to_string(index), dim_out, c.num_domains, 1);
 }
 
-bool is_accepted_float(at::ScalarType t) { return t == at::kFloat || t == at::kHalf || t == at::kBFloat16; }
 
 // Long lists usually mean "wrong network or wrong config"; the first few say that.
 constexpr size_t kMaxListed = 6;
 
-std::string join_capped(const std::vector<std::string>& items) {
+}  // namespace
+
+bool is_accepted_float(at::ScalarType t) { return t == at::kFloat || t == at::kHalf || t == at::kBFloat16; }
+
+std::string join_capped(const std::vector<std::string>& items, size_t max_listed) {
   std::string s;
-  for (size_t i = 0; i < items.size() && i < kMaxListed; ++i) {
+  for (size_t i = 0; i < items.size() && i < max_listed; ++i) {
     if (i) s += ", ";
     s += items[i];
   }
-  if (items.size() > kMaxListed) s += ", ... (" + std::to_string(items.size() - kMaxListed) + " more)";
+  if (items.size() > max_listed) s += ", ... (" + std::to_string(items.size() - max_listed) + " more)";
   return s;
 }
-
-}  // namespace
 
 std::vector<TensorSpec> network_layout(const ModelConfig& config, const std::string& network,
                                        const std::string& prefix) {
@@ -181,11 +182,11 @@ void check_layout(const SafetensorsHeader& header, const std::vector<TensorSpec>
   if (missing.empty() && wrong_shape.empty() && wrong_dtype.empty()) return;
   std::string msg = source + ": does not hold the " + what + " its config implies (" + std::to_string(layout.size()) +
                     " tensors, " + std::to_string(numel) + " parameters):";
-  if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing: " + join_capped(missing) + ";";
+  if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing: " + join_capped(missing, kMaxListed) + ";";
   if (!wrong_shape.empty())
-    msg += " " + std::to_string(wrong_shape.size()) + " with wrong shape: " + join_capped(wrong_shape) + ";";
+    msg += " " + std::to_string(wrong_shape.size()) + " with wrong shape: " + join_capped(wrong_shape, kMaxListed) + ";";
   if (!wrong_dtype.empty())
-    msg += " " + std::to_string(wrong_dtype.size()) + " with wrong dtype: " + join_capped(wrong_dtype) + ";";
+    msg += " " + std::to_string(wrong_dtype.size()) + " with wrong dtype: " + join_capped(wrong_dtype, kMaxListed) + ";";
   msg.pop_back();
   throw CheckpointError(msg);
 }

@@ -42,4 +42,10 @@ inline constexpr int64_t kMaxNetworkNumel = int64_t{1} << 31;
 void check_layout(const SafetensorsHeader& header, const std::vector<TensorSpec>& layout,
                   const std::string& source, const std::string& what);
 
+// The float dtypes a model file may store a tensor in (F32, F16, BF16; loading converts them).
+bool is_accepted_float(at::ScalarType t);
+
+// "a, b, c, ... (N more)": the first `max_listed` items, for error messages.
+std::string join_capped(const std::vector<std::string>& items, size_t max_listed);
+
 }  // namespace starganv2
