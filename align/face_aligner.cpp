@@ -452,7 +452,9 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       }
       update(*best, fit, true);
       best->unconfirmed = false;
-      best->patch = patch;
+      // Live: the detector found this face (on a recent frame), so its patch is what the
+      // confirmations that follow compare against.
+      best->patch = live ? fit.verify_patch() : std::move(patch);
     }
   };
   // A detection on this very frame, on the calling thread (files only).
@@ -536,7 +538,12 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       const bool follows_on = cv::norm(fits[i].box.center - predicted.center) < 0.15 * predicted.size &&
                               std::abs(std::log(fits[i].box.size / predicted.size)) < 0.15;
       cv::Mat patch;
-      if (fits[i].ok && confirmed_here(fits[i], &patch)) {
+      if (fits[i].ok && live) {
+        // Live: the detector's confirmations decide, when they come back (above), whether this
+        // is still a face; a fit leaves their state (the last confirmed patch, a miss pending)
+        // as it is, or a face that left could never be dropped.
+        update(tr, fits[i], false);
+      } else if (fits[i].ok && confirmed_here(fits[i], &patch)) {
         update(tr, fits[i], false);
         tr.unconfirmed = false;
         tr.patch = patch;
