@@ -1,8 +1,14 @@
 #include "align/image.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include <opencv2/imgproc.hpp>
 
@@ -143,59 +149,138 @@ bool source_region(cv::Size src, const cv::Matx23d& M, cv::Size dsize, int borde
 // source px): 1 (none) from 0.8 up.
 int area_block(double scale) { return scale < 0.8 ? static_cast<int>(std::ceil(0.8 / scale)) : 1; }
 
+// What a warp by M into dsize reads of a src-sized image, as whole k x k blocks: `blocks` (sides
+// multiples of k) is averaged down by k before the bilinear warp, and `to_src` maps a pixel of
+// the averaged image to src pixels. False when nothing of src is read (a constant border).
+//
+// Below a scale of 0.8 bilinear sampling starts to skip source pixels, so they are averaged
+// first, over whole blocks, k chosen so that the warp left to do shrinks by 0.8 at most: whole
+// blocks read each pixel once, where a fractional area resize costs three to four times as much
+// (the landmark fit and the crops of a large face in a 1080p frame run this on every frame). The
+// blocks tile the region from its corner; when k does not divide it, the region grows by less than
+// k pixels (or loses them past the frame's edge).
+bool plan_warp(cv::Size src, const cv::Matx23d& M, cv::Size dsize, int border, cv::Rect& blocks, int& k,
+               cv::Matx23d& to_src) {
+  cv::Rect region;
+  double scale = 1;
+  if (!source_region(src, M, dsize, border, region, scale)) return false;
+  k = std::min({area_block(scale), region.width, region.height});
+  const auto fit_blocks = [k](int start, int length, int limit, int& out_start, int& out_length) {
+    out_length = (length + k - 1) / k * k;
+    out_start = start;
+    if (out_start + out_length > limit) out_start = std::max(0, limit - out_length);
+    if (out_start + out_length > limit) out_length = (limit - out_start) / k * k;
+  };
+  fit_blocks(region.x, region.width, src.width, blocks.x, blocks.width);
+  fit_blocks(region.y, region.height, src.height, blocks.y, blocks.height);
+  // Block u covers source pixels k*u .. k*u + k - 1: its centre is k*u + (k - 1) / 2.
+  to_src = cv::Matx23d(k, 0, blocks.x + 0.5 * (k - 1), 0, k, blocks.y + 0.5 * (k - 1));
+  return true;
+}
+
+// The sums of src's k x k blocks, per channel, as a 16-bit image while k * k * 255 fits (k <= 16),
+// else 32-bit. Two steps that each read memory in order: k rows are added byte by byte into one
+// row of sums (a plain loop the compiler turns into vector additions), then k neighbouring pixels
+// of that row. For 3 and 4 channels a pixel's 16-bit sums sit in one 64-bit word and are added
+// together (no lane can carry into the next: each stays <= k * k * 255 < 2^16). OpenCV's integer
+// INTER_AREA instead adds every block pixel by pixel for k > 2, several times slower.
+template <typename Sum, int CN>
+cv::Mat block_sums(const cv::Mat& src, int k) {
+  const int out_w = src.cols / k, out_h = src.rows / k;
+  const int n = src.cols * CN;
+  cv::Mat sums(out_h, out_w, CV_MAKETYPE(cv::DataType<Sum>::depth, CN));
+  std::vector<Sum> row(static_cast<std::size_t>(n) + 4);  // + 4: the last pixel's 64-bit read
+  constexpr bool kWords = (CN == 3 || CN == 4) && std::is_same_v<Sum, std::uint16_t> &&
+                          std::endian::native == std::endian::little;
+  for (int v = 0; v < out_h; ++v) {
+    Sum* acc = row.data();
+    const uchar* p = src.ptr<uchar>(v * k);
+    for (int i = 0; i < n; ++i) acc[i] = p[i];
+    for (int r = 1; r < k; ++r) {
+      p = src.ptr<uchar>(v * k + r);
+      for (int i = 0; i < n; ++i) acc[i] += p[i];
+    }
+    Sum* out = sums.ptr<Sum>(v);
+    for (int u = 0; u < out_w; ++u, out += CN) {
+      const Sum* a = acc + static_cast<std::ptrdiff_t>(u) * k * CN;
+      if constexpr (kWords) {
+        std::uint64_t t = 0;
+        for (int j = 0; j < k; ++j) {
+          std::uint64_t w;
+          std::memcpy(&w, a + CN * j, sizeof w);
+          t += w;  // for 3 channels the 4th lane collects the next pixel's first channel: dropped
+        }
+        std::memcpy(out, &t, CN * sizeof(Sum));
+      } else {
+        for (int c = 0; c < CN; ++c) {
+          Sum total = 0;
+          for (int j = 0; j < k; ++j) total += a[j * CN + c];
+          out[c] = total;
+        }
+      }
+    }
+  }
+  return sums;
+}
+
+template <typename Sum>
+cv::Mat block_sums(const cv::Mat& src, int k) {
+  switch (src.channels()) {
+    case 1: return block_sums<Sum, 1>(src, k);
+    case 2: return block_sums<Sum, 2>(src, k);
+    case 3: return block_sums<Sum, 3>(src, k);
+    case 4: return block_sums<Sum, 4>(src, k);
+  }
+  throw AlignError("block_mean: 1 to 4 channels, got " + std::to_string(src.channels()));
+}
+
 }  // namespace
+
+void block_mean(const cv::Mat& src, int k, cv::Mat& dst) {
+  if (src.depth() != CV_8U || src.dims != 2) throw AlignError("block_mean: needs an 8-bit image");
+  if (k < 1 || k > src.cols || k > src.rows) throw AlignError("block_mean: block side out of range");
+  const cv::Rect tiled(0, 0, src.cols / k * k, src.rows / k * k);
+  // OpenCV's own halving is vectorised and faster than the general path here.
+  if (k <= 2) return cv::resize(src(tiled), dst, {tiled.width / k, tiled.height / k}, 0, 0, cv::INTER_AREA);
+  const cv::Mat sums = k <= 16 ? block_sums<std::uint16_t>(src, k) : block_sums<std::int32_t>(src, k);
+  sums.convertTo(dst, CV_8U, 1.0 / (k * k));  // rounded, vectorised
+}
+
+cv::Mat block_mean_gray(const cv::Mat& frame, PixelFormat format, int k) {
+  check_frame(frame, format);
+  cv::Mat means;
+  block_mean(frame, k, means);
+  return to_gray(means, format);
+}
 
 void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Size dsize, int border,
                  const cv::Scalar& border_value) {
-  cv::Rect region;
-  double scale = 1;
-  if (!source_region(src.size(), M, dsize, border, region, scale)) {
+  cv::Rect blocks;
+  int k = 1;
+  cv::Matx23d to_src;
+  if (!plan_warp(src.size(), M, dsize, border, blocks, k, to_src)) {
     if (border == cv::BORDER_TRANSPARENT) return;  // nothing of src lands in dst
     dst.create(dsize, src.type());
     dst.setTo(border_value);
     return;
   }
-  // Below 0.8 bilinear sampling starts to skip source pixels; average them first. The average is
-  // over whole k x k blocks, k chosen so that the warp left to do shrinks by 0.8 at most: that is
-  // cv::resize's integer INTER_AREA path, which reads each pixel once, where a fractional factor
-  // costs three to four times as much (the landmark fit and the crops of a large face in a 1080p
-  // frame run it on every frame). The blocks tile the region from its corner; when k does not
-  // divide it, the region grows by less than k pixels (or loses them past the frame's edge).
   cv::Mat input;
-  cv::Matx23d to_src(1, 0, region.x, 0, 1, region.y);  // input pixel -> src pixel
-  const int k = std::min({area_block(scale), region.width, region.height});
-  if (k > 1) {
-    const auto fit_blocks = [k](int start, int length, int limit, int& out_start, int& out_length) {
-      out_length = (length + k - 1) / k * k;
-      out_start = start;
-      if (out_start + out_length > limit) out_start = std::max(0, limit - out_length);
-      if (out_start + out_length > limit) out_length = (limit - out_start) / k * k;
-    };
-    cv::Rect blocks;
-    fit_blocks(region.x, region.width, src.cols, blocks.x, blocks.width);
-    fit_blocks(region.y, region.height, src.rows, blocks.y, blocks.height);
-    cv::resize(src(blocks), input, {blocks.width / k, blocks.height / k}, 0, 0, cv::INTER_AREA);
-    // Block u covers source pixels k*u .. k*u + k - 1: its centre is k*u + (k - 1) / 2.
-    to_src = cv::Matx23d(k, 0, blocks.x + 0.5 * (k - 1), 0, k, blocks.y + 0.5 * (k - 1));
-  } else {
-    input = src(region);
-  }
+  if (k > 1) block_mean(src(blocks), k, input);
+  else input = src(blocks);
   cv::warpAffine(input, dst, compose(M, to_src), dsize, cv::INTER_LINEAR, border, border_value);
 }
 
 cv::Mat warp_gray(const cv::Mat& frame, PixelFormat format, const cv::Matx23d& M, cv::Size dsize, int border) {
-  cv::Rect region;
-  double scale = 1;
   if (border == cv::BORDER_CONSTANT || border == cv::BORDER_TRANSPARENT)
     throw AlignError("warp_gray: needs a border mode that repeats the frame");
-  source_region(frame.size(), M, dsize, border, region, scale);
-  // Room for warp_affine's whole blocks inside the grey copy.
-  const int k = area_block(scale);
-  region.width = std::min(frame.cols - region.x, region.width + k - 1);
-  region.height = std::min(frame.rows - region.y, region.height + k - 1);
-  const cv::Mat gray = to_gray(frame(region), format);
+  cv::Rect blocks;
+  int k = 1;
+  cv::Matx23d to_src;
+  plan_warp(frame.size(), M, dsize, border, blocks, k, to_src);
+  // Grey straight from the frame's blocks: one pass over the region, no full-size grey copy.
+  const cv::Mat input = k > 1 ? block_mean_gray(frame(blocks), format, k) : to_gray(frame(blocks), format);
   cv::Mat out;
-  warp_affine(gray, out, compose(M, cv::Matx23d(1, 0, region.x, 0, 1, region.y)), dsize, border);
+  cv::warpAffine(input, out, compose(M, to_src), dsize, cv::INTER_LINEAR, border);
   return out;
 }
 

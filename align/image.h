@@ -50,10 +50,20 @@ cv::Mat to_three_channels(const cv::Mat& src, PixelFormat from, PixelFormat to);
 void warp_affine(const cv::Mat& src, cv::Mat& dst, const cv::Matx23d& M, cv::Size dsize,
                  int border, const cv::Scalar& border_value = {});
 
-// Grey (as to_gray) of warp_affine(frame, M, dsize, border), cheaper: only the frame region the
-// warp reads is converted, and one channel is warped instead of three or four. `border` must
-// repeat the frame (reflect or replicate).
+// Grey of warp_affine(frame, M, dsize, border), cheaper: only the frame region the warp reads is
+// converted, and one channel is warped instead of three or four. Where the warp shrinks, the
+// luma is taken of the block means (block_mean_gray) rather than the means of luma: the same up
+// to one grey level. `border` must repeat the frame (reflect or replicate).
 cv::Mat warp_gray(const cv::Mat& frame, PixelFormat format, const cv::Matx23d& M, cv::Size dsize, int border);
+
+// The rounded means of the k x k blocks that tile src from its top-left corner, per channel: the
+// (cols / k) x (rows / k) image that cv::resize's integer INTER_AREA gives, up to rounding (one
+// level), and several times faster for k > 2. src is 8-bit with 1 to 4 channels; k >= 1.
+void block_mean(const cv::Mat& src, int k, cv::Mat& dst);
+
+// to_gray(block_mean(frame, k)): the grey image is made at the reduced size, so no full-size
+// grey copy is made.
+cv::Mat block_mean_gray(const cv::Mat& frame, PixelFormat format, int k);
 
 // The inverse of an invertible 2x3 affine map.
 cv::Matx23d invert_affine(const cv::Matx23d& M);

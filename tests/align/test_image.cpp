@@ -95,6 +95,44 @@ TEST(Image, ShrinkingWarpDoesNotAlias) {
   EXPECT_GT(plain_stddev[0], 40);  // what the pre-averaging prevents
 }
 
+TEST(Image, BlockMeansAreOpenCVsAreaMeansForEveryBlockSideAndChannelCount) {
+  // cv::resize's integer INTER_AREA is the reference; the block sums are exact and only the final
+  // rounding may differ (one level). k = 2 is OpenCV's own path; 3..16 use 16-bit sums, above 16
+  // 32-bit ones; 3 and 4 channels add whole pixels as 64-bit words.
+  for (int cn = 1; cn <= 4; ++cn) {
+    for (int k : {1, 2, 3, 5, 16, 17, 40}) {
+      cv::Mat src(5 * k + k / 2, 7 * k + 1, CV_8UC(cn));  // sides that k does not divide
+      cv::theRNG().state = 100 + cn * 50 + k;
+      cv::randu(src, cv::Scalar::all(0), cv::Scalar::all(256));
+      src(cv::Rect(0, 0, k, k)).setTo(cv::Scalar::all(255));  // the largest sums: no overflow
+      cv::Mat ours, reference;
+      block_mean(src, k, ours);
+      const cv::Size blocks(src.cols / k, src.rows / k);
+      cv::resize(src(cv::Rect(0, 0, blocks.width * k, blocks.height * k)), reference, blocks, 0, 0, cv::INTER_AREA);
+      ASSERT_EQ(ours.size(), reference.size()) << cn << " channels, k " << k;
+      ASSERT_EQ(ours.type(), src.type());
+      EXPECT_LE(cv::norm(ours, reference, cv::NORM_INF), 1) << cn << " channels, k " << k;
+      for (int c = 0; c < cn; ++c) EXPECT_EQ(ours.ptr<uchar>(0)[c], 255) << cn << " channels, k " << k;
+    }
+  }
+  cv::Mat out;
+  EXPECT_THROW(block_mean(cv::Mat(4, 4, CV_8UC1), 5, out), AlignError);
+  EXPECT_THROW(block_mean(cv::Mat(4, 4, CV_8UC1), 0, out), AlignError);
+  EXPECT_THROW(block_mean(cv::Mat(4, 4, CV_16UC1), 2, out), AlignError);
+}
+
+TEST(Image, GreyOfBlockMeansIsTheMeanOfGreyInEveryFormat) {
+  const cv::Mat bgr = random_image({92, 61}, 5);
+  cv::Mat grey, reference;
+  cv::cvtColor(bgr(cv::Rect(0, 0, 90, 60)), grey, cv::COLOR_BGR2GRAY);
+  cv::resize(grey, reference, {30, 20}, 0, 0, cv::INTER_AREA);
+  for (PixelFormat f : kAllFormats) {
+    const cv::Mat ours = block_mean_gray(repack(bgr, f), f, 3);
+    ASSERT_EQ(ours.size(), reference.size()) << to_string(f);
+    EXPECT_LE(cv::norm(ours, reference, cv::NORM_INF), 1) << to_string(f);
+  }
+}
+
 TEST(Image, WarpPastTheEdgeMirrors) {
   const cv::Mat src = random_image({64, 48}, 3);
   cv::Mat padded;
