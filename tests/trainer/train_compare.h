@@ -32,6 +32,14 @@ struct WeightStats {
   std::string max_name;
   double min_cos = 2;
   std::string min_cos_name;
+  // The same cosine with each tensor's most disagreeing element left out (the one whose
+  // u_ours * u_ref is lowest), and how many tensors fall below kMinCosine without that. Adam with
+  // beta1 = 0 moves each element by about lr * sign(grad) on its first step, so one element whose
+  // gradient sits at float32's noise floor and flips its sign changes a 32-element tensor's
+  // cosine by ~0.03 on its own; this tells that apart from a tensor moving the wrong way.
+  double min_cos_but_one = 2;
+  std::string min_cos_but_one_name;
+  int below_min_cos = 0;
   int tensors = 0, cos_tensors = 0;
   // Over all weight tensors together: sum u_ours.u_ref, |u_ours|^2, |u_ref|^2.
   double dot = 0, norm2_ours = 0, norm2_ref = 0;
@@ -87,6 +95,16 @@ inline void compare_net(const SafetensorsFile& f, const std::string& kind, const
       s.min_cos = std::isnan(cos) ? -2 : cos;
       s.min_cos_name = kind + "." + name;
     }
+    if (!(cos >= kMinCosine)) ++s.below_min_cos;
+    const int64_t worst = (u_ours * u_ref).argmin().item<int64_t>();
+    const at::Tensor keep = at::ones_like(u_ref, at::kBool).index_fill_(0, at::tensor({worst}), false);
+    const at::Tensor ko = u_ours.masked_select(keep), kr = u_ref.masked_select(keep);
+    const double n_ko = ko.norm().item<double>(), n_kr = kr.norm().item<double>();
+    const double cos_but_one = n_kr == 0 ? 1.0 : n_ko == 0 ? 0.0 : (ko * kr).sum().item<double>() / (n_ko * n_kr);
+    if (!(cos_but_one >= s.min_cos_but_one)) {
+      s.min_cos_but_one = std::isnan(cos_but_one) ? -2 : cos_but_one;
+      s.min_cos_but_one_name = kind + "." + name;
+    }
   }
 }
 
@@ -94,9 +112,10 @@ inline void compare_net(const SafetensorsFile& f, const std::string& kind, const
 // by only (1 - beta) of the trained update, which float32 resolves to a few per cent, so for the
 // EMA the direction and size are checked over all weight tensors together; element-wise
 // tolerances alone could not tell a missing or wrong average (it is ~1e-7 off).
-// `min_cosine`: the per-tensor limit (the README's 0.98 unless a caller states why not).
+// `but_one`: for a caller that states why, the per-tensor check at 0.98 leaves out each tensor's
+// most disagreeing element (see WeightStats), and at most one tensor may need that.
 inline void report_and_check(const std::string& what, const WeightStats& s, bool per_tensor_cosine,
-                             double min_cosine = kMinCosine) {
+                             bool but_one = false) {
   const double tight = static_cast<double>(s.within_tight) / static_cast<double>(std::max<int64_t>(1, s.elements));
   const double loose = static_cast<double>(s.within_loose) / static_cast<double>(std::max<int64_t>(1, s.elements));
   const double all_cos = s.dot / std::sqrt(s.norm2_ours * s.norm2_ref);
@@ -107,15 +126,22 @@ inline void report_and_check(const std::string& what, const WeightStats& s, bool
   std::printf("  %-10s max |diff| %.3g at %s (limit %.0e)\n", "", s.max_abs, s.max_name.c_str(), kMaxAbs);
   std::printf("  %-10s update cosine: min %.5f at %s over %d weight tensors%s; all together %.5f, |ours|/|ref| %.4f\n",
               "", s.min_cos, s.min_cos_name.c_str(), s.cos_tensors,
-              per_tensor_cosine ? (" (need " + std::to_string(min_cosine).substr(0, 4) + ")").c_str() : " (not checked)",
-              all_cos, ratio);
+              per_tensor_cosine && !but_one ? " (need 0.98)" : " (not checked)", all_cos, ratio);
+  if (per_tensor_cosine && but_one)
+    std::printf("  %-10s each tensor but its most disagreeing element: min %.5f at %s (need 0.98); %d tensor(s) "
+                "below 0.98 with it (at most 1)\n",
+                "", s.min_cos_but_one, s.min_cos_but_one_name.c_str(), s.below_min_cos);
   std::fflush(stdout);
   EXPECT_GT(s.elements, 0) << what;
   EXPECT_GE(tight, kTightShare) << what;
   EXPECT_GE(loose, kLooseShare) << what;
   EXPECT_LE(s.max_abs, kMaxAbs) << what << " worst at " << s.max_name;
-  if (per_tensor_cosine) {
-    EXPECT_GE(s.min_cos, min_cosine) << what << " worst at " << s.min_cos_name;
+  if (per_tensor_cosine && !but_one) {
+    EXPECT_GE(s.min_cos, kMinCosine) << what << " worst at " << s.min_cos_name;
+  }
+  if (per_tensor_cosine && but_one) {
+    EXPECT_GE(s.min_cos_but_one, kMinCosine) << what << " worst at " << s.min_cos_but_one_name;
+    EXPECT_LE(s.below_min_cos, 1) << what;
   }
   EXPECT_GE(all_cos, kMinCosine) << what;
   EXPECT_NEAR(ratio, 1.0, 0.05) << what << ": the updates differ in size";
