@@ -111,8 +111,13 @@ DetectionImage Detector::prepare(const cv::Mat& frame, PixelFormat format, int i
   if (scale < 1) {
     // Shrink the colour frame first, then take the luma of the small copy: one pass over the
     // frame instead of a full-size grey image that is then read again.
+    // A whole factor (1920 -> 640) averages whole blocks, several times faster than cv::resize's
+    // area path for it (block_mean).
     cv::Mat small;
-    cv::resize(frame, small, pass_size(frame.size(), scale), 0, 0, cv::INTER_AREA);
+    const cv::Size size = pass_size(frame.size(), scale);
+    const int k = static_cast<int>(std::lround(1.0 / scale));
+    if (k > 1 && size.width * k == frame.cols && size.height * k == frame.rows) block_mean(frame, k, small);
+    else cv::resize(frame, small, size, 0, 0, cv::INTER_AREA);
     image.gray = to_gray(small, format);
   } else {
     image.gray = rescale(to_gray(frame, format), scale);
