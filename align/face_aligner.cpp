@@ -244,6 +244,14 @@ struct FaceAligner::State {
     return {prefetch_workers[i].get(), prefetch_detectors[i].get()};
   }
 
+  // Files: the detectors that check the fits of one frame's faces in parallel, face i with
+  // check_detector(i) (dlib's detector keeps scratch state: one per thread).
+  std::vector<std::unique_ptr<Detector>> check_detectors;
+  void make_check_detectors(std::size_t n) {
+    while (check_detectors.size() + 1 < n) check_detectors.push_back(std::make_unique<Detector>(detector.options()));
+  }
+  Detector& check_detector(std::size_t i) { return i == 0 ? detector : *check_detectors[i - 1]; }
+
   SerialWorker& confirm_lane() {
     if (!confirm_worker) confirm_worker = std::make_unique<SerialWorker>(lane_priority());
     return *confirm_worker;
@@ -538,9 +546,20 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
   std::vector<Fit> fits(to_fit.size());
   {
     const auto t0 = Clock::now();
+    // Files check each fit with the detector here and now, in the same parallel task as the fit:
+    // the faces' checks (3-4 ms each at 1080p) no longer run one after another.
+    const bool check_here = options_.verify_fits && !live;
+    std::vector<cv::Mat> patches(fits.size());
+    std::vector<char> checked(fits.size(), 0);
+    if (check_here) st.make_check_detectors(fits.size());
     const auto fit_range = [&](const cv::Range& r) {
-      for (int i = r.start; i < r.end; ++i)
+      for (int i = r.start; i < r.end; ++i) {
         fits[i] = fit_face(*model_, frame, format, to_fit[i]->predicted(), options_.video_fit_samples);
+        if (check_here && fits[i].ok) {
+          patches[i] = fits[i].verify_patch();
+          checked[i] = st.check_detector(static_cast<std::size_t>(i)).verify_patch_has_face(patches[i]);
+        }
+      }
     };
     if (fits.size() > 1) cv::parallel_for_(cv::Range(0, static_cast<int>(fits.size())), fit_range);
     else fit_range(cv::Range(0, static_cast<int>(fits.size())));
@@ -550,13 +569,13 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       const FaceBox predicted = tr.predicted();
       const bool follows_on = cv::norm(fits[i].box.center - predicted.center) < 0.15 * predicted.size &&
                               std::abs(std::log(fits[i].box.size / predicted.size)) < 0.15;
-      cv::Mat patch;
+      const cv::Mat& patch = patches[i];
       if (fits[i].ok && live) {
         // Live: the detector's confirmations decide, when they come back (above), whether this
         // is still a face; a fit leaves their state (the last confirmed patch, a miss pending)
         // as it is, or a face that left could never be dropped.
         update(tr, fits[i], false);
-      } else if (fits[i].ok && confirmed_here(fits[i], &patch)) {
+      } else if (fits[i].ok && (!check_here || checked[i])) {
         update(tr, fits[i], false);
         tr.unconfirmed = false;
         tr.patch = patch;

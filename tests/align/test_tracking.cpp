@@ -310,5 +310,43 @@ TEST(Tracking, PrefetchedDetectionsGiveTheSameFaces) {
   }
 }
 
+// In files, the faces of a frame are fitted and checked by the detector in parallel (each with
+// a detector of its own): the result is the same on one thread as on several.
+TEST(Tracking, SeveralFacesAreTrackedAlikeOnOneThreadAndOnSeveral) {
+  const cv::Mat head = astronaut_head();
+  std::mt19937 rng(25);
+  const cv::Mat background = random_background({960, 400}, rng);
+  std::vector<cv::Mat> frames;
+  for (int i = 0; i < 12; ++i) {
+    cv::Mat frame = background;
+    for (int f = 0; f < 3; ++f)
+      frame = place(head, frame, similarity(kHeadFaceCentre, {170.0 + 310 * f + 3 * i, 200.0 - 2 * i}, f * 4.0 - 4, 1.0));
+    frames.push_back(frame);
+  }
+  std::vector<std::vector<AlignedFace>> runs[2];
+  const int threads_before = cv::getNumThreads();
+  for (int run = 0; run < 2; ++run) {
+    cv::setNumThreads(run == 0 ? 1 : 4);  // 4: several threads even on a 2-core machine
+    AlignerOptions options;
+    options.detect_interval = 4;
+    FaceAligner aligner(shape_model(), options);
+    for (size_t i = 0; i < frames.size(); ++i) runs[run].push_back(aligner.process(frames[i], PixelFormat::kBGR, i / 30.0));
+  }
+  cv::setNumThreads(threads_before);
+  int faces = 0;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ASSERT_EQ(runs[0][i].size(), runs[1][i].size()) << i;
+    for (size_t k = 0; k < runs[0][i].size(); ++k) {
+      EXPECT_EQ(runs[0][i][k].id, runs[1][i][k].id) << i;
+      EXPECT_EQ(runs[0][i][k].forward, runs[1][i][k].forward) << i;
+      EXPECT_EQ(cv::norm(runs[0][i][k].crop, runs[1][i][k].crop, cv::NORM_INF), 0) << i;
+    }
+    EXPECT_GE(runs[0][i].size(), 2u) << "frame " << i << ": several faces, so that they were fitted in parallel";
+    faces += static_cast<int>(runs[0][i].size());
+  }
+  std::printf("%d faces in %zu frames\n", faces, frames.size());
+  EXPECT_GE(faces, 3 * static_cast<int>(frames.size()) - 3) << "the three faces were followed";
+}
+
 }  // namespace
 }  // namespace starganv2::align::test
