@@ -174,6 +174,30 @@ DetectionImage prepare_detection(const Detector& detector, const cv::Mat& frame,
   return detector.prepare(frame, format, retry_pass > 0 ? retry_pass : 0);
 }
 
+// Detections on workers (files' prefetched ones, live ones) read a plain copy of the frame, since
+// the caller may release or draw on its frame before the job runs; the grey, downscaled detection
+// image is made by the job (a copy costs ~1 ms at 1080p, the detection image 3 to 10 ms). The copy
+// goes into a buffer of `pool` that no job holds any more, or a new one when all are held.
+std::shared_ptr<cv::Mat> copy_for_job(std::vector<std::shared_ptr<cv::Mat>>& pool, const cv::Mat& frame) {
+  auto it = std::find_if(pool.begin(), pool.end(), [](const std::shared_ptr<cv::Mat>& c) { return c.use_count() == 1; });
+  if (it == pool.end()) it = pool.insert(pool.end(), std::make_shared<cv::Mat>());
+  std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the job's release of its reference
+  frame.copyTo(**it);
+  return *it;
+}
+
+// A job's detection on a copy from copy_for_job, which it lets go of as soon as it has made the
+// detection image (the job must move its reference in: a packaged task keeps its function, and
+// what that captured, until its future is gone). `ms` covers both.
+Detection detect_on_copy(Detector& detector, std::shared_ptr<cv::Mat> copy, PixelFormat format, int retry_pass) {
+  const auto t0 = Clock::now();
+  const DetectionImage image = prepare_detection(detector, *copy, format, retry_pass);
+  copy.reset();
+  Detection result = run_detection(detector, image, retry_pass);
+  result.ms = ms_since(t0);
+  return result;
+}
+
 }  // namespace
 
 struct FaceAligner::State {
@@ -208,9 +232,8 @@ struct FaceAligner::State {
   std::deque<std::pair<long, std::future<Detection>>> prefetched;
   // Live: at most one detection and one batch of confirmations on their way.
   std::future<Detection> live_detection;
-  std::shared_ptr<cv::Mat> live_copy;  // the frame copy the last live detection read
-  // Files: the frame copies prefetched detections read, each reused once its job let go of it.
-  std::vector<std::shared_ptr<cv::Mat>> prefetch_copies;
+  // The frame copies detection jobs read (copy_for_job): live, and files' prefetched ones.
+  std::vector<std::shared_ptr<cv::Mat>> live_copies, prefetch_copies;
   std::future<std::vector<Confirmation>> live_confirmation;
   int frames_since_request = std::numeric_limits<int>::max() / 2;
   long live_requests = 0;
@@ -356,20 +379,9 @@ void FaceAligner::prefetch(const cv::Mat& frame, PixelFormat format) {
   // work was done.
   if (schedule % options_.detect_interval != 0 && st.following_faces) return;
   const int retry = st.retry_pass(schedule);
-  // As in live streams, the job gets a plain copy of the frame (~1.5 ms at 1080p) and makes the
-  // grey, downscaled detection image itself (5 to 10 ms): the frame belongs to the caller, who may
-  // release or draw on it before the job runs. Copies are reused once their job is done with them.
-  auto it = std::find_if(st.prefetch_copies.begin(), st.prefetch_copies.end(),
-                         [](const std::shared_ptr<cv::Mat>& c) { return c.use_count() == 1; });
-  if (it == st.prefetch_copies.end()) it = st.prefetch_copies.insert(st.prefetch_copies.end(), std::make_shared<cv::Mat>());
-  std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the job's release of its reference
-  std::shared_ptr<cv::Mat> copy = *it;
-  frame.copyTo(*copy);
   const auto [lane, d] = st.prefetch_lane(static_cast<std::size_t>(seq));
-  st.prefetched.emplace_back(seq, lane->submit([d, copy = std::move(copy), format, retry]() mutable {
-    const DetectionImage image = prepare_detection(*d, *copy, format, retry);
-    copy.reset();  // done with the frame: the copy may be reused
-    return run_detection(*d, image, retry);
+  st.prefetched.emplace_back(seq, lane->submit([d, copy = copy_for_job(st.prefetch_copies, frame), format, retry]() mutable {
+    return detect_on_copy(*d, std::move(copy), format, retry);
   }));
 }
 
@@ -612,21 +624,10 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     if (!st.live_detection.valid() && st.frames_since_request >= options_.detect_interval) {
       st.frames_since_request = 0;
       const int retry = st.retry_pass(st.live_requests++);
-      // A plain copy of the frame is all this thread does: the grey, downscaled detection image
-      // is made on the worker (a copy costs ~1 ms at 1080p, the detection image 3 to 10 ms when
-      // the finer retry needs a 1280 px one). The copy's memory is reused from one request to the
-      // next unless a job dropped by reset() still holds it.
-      if (!st.live_copy || st.live_copy.use_count() > 1) st.live_copy = std::make_shared<cv::Mat>();
-      std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the job's release of its reference
-      frame.copyTo(*st.live_copy);
+      // A plain copy of the frame is all this thread does (copy_for_job).
       Detector* d = &st.worker_detector;
-      st.live_detection = st.detect_lane().submit([d, copy = st.live_copy, format, retry]() mutable {
-        const auto t0 = Clock::now();
-        const DetectionImage image = prepare_detection(*d, *copy, format, retry);
-        copy.reset();  // done with the frame: the next request may reuse it
-        Detection result = run_detection(*d, image, retry);
-        result.ms = ms_since(t0);
-        return result;
+      st.live_detection = st.detect_lane().submit([d, copy = copy_for_job(st.live_copies, frame), format, retry]() mutable {
+        return detect_on_copy(*d, std::move(copy), format, retry);
       });
     }
     if (options_.verify_fits && !st.live_confirmation.valid()) {
