@@ -162,19 +162,19 @@ std::vector<std::string> Checkpoint::load_into(torch::nn::Module& module, const 
   const std::string p = dotted(prefix);
   const auto expected = named_state(module, prefix);
 
-  std::vector<std::string> missing, wrong_shape, wrong_dtype;
+  TensorProblems problems;
   std::vector<std::pair<at::Tensor, const at::Tensor*>> copies;
   std::set<std::string> expected_names;
   for (const auto& [name, dst] : expected) {
     expected_names.insert(name);
     const auto it = file_.tensors.find(name);
     if (it == file_.tensors.end()) {
-      missing.push_back(name);
+      problems.missing.push_back(name);
       continue;
     }
     const at::Tensor& src = it->second;
     if (src.sizes() != dst.sizes()) {
-      wrong_shape.push_back(name + " (file " + shape_text(src.sizes()) + ", model " + shape_text(dst.sizes()) + ")");
+      problems.wrong_shape.push_back(name + " (file " + shape_text(src.sizes()) + ", model " + shape_text(dst.sizes()) + ")");
       continue;
     }
     // Weights may be stored in half precision to halve the file; anything else in a float slot
@@ -182,23 +182,16 @@ std::vector<std::string> Checkpoint::load_into(torch::nn::Module& module, const 
     const bool ok = dst.is_floating_point() ? is_accepted_float(src.scalar_type())
                                             : src.scalar_type() == dst.scalar_type();
     if (!ok) {
-      wrong_dtype.push_back(name + " (" + dtype_text(src.scalar_type()) + ", expected " +
+      problems.wrong_dtype.push_back(name + " (" + dtype_text(src.scalar_type()) + ", expected " +
                             (dst.is_floating_point() ? std::string("F32, F16 or BF16") : dtype_text(dst.scalar_type())) +
                             ")");
       continue;
     }
     copies.emplace_back(dst, &src);
   }
-  if (!missing.empty() || !wrong_shape.empty() || !wrong_dtype.empty()) {
-    std::string msg = path_.string() + ": cannot load \"" + prefix + "\" (config " + meta_.config.to_json() + "):";
-    if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing: " + join_capped(missing, kMaxListed) + ";";
-    if (!wrong_shape.empty())
-      msg += " " + std::to_string(wrong_shape.size()) + " with wrong shape: " + join_capped(wrong_shape, kMaxListed) + ";";
-    if (!wrong_dtype.empty())
-      msg += " " + std::to_string(wrong_dtype.size()) + " with wrong dtype: " + join_capped(wrong_dtype, kMaxListed) + ";";
-    msg.pop_back();
-    throw CheckpointError(msg);
-  }
+  if (!problems.empty())
+    throw CheckpointError(path_.string() + ": cannot load \"" + prefix + "\" (config " + meta_.config.to_json() +
+                          "):" + problems.describe(kMaxListed));
 
   // Only after everything checked out, so a failed load leaves the module untouched.
   {

@@ -130,6 +130,16 @@ std::string join_capped(const std::vector<std::string>& items, size_t max_listed
   return s;
 }
 
+std::string TensorProblems::describe(size_t max_listed) const {
+  std::string out;
+  for (const auto& [items, kind] : {std::pair{&missing, "missing"}, std::pair{&wrong_shape, "with wrong shape"},
+                                    std::pair{&wrong_dtype, "with wrong dtype"}})
+    if (!items->empty())
+      out += std::string(out.empty() ? " " : "; ") + std::to_string(items->size()) + " " + kind + ": " +
+             join_capped(*items, max_listed);
+  return out;
+}
+
 std::vector<TensorSpec> network_layout(const ModelConfig& config, const std::string& network,
                                        const std::string& prefix) {
   config.validate();
@@ -166,29 +176,22 @@ void check_layout(const SafetensorsHeader& header, const std::vector<TensorSpec>
   if (numel > kMaxNetworkNumel)
     throw CheckpointError(source + ": the config implies a " + what + " of " + std::to_string(numel) +
                           " parameters, more than the limit of " + std::to_string(kMaxNetworkNumel));
-  std::vector<std::string> missing, wrong_shape, wrong_dtype;
+  TensorProblems problems;
   for (const auto& spec : layout) {
     const auto it = header.tensors.find(spec.name);
     if (it == header.tensors.end()) {
-      missing.push_back(spec.name);
+      problems.missing.push_back(spec.name);
     } else if (it->second.shape != spec.shape) {
-      wrong_shape.push_back(spec.name + " (file " + shape_text(it->second.shape) + ", config " +
+      problems.wrong_shape.push_back(spec.name + " (file " + shape_text(it->second.shape) + ", config " +
                             shape_text(spec.shape) + ")");
     } else if (!is_accepted_float(it->second.dtype)) {
       const char* name = safetensors_dtype_name(it->second.dtype);
-      wrong_dtype.push_back(spec.name + " (" + (name ? name : "?") + ", expected F32, F16 or BF16)");
+      problems.wrong_dtype.push_back(spec.name + " (" + (name ? name : "?") + ", expected F32, F16 or BF16)");
     }
   }
-  if (missing.empty() && wrong_shape.empty() && wrong_dtype.empty()) return;
-  std::string msg = source + ": does not hold the " + what + " its config implies (" + std::to_string(layout.size()) +
-                    " tensors, " + std::to_string(numel) + " parameters):";
-  if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing: " + join_capped(missing, kMaxListed) + ";";
-  if (!wrong_shape.empty())
-    msg += " " + std::to_string(wrong_shape.size()) + " with wrong shape: " + join_capped(wrong_shape, kMaxListed) + ";";
-  if (!wrong_dtype.empty())
-    msg += " " + std::to_string(wrong_dtype.size()) + " with wrong dtype: " + join_capped(wrong_dtype, kMaxListed) + ";";
-  msg.pop_back();
-  throw CheckpointError(msg);
+  if (problems.empty()) return;
+  throw CheckpointError(source + ": does not hold the " + what + " its config implies (" + std::to_string(layout.size()) +
+                        " tensors, " + std::to_string(numel) + " parameters):" + problems.describe(kMaxListed));
 }
 
 }  // namespace starganv2

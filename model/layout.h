@@ -48,4 +48,14 @@ bool is_accepted_float(at::ScalarType t);
 // "a, b, c, ... (N more)": the first `max_listed` items, for error messages.
 std::string join_capped(const std::vector<std::string>& items, size_t max_listed);
 
+// What a check of a network's tensors against what they must be found wrong, by kind.
+struct TensorProblems {
+  std::vector<std::string> missing, wrong_shape, wrong_dtype;
+
+  bool empty() const { return missing.empty() && wrong_shape.empty() && wrong_dtype.empty(); }
+  // " N missing: a, b; M with wrong shape: ...; K with wrong dtype: ..." for the kinds found, each
+  // list capped at `max_listed` (join_capped); "" when there are none.
+  std::string describe(size_t max_listed) const;
+};
+
 }  // namespace starganv2
