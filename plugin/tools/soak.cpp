@@ -11,33 +11,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "processor.h"
+#include "tools/resident_memory.h"
 
 namespace sp = starganv2::plugin;
-
-namespace {
-
-// VmRSS of this process in MiB (Linux).
-double resident_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      double kib = 0;
-      status >> kib;
-      return kib / 1024.0;
-    }
-    status.ignore(4096, '\n');
-  }
-  return -1;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   long frames = 10000;
@@ -91,7 +72,7 @@ int main(int argc, char** argv) {
       faces += static_cast<long>(processor.process(view, sp::Mode::kFace, sp::View::kMerged, n / 30.0).faces.size());
       if (n % 1000 == 0) {
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 1000;
-        const double rss = resident_mib();
+        const double rss = sp::resident_mib();
         if (n == 1000) base = rss;
         std::printf("%8ld %10.1f %10.2f %8ld\n", n, rss, ms, faces);
         std::fflush(stdout);
@@ -99,7 +80,7 @@ int main(int argc, char** argv) {
         t0 = std::chrono::steady_clock::now();
       }
     }
-    const double growth = 100.0 * (resident_mib() - base) / base;
+    const double growth = 100.0 * (sp::resident_mib() - base) / base;
     std::printf("growth after the first 1000 frames: %+.2f %% (limit %.1f %%)\n", growth, max_growth);
     return growth <= max_growth ? 0 : 1;
   } catch (const std::exception& e) {

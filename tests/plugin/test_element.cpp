@@ -24,6 +24,7 @@
 #include <gst/video/gstvideometa.h>
 
 #include "element_test_util.h"
+#include "plugin/tools/resident_memory.h"
 
 using namespace starganv2::test;
 namespace fs = std::filesystem;
@@ -1470,19 +1471,6 @@ TEST(Control, ControlledFeatherAndStrengthOnAFace) {
 TEST(Long, TwoHundredStateCycles) {
   const std::string desc = "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=96,height=64 ! starganv2 name=s "
                            "mode=frame device=cpu checkpoint=\"" + g_files->tiny.string() + "\" ! fakesink";
-  auto rss_mib = [] {
-    std::ifstream status("/proc/self/status");
-    std::string key;
-    while (status >> key) {
-      if (key == "VmRSS:") {
-        double kib = 0;
-        status >> kib;
-        return kib / 1024.0;
-      }
-      status.ignore(4096, '\n');
-    }
-    return -1.0;
-  };
   double after_warm_up = 0;
   for (int cycle = 0; cycle < 200; ++cycle) {
     GError* err = nullptr;
@@ -1500,9 +1488,9 @@ TEST(Long, TwoHundredStateCycles) {
     gst_object_unref(bus);
     gst_object_unref(pipeline);
     ASSERT_TRUE(eos) << "cycle " << cycle << ": " << text;
-    if (cycle == 19) after_warm_up = rss_mib();
+    if (cycle == 19) after_warm_up = starganv2::plugin::resident_mib();
   }
-  const double growth = 100.0 * (rss_mib() - after_warm_up) / after_warm_up;
+  const double growth = 100.0 * (starganv2::plugin::resident_mib() - after_warm_up) / after_warm_up;
   std::printf("resident memory after 200 cycles: %+.1f %% against cycle 20\n", growth);
   EXPECT_LE(growth, 10.0);
 }
