@@ -56,6 +56,14 @@ inline bool has_prefix(const SafetensorsFile& f, const std::string& prefix) {
   return it != f.tensors.end() && it->first.rfind(prefix, 0) == 0;
 }
 
+// cos(ours, ref) of two updates: 1 when the reference did not move (nothing to point along), 0
+// when only ours did not.
+inline double update_cosine(const at::Tensor& ours, const at::Tensor& ref) {
+  const double n_ours = ours.norm().item<double>(), n_ref = ref.norm().item<double>();
+  if (n_ref == 0) return 1.0;
+  return n_ours == 0 ? 0.0 : (ours * ref).sum().item<double>() / (n_ours * n_ref);
+}
+
 // Compares a network's parameters with "<kind>.<net>.*" and its update (after - init) with the
 // reference's update.
 inline void compare_net(const SafetensorsFile& f, const std::string& kind, const std::string& net, torch::nn::Module& module,
@@ -89,7 +97,7 @@ inline void compare_net(const SafetensorsFile& f, const std::string& kind, const
       EXPECT_EQ(n_ours, 0.0) << name << ": the reference did not change it, ours did";
       continue;
     }
-    const double cos = n_ours == 0 ? 0.0 : (u_ours * u_ref).sum().item<double>() / (n_ours * n_ref);
+    const double cos = update_cosine(u_ours, u_ref);
     ++s.cos_tensors;
     if (!(cos >= s.min_cos)) {
       s.min_cos = std::isnan(cos) ? -2 : cos;
@@ -98,9 +106,7 @@ inline void compare_net(const SafetensorsFile& f, const std::string& kind, const
     if (!(cos >= kMinCosine)) ++s.below_min_cos;
     const int64_t worst = (u_ours * u_ref).argmin().item<int64_t>();
     const at::Tensor keep = at::ones_like(u_ref, at::kBool).index_fill_(0, at::tensor({worst}), false);
-    const at::Tensor ko = u_ours.masked_select(keep), kr = u_ref.masked_select(keep);
-    const double n_ko = ko.norm().item<double>(), n_kr = kr.norm().item<double>();
-    const double cos_but_one = n_kr == 0 ? 1.0 : n_ko == 0 ? 0.0 : (ko * kr).sum().item<double>() / (n_ko * n_kr);
+    const double cos_but_one = update_cosine(u_ours.masked_select(keep), u_ref.masked_select(keep));
     if (!(cos_but_one >= s.min_cos_but_one)) {
       s.min_cos_but_one = std::isnan(cos_but_one) ? -2 : cos_but_one;
       s.min_cos_but_one_name = kind + "." + name;
