@@ -103,6 +103,20 @@ struct RankResult {
   std::string out, err;
 };
 
+// Starts two ranks of a long run (1000 iterations, logging each) and returns once rank 0 has
+// logged iteration `iteration` (or after 2 minutes): a run under way, to interrupt.
+std::vector<pid_t> start_two_ranks_until(std::vector<std::string> args, const fs::path& scratch, int iteration) {
+  args.insert(args.end(), {"--total-iters", "1000", "--print-every", "1", "--sample-every", "1000", "--save-every", "1000"});
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r) pids.push_back(launch_rank(g_cli, args, r, 2, port, scratch));
+  const std::string logged = "Iteration [" + std::to_string(iteration) + "/";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && test::slurp(scratch / "rank0.out").find(logged) == std::string::npos)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return pids;
+}
+
 // Waits for all; kills what is still running after timeout_s.
 std::vector<RankResult> wait_ranks(const std::vector<pid_t>& pids, const fs::path& scratch, int timeout_s) {
   std::vector<RankResult> res(pids.size());
@@ -497,15 +511,7 @@ TEST(DistributedCli, KilledRankMakesTheOtherStopWithAClearError) {
   if (g_cli.empty()) GTEST_SKIP() << "no starganv2-train given";
   test::TempDir dir("dist");
   test::write_synthetic_set(dir.path / "data", 4, 32, 7);
-  auto args = tiny_args(dir.path / "data", dir.path / "run");
-  args.insert(args.end(), {"--total-iters", "1000", "--print-every", "1", "--sample-every", "1000", "--save-every", "1000"});
-  const int port = free_port();
-  std::vector<pid_t> pids;
-  for (int r = 0; r < 2; ++r) pids.push_back(launch_rank(g_cli, args, r, 2, port, dir.path));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline &&
-         test::slurp(dir.path / "rank0.out").find("Iteration [1/") == std::string::npos)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::vector<pid_t> pids = start_two_ranks_until(tiny_args(dir.path / "data", dir.path / "run"), dir.path, 1);
   kill(pids[1], SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
   const auto res = wait_ranks(pids, dir.path, 90);  // --dist-timeout 60
@@ -522,17 +528,9 @@ TEST(DistributedCli, CtrlCLeavesAResumeFileThatOneRankContinues) {
   test::TempDir dir("dist");
   test::write_synthetic_set(dir.path / "data", 4, 32, 7);
   const fs::path out = dir.path / "run";
-  auto args = tiny_args(dir.path / "data", out);
-  args.insert(args.end(), {"--total-iters", "1000", "--print-every", "1", "--sample-every", "1000", "--save-every", "1000"});
-  const int port = free_port();
-  std::vector<pid_t> pids;
-  for (int r = 0; r < 2; ++r) pids.push_back(launch_rank(g_cli, args, r, 2, port, dir.path));
   // Ctrl-C once rank 0 has logged an iteration; as from a terminal, every rank gets it (torchrun
   // forwards it once more, which the ranks absorb).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline &&
-         test::slurp(dir.path / "rank0.out").find("Iteration [2/") == std::string::npos)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::vector<pid_t> pids = start_two_ranks_until(tiny_args(dir.path / "data", out), dir.path, 2);
   for (pid_t p : pids) kill(p, SIGINT);
   for (pid_t p : pids) kill(p, SIGINT);
   const auto res = wait_ranks(pids, dir.path, 120);
