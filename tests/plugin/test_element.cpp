@@ -1385,6 +1385,18 @@ TEST(Transition, DomainChangeMovesFromTheOldStyleToTheNewOverTheTransition) {
   EXPECT_EQ(string_field((*msgs)[6], "domain"), "male");
 }
 
+// Binds `property` of `element` to a control source that interpolates linearly through
+// `points` (stream time, value), as an application animating it would; a direct absolute binding
+// maps the values 1:1 onto the property's range.
+void control_linearly(GstElement* element, const char* property,
+                      std::initializer_list<std::pair<GstClockTime, double>> points) {
+  GstControlSource* cs = gst_interpolation_control_source_new();
+  g_object_set(cs, "mode", GST_INTERPOLATION_MODE_LINEAR, nullptr);
+  gst_object_add_control_binding(GST_OBJECT(element), gst_direct_control_binding_new_absolute(GST_OBJECT(element), property, cs));
+  for (const auto& [t, v] : points) gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), t, v);
+  gst_object_unref(cs);
+}
+
 // The control source's values are taken at each buffer's stream time.
 TEST(Control, StrengthPsiAndFeatherFollowAnInterpolationControlSource) {
   ElementPtr el = make_element({});
@@ -1401,14 +1413,7 @@ TEST(Control, StrengthPsiAndFeatherFollowAnInterpolationControlSource) {
   ASSERT_FALSE(same(translated, in));
   Running r = start(tiny_props({{"mode", "frame"}}), "RGB", 200, 150);
   ASSERT_TRUE(r.element);
-  GstControlSource* cs = gst_interpolation_control_source_new();
-  g_object_set(cs, "mode", GST_INTERPOLATION_MODE_LINEAR, nullptr);
-  // Direct bindings map control values 1:1 onto the property's range.
-  gst_object_add_control_binding(GST_OBJECT(r.element.get()),
-                                 gst_direct_control_binding_new_absolute(GST_OBJECT(r.element.get()), "strength", cs));
-  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 0, 0.0);
-  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 2 * GST_SECOND, 1.0);
-  gst_object_unref(cs);
+  control_linearly(r.element.get(), "strength", {{0, 0.0}, {2 * GST_SECOND, 1.0}});
   const Image at0 = r.push_image(in, 0);
   const Image at1 = r.push_image(in, GST_SECOND);
   const Image at2 = r.push_image(in, 2 * GST_SECOND);
@@ -1424,13 +1429,7 @@ TEST(Control, StrengthPsiAndFeatherFollowAnInterpolationControlSource) {
   Running fixed = start(tiny_props({{"mode", "frame"}, {"psi", "0.25"}}), "RGB", 200, 150);
   const Image psi_quarter = fixed.push_image(in, 0);
   Running animated = start(tiny_props({{"mode", "frame"}}), "RGB", 200, 150);
-  GstControlSource* psi = gst_interpolation_control_source_new();
-  g_object_set(psi, "mode", GST_INTERPOLATION_MODE_LINEAR, nullptr);
-  gst_object_add_control_binding(GST_OBJECT(animated.element.get()),
-                                 gst_direct_control_binding_new_absolute(GST_OBJECT(animated.element.get()), "psi", psi));
-  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(psi), 0, 1.0);
-  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(psi), 4 * GST_SECOND, 0.0);
-  gst_object_unref(psi);
+  control_linearly(animated.element.get(), "psi", {{0, 1.0}, {4 * GST_SECOND, 0.0}});
   EXPECT_TRUE(same(animated.push_image(in, 0), translated));
   EXPECT_TRUE(same(animated.push_image(in, 3 * GST_SECOND), psi_quarter));
   EXPECT_TRUE(r.errors().empty());
@@ -1449,13 +1448,8 @@ TEST(Control, ControlledFeatherAndStrengthOnAFace) {
   const Image want = fixed.push_image(face, 0);
   const Image full = r.push_image(face, 0);
   ASSERT_FALSE(same(want, full));
-  for (const auto& [name, value] : {std::pair{"feather", 0.3}, std::pair{"strength", 0.5}}) {
-    GstControlSource* cs = gst_interpolation_control_source_new();
-    gst_object_add_control_binding(GST_OBJECT(r.element.get()),
-                                   gst_direct_control_binding_new_absolute(GST_OBJECT(r.element.get()), name, cs));
-    gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 0, value);
-    gst_object_unref(cs);
-  }
+  for (const auto& [name, value] : {std::pair{"feather", 0.3}, std::pair{"strength", 0.5}})
+    control_linearly(r.element.get(), name, {{0, value}});
   EXPECT_TRUE(same(r.push_image(face, GST_SECOND), want));
 }
 
