@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core/hal/intrin.hpp>
 #include <opencv2/imgproc.hpp>
 
 namespace starganv2::align {
@@ -40,6 +41,77 @@ std::vector<cv::Point> face_polygon(int crop_size, double margin) {
     out.emplace_back(cvRound(q.x * crop_size - 0.5), cvRound(q.y * crop_size - 0.5));
   }
   return out;
+}
+
+// The full-strength blend of crop value c over frame value f with mask a (0..255), in integers:
+// (255 - a) f + a c, divided by 255 and rounded. The float blend f + a/255 (c - f) rounds to the
+// same byte in every case: the exact value is a multiple of 1/255, never within float error of a
+// half. a = 0 gives f and a = 255 gives c exactly.
+inline uchar blend_pixel(uchar f, uchar c, uchar a) {
+  const unsigned x = (255u - a) * f + static_cast<unsigned>(a) * c + 128u;
+  return static_cast<uchar>((x + (x >> 8)) >> 8);  // x / 255 rounded, for x < 2^16
+}
+
+#if CV_SIMD128
+cv::v_uint16x8 blend_half(const cv::v_uint16x8& f, const cv::v_uint16x8& c, const cv::v_uint16x8& a) {
+  const cv::v_uint16x8 x = cv::v_mul_wrap(cv::v_setall_u16(255) - a, f) + cv::v_mul_wrap(a, c) + cv::v_setall_u16(128);
+  return (x + (x >> 8)) >> 8;  // no sum exceeds 65407: the adds never saturate
+}
+
+cv::v_uint8x16 blend_16(const cv::v_uint8x16& f, const cv::v_uint8x16& c, const cv::v_uint8x16& a) {
+  cv::v_uint16x8 f0, f1, c0, c1, a0, a1;
+  cv::v_expand(f, f0, f1);
+  cv::v_expand(c, c0, c1);
+  cv::v_expand(a, a0, a1);
+  return cv::v_pack(blend_half(f0, c0, a0), blend_half(f1, c1, a1));
+}
+
+// 16 pixels of `fn` channels: colour channel fi[k] of the frame takes crop channel ci[k] of `c`
+// (4 channels, the 4th the warped mask). Only blocks the mask covers entirely are done here, so
+// that no pixel outside the mask is ever written; the rest go pixel by pixel.
+template <int FN>
+bool blend_block(uchar* f, const uchar* c, const std::array<int, 3>& fi, const std::array<int, 3>& ci) {
+  cv::v_uint8x16 w[4], p[4];
+  cv::v_load_deinterleave(c, w[0], w[1], w[2], w[3]);
+  if (cv::v_check_any(w[3] == cv::v_setzero_u8())) return false;
+  if constexpr (FN == 4) cv::v_load_deinterleave(f, p[0], p[1], p[2], p[3]);
+  else cv::v_load_deinterleave(f, p[0], p[1], p[2]);
+  for (int k = 0; k < 3; ++k) p[fi[k]] = blend_16(p[fi[k]], w[ci[k]], w[3]);
+  if constexpr (FN == 4) cv::v_store_interleave(f, p[0], p[1], p[2], p[3]);
+  else cv::v_store_interleave(f, p[0], p[1], p[2]);
+  return true;
+}
+#endif
+
+// One row of the full-strength blend: `width` frame pixels of `fn` channels at `f`, the warped
+// crop and mask at `c`. Pixels where the mask is 0 are not written.
+void blend_row(uchar* f, int fn, const uchar* c, int width, const std::array<int, 3>& fi,
+               const std::array<int, 3>& ci) {
+  int x = 0;
+#if CV_SIMD128
+  for (; x + 16 <= width; x += 16) {
+    const uchar* cb = c + 4 * x;
+    uchar* fb = f + fn * x;
+    // Outside the mask, as most of a row's ends are: nothing to do.
+    if (cv::v_check_all(cv::v_load(cb) == cv::v_setzero_u8()) &&
+        cv::v_check_all(cv::v_load(cb + 16) == cv::v_setzero_u8()) &&
+        cv::v_check_all(cv::v_load(cb + 32) == cv::v_setzero_u8()) &&
+        cv::v_check_all(cv::v_load(cb + 48) == cv::v_setzero_u8()))
+      continue;
+    if (fn == 4 ? blend_block<4>(fb, cb, fi, ci) : blend_block<3>(fb, cb, fi, ci)) continue;
+    for (int i = 0; i < 16; ++i) {
+      const uchar a = cb[4 * i + 3];
+      if (a == 0) continue;
+      for (int k = 0; k < 3; ++k) fb[fn * i + fi[k]] = blend_pixel(fb[fn * i + fi[k]], cb[4 * i + ci[k]], a);
+    }
+  }
+#endif
+  for (; x < width; ++x) {
+    const uchar* cp = c + 4 * x;
+    const uchar a = cp[3];
+    if (a == 0) continue;
+    for (int k = 0; k < 3; ++k) f[fn * x + fi[k]] = blend_pixel(f[fn * x + fi[k]], cp[ci[k]], a);
+  }
 }
 
 }  // namespace
@@ -154,10 +226,13 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
     }
   }
 
-  // Inside the feather (mask 255) at full strength the blend is the crop itself, so without
-  // colour matching those pixels are copied: most of a face, and most of what the blend took.
-  // Elsewhere the mask is scaled by strength.
-  const bool copy_inside = !options_.color_match && strength == 1.0;
+  // At full strength without colour matching (the usual case) the blend is done in integers,
+  // 16 pixels at a time: equal to the float blend below in every case.
+  if (!options_.color_match && strength == 1.0) {
+    for (int y = 0; y < roi.height; ++y)
+      blend_row(frame.ptr<uchar>(roi.y + y) + roi.x * fn, fn, warped.ptr<uchar>(y), roi.width, fi, ci);
+    return;
+  }
   const float scale = static_cast<float>(strength) * (1.0f / 255);
   for (int y = 0; y < roi.height; ++y) {
     uchar* f = frame.ptr<uchar>(roi.y + y) + roi.x * fn;
@@ -165,12 +240,6 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
     for (int x = 0; x < roi.width; ++x, c += 4) {
       const uchar a = c[3];
       if (a == 0) continue;  // outside the mask: not even rewritten
-      if (a == 255 && copy_inside) {
-        f[x * fn + fi[0]] = c[ci[0]];
-        f[x * fn + fi[1]] = c[ci[1]];
-        f[x * fn + fi[2]] = c[ci[2]];
-        continue;
-      }
       const float w = a * scale;
       for (int k = 0; k < 3; ++k) {
         uchar& dst = f[x * fn + fi[k]];
