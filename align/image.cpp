@@ -178,9 +178,31 @@ bool plan_warp(cv::Size src, const cv::Matx23d& M, cv::Size dsize, int border, c
   return true;
 }
 
+// acc[i] (= or +=) the sum of rows[0..M)[i]: up to four rows added in one pass over the row of
+// sums, which halves the time of adding them one by one (each pass loads and stores every sum).
+template <int M, typename Sum>
+void add_rows(const uchar* const* rows, int n, bool first, Sum* acc) {
+  const uchar* r0 = rows[0];
+  const uchar* r1 = M > 1 ? rows[1] : nullptr;
+  const uchar* r2 = M > 2 ? rows[2] : nullptr;
+  const uchar* r3 = M > 3 ? rows[3] : nullptr;
+  const auto sum = [&](int i) {
+    Sum t = r0[i];
+    if constexpr (M > 1) t += r1[i];
+    if constexpr (M > 2) t += r2[i];
+    if constexpr (M > 3) t += r3[i];
+    return t;
+  };
+  if (first)
+    for (int i = 0; i < n; ++i) acc[i] = sum(i);
+  else
+    for (int i = 0; i < n; ++i) acc[i] += sum(i);
+}
+
 // The sums of src's k x k blocks, per channel, as a 16-bit image while k * k * 255 fits (k <= 16),
 // else 32-bit. Two steps that each read memory in order: k rows are added byte by byte into one
-// row of sums (a plain loop the compiler turns into vector additions), then k neighbouring pixels
+// row of sums (up to four rows per pass, in plain loops the compiler turns into vector additions),
+// then k neighbouring pixels
 // of that row. For 3 and 4 channels a pixel's 16-bit sums sit in one 64-bit word and are added
 // together (no lane can carry into the next: each stays <= k * k * 255 < 2^16). OpenCV's integer
 // INTER_AREA instead adds every block pixel by pixel for k > 2, several times slower.
@@ -194,11 +216,18 @@ cv::Mat block_sums(const cv::Mat& src, int k) {
                           std::endian::native == std::endian::little;
   for (int v = 0; v < out_h; ++v) {
     Sum* acc = row.data();
-    const uchar* p = src.ptr<uchar>(v * k);
-    for (int i = 0; i < n; ++i) acc[i] = p[i];
-    for (int r = 1; r < k; ++r) {
-      p = src.ptr<uchar>(v * k + r);
-      for (int i = 0; i < n; ++i) acc[i] += p[i];
+    for (int r = 0; r < k;) {
+      const int m = std::min(4, k - r);
+      const uchar* rows[4] = {};
+      for (int j = 0; j < m; ++j) rows[j] = src.ptr<uchar>(v * k + r + j);
+      const bool first = r == 0;
+      switch (m) {
+        case 1: add_rows<1>(rows, n, first, acc); break;
+        case 2: add_rows<2>(rows, n, first, acc); break;
+        case 3: add_rows<3>(rows, n, first, acc); break;
+        default: add_rows<4>(rows, n, first, acc); break;
+      }
+      r += m;
     }
     Sum* out = sums.ptr<Sum>(v);
     for (int u = 0; u < out_w; ++u, out += CN) {
