@@ -21,9 +21,10 @@ class SerialWorker {
   enum class Priority {
     kNormal,
     // Work whose results may come late (detection and its checks in a live stream): the thread
-    // runs at a lower priority and does not preempt others when it wakes (Linux: nice 10 and
-    // SCHED_BATCH), so that on a machine with fewer cores than busy threads a job handed over by
-    // the streaming thread does not take the core from under it.
+    // runs at a lower priority, does not preempt others when it wakes, and is preempted at once
+    // when they wake (Linux: nice 10, SCHED_BATCH and, from 6.12, a 20 ms time slice), so that
+    // on a machine with fewer cores than busy threads a job handed over by the streaming thread
+    // does not take the core from under it.
     kBackground,
   };
   explicit SerialWorker(Priority priority = Priority::kNormal);
