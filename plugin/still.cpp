@@ -43,7 +43,9 @@ FrameReport Processor::Impl::render_still(cv::Mat& out, align::PixelFormat forma
     align::square_to_frame(translated, out, format);
     report.changed = true;
     if (still) {
-      const FaceBox whole{0, 0, 0, out.cols, out.rows};
+      FaceBox whole;
+      whole.width = out.cols;
+      whole.height = out.rows;
       *still = {StillFace{whole, align::packed_pixels(still_small), align::packed_pixels(translated)}};
     }
     return report;
@@ -57,11 +59,14 @@ FrameReport Processor::Impl::render_still(cv::Mat& out, align::PixelFormat forma
     const align::AlignedFace& f = still_faces[i];
     faces.push_back({f.crop, translated[i], f.inverse});
     const cv::Rect2d b = f.box.bounds();
-    report.faces.push_back(FaceBox{f.id, static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y)),
-                                   static_cast<int>(std::lround(b.width)),
-                                   static_cast<int>(std::lround(b.height))});
+    FaceBox& box = report.faces.emplace_back();
+    box.id = f.id;
+    box.x = static_cast<int>(std::lround(b.x));
+    box.y = static_cast<int>(std::lround(b.y));
+    box.width = static_cast<int>(std::lround(b.width));
+    box.height = static_cast<int>(std::lround(b.height));
     if (still)
-      still->push_back({report.faces.back(), align::packed_pixels(f.crop), align::packed_pixels(translated[i])});
+      still->push_back({box, align::packed_pixels(f.crop), align::packed_pixels(translated[i])});
   }
   align::render_view(out, format, to_align_view(view), faces, *compositor, *mask_compositor);
   report.changed = true;

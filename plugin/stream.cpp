@@ -32,8 +32,12 @@ int file_lookahead() { return std::max(3, 2 * align::prefetch_lanes()); }
 
 FaceBox report_box(const align::AlignedFace& f) {
   const cv::Rect2d b = f.box.bounds();
-  FaceBox box{f.id, static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y)),
-              static_cast<int>(std::lround(b.width)), static_cast<int>(std::lround(b.height))};
+  FaceBox box;
+  box.id = f.id;
+  box.x = static_cast<int>(std::lround(b.x));
+  box.y = static_cast<int>(std::lround(b.y));
+  box.width = static_cast<int>(std::lround(b.width));
+  box.height = static_cast<int>(std::lround(b.height));
   box.landmarks.reserve(2 * f.landmarks.size());
   for (const cv::Point2d& p : f.landmarks) {
     box.landmarks.push_back(static_cast<float>(p.x));

@@ -379,7 +379,9 @@ TEST(TranslateCli, BadCommandLinesExitWithOne_n) {
   const Result r = run({wall, "--out", out}, dir.path);
   EXPECT_CONTAINS(r.err, "--checkpoint is required");
   const char* root = std::getenv("STARGANV2_SOURCE_ROOT");
-  if (root) EXPECT_CONTAINS(r.err, (fs::path(root) / "examples" / "models" / "demo-faces-64.safetensors").string());
+  if (root) {
+    EXPECT_CONTAINS(r.err, (fs::path(root) / "examples" / "models" / "demo-faces-64.safetensors").string());
+  }
   EXPECT_FALSE(fs::exists(out));
   const Result help = run({"--help"}, dir.path);
   EXPECT_EQ(help.rc, 0);
