@@ -1,6 +1,9 @@
 // Precompiled header for the LibTorch-heavy targets: parsing these headers dominates compile
-// time on a 2-core machine, so every model/trainer/test target shares them.
-#pragma once
+// time on a 2-core machine, so every model/trainer/test target shares them. An include guard
+// rather than #pragma once: the header is also compiled on its own to make the PCH, where GCC
+// warns about #pragma once in the main file.
+#ifndef STARGANV2_MODEL_PCH_H
+#define STARGANV2_MODEL_PCH_H
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -12,3 +15,5 @@
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/functional.h>
 #include <ATen/ATen.h>
+
+#endif  // STARGANV2_MODEL_PCH_H
