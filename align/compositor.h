@@ -36,7 +36,8 @@ class Compositor {
 
   // Blends `crop` (crop_size x crop_size CV_8UC3 in crop_format) into `frame` (format `format`, any
   // stride, written in place) at `inverse` (crop pixel -> frame pixel, AlignedFace::inverse).
-  // Only colour channels under the warped mask change; alpha/padding bytes are never written.
+  // Only colour channels under the warped mask change; alpha/padding bytes keep their values (the
+  // vectorised blend stores those of pixels under the mask back unchanged).
   // `strength` in [0, 1] scales the mask: the result is the original face blended with the
   // translated one (1 = the translated face, 0 = nothing written at all).
   // Throws AlignError for a bad frame or crop or a strength outside [0, 1]; a crop entirely
