@@ -434,13 +434,13 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     tr.has_prev = false;
   };
   // Files check every fit with the detector here and now; live streams leave that to the
-  // confirmation worker. `patch` receives what was checked.
-  const auto confirmed_here = [&](const Fit& fit, cv::Mat* patch = nullptr) {
-    if (!options_.verify_fits || live) return true;
-    cv::Mat p = fit.verify_patch();
-    const bool ok = st.detector.verify_patch_has_face(p);
-    if (patch) *patch = std::move(p);
-    return ok;
+  // confirmation worker. `patch` receives what was checked; `detector` is this thread's (fits
+  // checked in parallel each have their own).
+  const bool check_here = options_.verify_fits && !live;
+  const auto confirmed_here = [&](Detector& detector, const Fit& fit, cv::Mat& patch) {
+    if (!check_here) return true;
+    patch = fit.verify_patch();
+    return detector.verify_patch_has_face(patch);
   };
 
 
@@ -472,7 +472,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       const auto t0 = Clock::now();
       const Fit fit = fit_face(*model_, frame, format, box, options_.video_fit_samples);
       cv::Mat patch;
-      const bool ok = fit.ok && confirmed_here(fit, &patch);
+      const bool ok = fit.ok && confirmed_here(st.detector, fit, patch);
       stats.landmarks_ms += ms_since(t0);
       if (!ok) continue;
       if (best == nullptr) {
@@ -560,17 +560,15 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     const auto t0 = Clock::now();
     // Files check each fit with the detector here and now, in the same parallel task as the fit:
     // the faces' checks (3-4 ms each at 1080p) no longer run one after another.
-    const bool check_here = options_.verify_fits && !live;
     std::vector<cv::Mat> patches(fits.size());
-    std::vector<char> checked(fits.size(), 0);
+    std::vector<char> confirmed(fits.size(), 0);  // fitted, and (files) the check passed
     if (check_here) st.make_check_detectors(fits.size());
     const auto fit_range = [&](const cv::Range& r) {
       for (int i = r.start; i < r.end; ++i) {
         fits[i] = fit_face(*model_, frame, format, to_fit[i]->predicted(), options_.video_fit_samples);
-        if (check_here && fits[i].ok) {
-          patches[i] = fits[i].verify_patch();
-          checked[i] = st.check_detector(static_cast<std::size_t>(i)).verify_patch_has_face(patches[i]);
-        }
+        // (check_detector(i) exists only when checking, hence the test before the call.)
+        confirmed[i] = fits[i].ok && (!check_here || confirmed_here(st.check_detector(static_cast<std::size_t>(i)),
+                                                                    fits[i], patches[i]));
       }
     };
     if (fits.size() > 1) cv::parallel_for_(cv::Range(0, static_cast<int>(fits.size())), fit_range);
@@ -587,7 +585,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
         // is still a face; a fit leaves their state (the last confirmed patch, a miss pending)
         // as it is, or a face that left could never be dropped.
         update(tr, fits[i], false);
-      } else if (fits[i].ok && (!check_here || checked[i])) {
+      } else if (confirmed[i]) {
         update(tr, fits[i], false);
         tr.unconfirmed = false;
         tr.patch = patch;
