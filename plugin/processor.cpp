@@ -163,6 +163,17 @@ cv::Mat wrap(const FrameView& f) {
   return cv::Mat(f.height, f.width, cv_type(f.layout), f.data, static_cast<size_t>(f.stride));
 }
 
+FaceBox face_box(const align::AlignedFace& face) {
+  const cv::Rect2d b = face.box.bounds();
+  FaceBox box;
+  box.id = face.id;
+  box.x = static_cast<int>(std::lround(b.x));
+  box.y = static_cast<int>(std::lround(b.y));
+  box.width = static_cast<int>(std::lround(b.width));
+  box.height = static_cast<int>(std::lround(b.height));
+  return box;
+}
+
 // ---- AlignerPool ------------------------------------------------------------------------------
 
 bool AlignerPool::contains(const AlignerKey& key) {

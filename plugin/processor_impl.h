@@ -31,6 +31,9 @@ align::PixelFormat to_align_format(PixelLayout layout);
 align::View to_align_view(View view);
 // A cv::Mat over a mapped frame: no copy, writes go straight to the buffer.
 cv::Mat wrap(const FrameView& frame);
+// The reported box of an aligned face: its id and the rounded bounds of its (turned) box; no
+// landmarks.
+FaceBox face_box(const align::AlignedFace& face);
 
 // What a FaceAligner is built with; FaceAligner takes its options only at construction.
 struct AlignerKey {

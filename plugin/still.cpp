@@ -58,15 +58,9 @@ FrameReport Processor::Impl::render_still(cv::Mat& out, align::PixelFormat forma
   for (size_t i = 0; i < still_faces.size(); ++i) {
     const align::AlignedFace& f = still_faces[i];
     faces.push_back({f.crop, translated[i], f.inverse});
-    const cv::Rect2d b = f.box.bounds();
-    FaceBox& box = report.faces.emplace_back();
-    box.id = f.id;
-    box.x = static_cast<int>(std::lround(b.x));
-    box.y = static_cast<int>(std::lround(b.y));
-    box.width = static_cast<int>(std::lround(b.width));
-    box.height = static_cast<int>(std::lround(b.height));
+    report.faces.push_back(face_box(f));
     if (still)
-      still->push_back({box, align::packed_pixels(f.crop), align::packed_pixels(translated[i])});
+      still->push_back({report.faces.back(), align::packed_pixels(f.crop), align::packed_pixels(translated[i])});
   }
   align::render_view(out, format, to_align_view(view), faces, *compositor, *mask_compositor);
   report.changed = true;

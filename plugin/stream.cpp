@@ -30,14 +30,9 @@ double ms_since(Clock::time_point t0) {
 // (each such frame is a buffer held from upstream).
 int file_lookahead() { return std::max(3, 2 * align::prefetch_lanes()); }
 
+// A video face's report: its box and its landmarks.
 FaceBox report_box(const align::AlignedFace& f) {
-  const cv::Rect2d b = f.box.bounds();
-  FaceBox box;
-  box.id = f.id;
-  box.x = static_cast<int>(std::lround(b.x));
-  box.y = static_cast<int>(std::lround(b.y));
-  box.width = static_cast<int>(std::lround(b.width));
-  box.height = static_cast<int>(std::lround(b.height));
+  FaceBox box = face_box(f);
   box.landmarks.reserve(2 * f.landmarks.size());
   for (const cv::Point2d& p : f.landmarks) {
     box.landmarks.push_back(static_cast<float>(p.x));
