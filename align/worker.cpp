@@ -16,19 +16,14 @@ namespace {
 
 void lower_this_threads_priority() {
 #ifdef __linux__
-  // Both are allowed without privileges (they only ever lower the priority); a failure leaves the
-  // thread at normal priority, which is merely slower to give way.
-  const sched_param param{};
-  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
 #ifdef SYS_sched_setattr
-  // Linux 6.12 and later also take a time slice per thread (sched_attr's sched_runtime for the
-  // fair classes). A thread that wakes with a shorter slice than the one running preempts it at
-  // once (EEVDF's PREEMPT_SHORT) instead of waiting for that one's slice to run out, which on a
-  // busy 2-core machine held the streaming and engine threads up for 1.5 to 4 ms. So the workers
-  // take a long slice, 20 ms, leaving every default-slice thread able to preempt them. Kernels
-  // that do not know per-thread slices ignore the field (the glibc of Debian 12 has no wrapper,
-  // hence the raw call and the kernel's struct layout).
+  // One call sets the policy (SCHED_BATCH), nice 10 and, on Linux 6.12 and later, a time slice
+  // per thread (sched_attr's sched_runtime for the fair classes). A thread that wakes with a
+  // shorter slice than the one running preempts it at once (EEVDF's PREEMPT_SHORT) instead of
+  // waiting for that one's slice to run out, which on a busy 2-core machine held the streaming
+  // and engine threads up for 1.5 to 4 ms. So the workers take a long slice, 20 ms, leaving every
+  // default-slice thread able to preempt them. Kernels that do not know per-thread slices ignore
+  // the field (the glibc of Debian 12 has no wrapper, hence the raw call and the kernel's layout).
   struct {
     std::uint32_t size, sched_policy;
     std::uint64_t sched_flags;
@@ -40,8 +35,14 @@ void lower_this_threads_priority() {
   attr.sched_policy = SCHED_BATCH;
   attr.sched_nice = 10;
   attr.sched_runtime = 20'000'000;  // ns
-  syscall(SYS_sched_setattr, 0, &attr, 0);
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) == 0) return;
 #endif
+  // Where that call is refused: policy and nice alone. Both are allowed without privileges (they
+  // only ever lower the priority); a failure leaves the thread at normal priority, which is merely
+  // slower to give way.
+  const sched_param param{};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
 #endif
 }
 
