@@ -202,10 +202,10 @@ void add_rows(const uchar* const* rows, int n, bool first, Sum* acc) {
 // The sums of src's k x k blocks, per channel, as a 16-bit image while k * k * 255 fits (k <= 16),
 // else 32-bit. Two steps that each read memory in order: k rows are added byte by byte into one
 // row of sums (up to four rows per pass, in plain loops the compiler turns into vector additions),
-// then k neighbouring pixels
-// of that row. For 3 and 4 channels a pixel's 16-bit sums sit in one 64-bit word and are added
-// together (no lane can carry into the next: each stays <= k * k * 255 < 2^16). OpenCV's integer
-// INTER_AREA instead adds every block pixel by pixel for k > 2, several times slower.
+// then k neighbouring pixels of that row. For 3 and 4 channels a pixel's 16-bit sums sit in one
+// 64-bit word and are added together (no lane can carry into the next: each stays
+// <= k * k * 255 < 2^16). OpenCV's integer INTER_AREA instead adds every block pixel by pixel for
+// k > 2, several times slower.
 template <typename Sum, int CN>
 cv::Mat block_sums(const cv::Mat& src, int k) {
   const int out_w = src.cols / k, out_h = src.rows / k;

@@ -15,14 +15,6 @@
 
 namespace starganv2::align {
 
-// dlib's shape_predictor, evaluated from a packed copy of its cascades. dlib keeps every tree's
-// splits and each of its leaves in separate heap blocks, and adds a leaf before it walks the next
-// tree; the 68-point model's leaves take 64 MB, so nearly every tree costs two cache misses
-// waited for one after the other (~75 % of a fit's time, measured with perf). Here each cascade's
-// splits and leaves are contiguous arrays; since a cascade's feature pixels are read before its
-// trees are walked, all its trees are walked first and their leaves then added in the same order
-// with the next ones prefetched. Same float operations in the same order: the landmarks are
-// identical to dlib's (tests/align/test_detector.cpp compares them).
 namespace {
 
 // Memory in 2 MB pages where the system offers them (Linux transparent huge pages, on request):
@@ -51,6 +43,15 @@ struct HugePageAllocator {
 
 }  // namespace
 
+// dlib's shape_predictor, evaluated from a packed copy of its cascades. dlib keeps every tree's
+// splits and each of its leaves in separate heap blocks, and adds a leaf before it walks the next
+// tree; the 68-point model's leaves take 64 MB, so nearly every tree costs two cache misses
+// waited for one after the other (~75 % of a fit's time, measured with perf). Here each cascade's
+// splits are one contiguous array and all leaves another (in 2 MB pages: HugePageAllocator);
+// since a cascade's feature pixels are read before its trees are walked, all its trees are walked
+// first and their leaves then added in the same order with the next ones prefetched. Same float
+// operations in the same order: the landmarks are identical to dlib's
+// (tests/align/test_detector.cpp compares them).
 struct ShapeModel::Impl {
   struct Split {
     std::uint32_t idx1, idx2;
