@@ -41,7 +41,7 @@ TRAIN=$BUILD_DIR/trainer/starganv2-train
 if ((TINY)); then
   # Small enough for a 2-core CPU (a few iterations per second): every network narrow, 32x32,
   # no high-pass skips (so no FAN file is needed).
-  SIZE=(--img-size 32 --base-dim 8 --max-conv-dim 32 --style-dim 16 --latent-dim 8 --hidden-dim 32
+  SIZE=(--preset tiny --img-size 32
         --w-hpf 0 --batch-size 2 --total-iters 200 --ds-iter 200 --save-every 100 --sample-every 100 --print-every 50
         --device cpu --workers 1)
   # One compute thread: networks this small gain nothing from more, and on a CPU that is busy

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   // A repeated option keeps its last value, as most command lines do (handy after --preset or in scripts).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
-  std::string preset, precision = "fp32";
+  std::vector<std::string> presets;
+  std::string precision = "fp32";
   bool benchmark = false, no_verify = false, no_progress = false;
   int benchmark_iters = 10, benchmark_warmup = 3;
   int64_t num_domains = 2;
@@ -85,8 +86,16 @@ int main(int argc, char** argv) {
   app.add_option("--out", config.out_dir, "Run folder for checkpoints, samples and the log");
   app.add_option("--resume", config.resume, "Continue a run: a resume file, or 'latest' for <out>/checkpoints/resume.safetensors");
   app.add_option("--fan", config.fan, "FAN weights (a safetensors file with fan.* tensors, e.g. converted wing.ckpt); required when w_hpf > 0");
-  app.add_option("--preset", preset, "Paper settings: celeba_hq (w_hpf 1, lambda_ds 1) or afhq (w_hpf 0, lambda_ds 2); explicit options win")
-      ->check(CLI::IsMember({"celeba_hq", "afhq"}));
+  app.add_option("--preset", presets,
+                 "Settings by name, comma-separated or repeated; explicit options win. Data: celeba_hq (the paper's: "
+                 "256², w_hpf 1, lambda_ds 1) or afhq (256², w_hpf 0, lambda_ds 2). Network size: official (the "
+                 "default: 2^14/img_size channels at full resolution, max-conv-dim 512, hidden-dim 512, style-dim 64, "
+                 "latent-dim 16), small (base-dim 32, max-conv-dim 128, hidden-dim 256: a model that trains in hours "
+                 "on a CPU) or tiny (base-dim 8, max-conv-dim 32, hidden-dim 32, style-dim 16, latent-dim 8: a try in "
+                 "minutes). small and tiny keep their width at any --img-size; --base-dim 0 scales it as the official")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check(CLI::IsMember({"celeba_hq", "afhq", "official", "small", "tiny"}));
 
   hp("img_size", o.model.img_size, "Image resolution (power of two >= 32)");
   hp("batch_size", o.batch_size, "Batch size");
@@ -111,10 +120,22 @@ int main(int argc, char** argv) {
   hp("randcrop_prob", o.randcrop_prob, "Probability of the random resized crop");
   hp("seed", o.seed, "Seed of every random draw (init, sampling, augmentation, latents)");
   hp("ema_beta", o.ema_beta, "Decay of the exponential moving average of G, F, E (official 0.999)");
+  hp("diffaug", o.diffaug,
+     "Not in the official code: augment every image D sees (real and fake, D and G steps, R1 through it) with "
+     "DiffAugment policies: color, translation, cutout, comma-separated, or none. For small datasets (a few hundred "
+     "images or fewer), where D otherwise overfits");
+  hp("augment_p", o.augment_p, "Probability of each --diffaug policy per image while ADA is off");
+  hp("ada_target", o.ada_target,
+     "Adaptive augmentation (ADA): adapt the probability, starting at 0, so that the mean sign of D on augmented reals "
+     "stays near this target (the ADA paper's 0.6); 0 = off. Needs --diffaug");
+  hp("ada_interval", o.ada_interval, "Iterations between ADA adjustments");
+  hp("ada_kimg", o.ada_kimg, "ADA speed: thousands of real images over which the probability can go from 0 to 1");
 
   app.add_option("--print-every", config.print_every, "Log losses every N iterations (log.jsonl; plain lines when not a terminal)");
   app.add_option("--sample-every", config.sample_every, "Write sample grids every N iterations");
   app.add_option("--save-every", config.save_every, "Write the model and resume files every N iterations");
+  app.add_option("--keep-last", config.keep_last, "Keep only the newest N model files in <out>/checkpoints (0 = keep all)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--device", config.device, "auto, cpu, cuda or cuda:N");
   app.add_option("--precision", precision, "fp32, or bf16 (autocast on CUDA; weights stay float32)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
@@ -156,25 +177,35 @@ int main(int argc, char** argv) {
     if (app.get_option(flag)->count() > 0) config.explicit_run_options.insert(name);
   }
 
-  if (!preset.empty()) {
-    TrainOptions p;
+  for (const std::string& preset : presets) {
+    // Each preset sets only what it is about (data settings or network size), so one of each
+    // combines; later presets win over earlier ones, explicit options over both.
+    std::map<std::string, std::function<void()>> apply;
     try {
-      p = starganv2::preset_options(preset);
+      if (starganv2::is_size_preset(preset)) {
+        const starganv2::ModelConfig p = starganv2::size_preset(preset, o.model);
+        apply = {
+            {"style_dim", [&, p] { o.model.style_dim = p.style_dim; }},
+            {"latent_dim", [&, p] { o.model.latent_dim = p.latent_dim; }},
+            {"max_conv_dim", [&, p] { o.model.max_conv_dim = p.max_conv_dim; }},
+            {"hidden_dim", [&, p] { o.model.hidden_dim = p.hidden_dim; }},
+            {"base_dim", [&, p] { o.model.base_dim = p.base_dim; }},
+        };
+      } else {
+        const TrainOptions p = starganv2::preset_options(preset);
+        apply = {
+            {"img_size", [&, p] { o.model.img_size = p.model.img_size; }},
+            {"w_hpf", [&, p] { o.model.w_hpf = p.model.w_hpf; }},
+            {"lambda_ds", [&, p] { o.lambda_ds = p.lambda_ds; }},
+            {"lambda_reg", [&, p] { o.lambda_reg = p.lambda_reg; }},
+            {"lambda_sty", [&, p] { o.lambda_sty = p.lambda_sty; }},
+            {"lambda_cyc", [&, p] { o.lambda_cyc = p.lambda_cyc; }},
+        };
+      }
     } catch (const std::invalid_argument& e) {
       std::cerr << "starganv2-train: error: " << e.what() << "\n";
       return starganv2::kExitBadInput;
     }
-    const std::map<std::string, std::function<void()>> apply = {
-        {"img_size", [&] { o.model.img_size = p.model.img_size; }},
-        {"w_hpf", [&] { o.model.w_hpf = p.model.w_hpf; }},
-        {"style_dim", [&] { o.model.style_dim = p.model.style_dim; }},
-        {"latent_dim", [&] { o.model.latent_dim = p.model.latent_dim; }},
-        {"max_conv_dim", [&] { o.model.max_conv_dim = p.model.max_conv_dim; }},
-        {"lambda_ds", [&] { o.lambda_ds = p.lambda_ds; }},
-        {"lambda_reg", [&] { o.lambda_reg = p.lambda_reg; }},
-        {"lambda_sty", [&] { o.lambda_sty = p.lambda_sty; }},
-        {"lambda_cyc", [&] { o.lambda_cyc = p.lambda_cyc; }},
-    };
     for (const auto& [name, set] : apply)
       if (hyper.at(name)->count() == 0) set();
   }

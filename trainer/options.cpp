@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include "diff_augment.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -31,6 +33,17 @@ void TrainOptions::validate() const {
   require(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1), got " + num(beta2));
   require(ema_beta >= 0 && ema_beta <= 1, "ema_beta must be in [0, 1], got " + num(ema_beta));
   require(randcrop_prob >= 0 && randcrop_prob <= 1, "randcrop_prob must be in [0, 1], got " + num(randcrop_prob));
+  try {
+    parse_diff_augment(diffaug);
+  } catch (const std::invalid_argument& e) {
+    require(false, "diffaug: " + std::string(e.what()));
+  }
+  require(augment_p >= 0 && augment_p <= 1, "augment_p must be in [0, 1], got " + num(augment_p));
+  require(ada_target >= 0 && ada_target <= 1, "ada_target must be in [0, 1] (0 = off), got " + num(ada_target));
+  require(ada_target == 0 || parse_diff_augment(diffaug) != 0,
+          "ada_target needs augmentation policies to adapt (diffaug, e.g. color,translation,cutout)");
+  require(ada_interval >= 1, "ada_interval must be >= 1, got " + std::to_string(ada_interval));
+  require(std::isfinite(ada_kimg) && ada_kimg > 0, "ada_kimg must be a finite number > 0, got " + num(ada_kimg));
 }
 
 std::string TrainOptions::to_json() const {
@@ -51,6 +64,11 @@ std::string TrainOptions::to_json() const {
   j["ema_beta"] = ema_beta;
   j["randcrop_prob"] = randcrop_prob;
   j["seed"] = seed;
+  j["diffaug"] = diffaug;
+  j["augment_p"] = augment_p;
+  j["ada_target"] = ada_target;
+  j["ada_interval"] = ada_interval;
+  j["ada_kimg"] = ada_kimg;
   // nlohmann writes doubles with enough digits to read back the same value.
   return j.dump();
 }
@@ -96,6 +114,14 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
   require(seed.is_number_unsigned() || (seed.is_number_integer() && seed.get<int64_t>() >= 0),
           "\"seed\" is not an integer >= 0");
   o.seed = seed.get<uint64_t>();
+  if (j.contains("diffaug")) {
+    require(j["diffaug"].is_string(), "\"diffaug\" is not a string");
+    o.diffaug = j["diffaug"].get<std::string>();
+  }
+  if (j.contains("augment_p")) o.augment_p = real("augment_p");
+  if (j.contains("ada_target")) o.ada_target = real("ada_target");
+  if (j.contains("ada_interval")) o.ada_interval = integer("ada_interval");
+  if (j.contains("ada_kimg")) o.ada_kimg = real("ada_kimg");
   o.validate();
   return o;
 }
@@ -109,9 +135,32 @@ TrainOptions preset_options(const std::string& name) {
     o.model = afhq_config();
     o.lambda_ds = 2.0;
   } else {
-    throw std::invalid_argument("unknown preset \"" + name + "\" (known: celeba_hq, afhq)");
+    throw std::invalid_argument("unknown preset \"" + name + "\" (known: celeba_hq, afhq, official, small, tiny)");
   }
   return o;
+}
+
+bool is_size_preset(const std::string& name) { return name == "official" || name == "small" || name == "tiny"; }
+
+ModelConfig size_preset(const std::string& name, ModelConfig c) {
+  struct Widths {
+    int64_t base_dim, max_conv_dim, hidden_dim, style_dim, latent_dim;
+  };
+  Widths w{};
+  if (name == "official")
+    w = {0, 512, 512, 64, 16};
+  else if (name == "small")
+    w = {32, 128, 256, 64, 16};
+  else if (name == "tiny")
+    w = {8, 32, 32, 16, 8};
+  else
+    throw std::invalid_argument("unknown size preset \"" + name + "\" (known: official, small, tiny)");
+  c.base_dim = w.base_dim;
+  c.max_conv_dim = w.max_conv_dim;
+  c.hidden_dim = w.hidden_dim;
+  c.style_dim = w.style_dim;
+  c.latent_dim = w.latent_dim;
+  return c;
 }
 
 }  // namespace starganv2

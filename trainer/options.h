@@ -32,12 +32,21 @@ struct TrainOptions {
   double randcrop_prob = 0.5;
   uint64_t seed = 777;
 
+  // Not in the official code (trainer/diff_augment.h): augmentation of every image D sees, for
+  // small datasets. Empty diffaug = off, and the iteration is exactly the official one.
+  std::string diffaug;        // DiffAugment policies, "color,translation,cutout" or a subset
+  double augment_p = 1.0;     // probability of each policy per sample while ADA is off
+  double ada_target = 0;      // > 0: ADA adapts the probability (from 0) towards this mean sign of D on reals
+  int64_t ada_interval = 4;   // iterations between ADA adjustments
+  double ada_kimg = 20;       // thousands of real images over which p can go from 0 to 1
+
   // Throws std::invalid_argument naming the first bad value (also validates the model config).
   void validate() const;
 
   // {"model": {...}, "batch_size": 8, ...}; doubles are written so that they read back exactly.
   std::string to_json() const;
-  // Requires every field; throws std::invalid_argument naming the problem.
+  // Requires every field except the augmentation ones (files written before they existed lack
+  // them: the defaults, i.e. off); throws std::invalid_argument naming the problem.
   static TrainOptions from_json(const std::string& text);
 
   bool operator==(const TrainOptions&) const = default;
@@ -61,5 +70,14 @@ int64_t* base_dim_of(Config& c) {
 // lambda_ds 1; AFHQ: 3 domains, w_hpf 0, lambda_ds 2. Throws std::invalid_argument for an
 // unknown name.
 TrainOptions preset_options(const std::string& name);
+
+// Network-size presets: "official" (the paper's widths: base_dim 0 = 2^14/img_size, max_conv_dim
+// 512, hidden_dim 512, style_dim 64, latent_dim 16), "small" (base_dim 32, max_conv_dim 128,
+// hidden_dim 256; the demo model's widths) and "tiny" (base_dim 8, max_conv_dim 32, hidden_dim 32,
+// style_dim 16, latent_dim 8). small and tiny have a fixed width, so their cost grows with the
+// image size instead of staying that of the official network. size_preset returns `config` with
+// those widths set (everything else kept); throws std::invalid_argument for an unknown name.
+bool is_size_preset(const std::string& name);
+ModelConfig size_preset(const std::string& name, ModelConfig config);
 
 }  // namespace starganv2

@@ -18,6 +18,7 @@ enum class RandomStream : uint64_t {
   kPairs = 4,      // the fixed second reference of every image
   kValidation = 5, // images shown in the sample grids
   kSampleZ = 6,    // latent codes of the sample grids
+  kDiffAugment = 7, // augmentation of D's inputs (trainer/diff_augment.h) in an iteration
 };
 
 // SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.

@@ -11,6 +11,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -114,6 +115,11 @@ const std::map<std::string, std::function<std::string(const TrainOptions&)>>& id
       {"ema_beta", [](const TrainOptions& o) { return nlohmann::json(o.ema_beta).dump(); }},
       {"randcrop_prob", [](const TrainOptions& o) { return nlohmann::json(o.randcrop_prob).dump(); }},
       {"seed", [](const TrainOptions& o) { return std::to_string(o.seed); }},
+      {"diffaug", [](const TrainOptions& o) { return o.diffaug.empty() ? std::string("none") : o.diffaug; }},
+      {"augment_p", [](const TrainOptions& o) { return nlohmann::json(o.augment_p).dump(); }},
+      {"ada_target", [](const TrainOptions& o) { return nlohmann::json(o.ada_target).dump(); }},
+      {"ada_interval", [](const TrainOptions& o) { return std::to_string(o.ada_interval); }},
+      {"ada_kimg", [](const TrainOptions& o) { return nlohmann::json(o.ada_kimg).dump(); }},
   };
   return m;
 }
@@ -167,6 +173,7 @@ std::string run_file_text(const RunConfig& c) {
   j["val_batch_size"] = c.val_batch_size;
   j["sample_outs"] = c.sample_outs;
   j["verify_images"] = c.verify_images;
+  j["keep_last"] = c.keep_last;
   return j.dump(2) + "\n";
 }
 
@@ -199,6 +206,7 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
   take("val_batch_size", c.val_batch_size);
   take("sample_outs", c.sample_outs);
   take("verify_images", c.verify_images);
+  take("keep_last", c.keep_last);
   c.train_dir = train_dir;
   c.val_dir = val_dir;
   c.fan = fan;
@@ -217,6 +225,60 @@ std::string shell_word(const std::string& s) {
   std::string q = "'";
   for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
   return q + "'";
+}
+
+std::string megabytes(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, bytes < 10e6 ? "%.1f MB" : "%.0f MB", bytes / 1e6);
+  return text;
+}
+
+int64_t parameter_count(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters(/*recurse=*/true)) n += p.numel();
+  return n;
+}
+
+// "G 1.23 M, F 0.30 M, ... parameters; each save writes a 13 MB model file and a 70 MB resume file":
+// the sizes of what write_model_file and write_resume_file store (float32 weights; the resume
+// file adds D, the trained copies and Adam's two moments per trained weight), so that a user
+// sees before the first save what a run will put on disk.
+std::string size_line(const Solver& solver) {
+  const char* letters[] = {"G", "F", "E", "D"};
+  std::string line = "Model: ";
+  int64_t trained = 0, ema = 0, i = 0;
+  for (const auto& [name, net] : solver.nets().named()) {
+    const int64_t n = parameter_count(*net);
+    trained += n;
+    char text[64];
+    std::snprintf(text, sizeof text, "%s%s %.2f M", i ? ", " : "", letters[std::min<int64_t>(i, 3)], n / 1e6);
+    line += text;
+    ++i;
+  }
+  for (const auto& [name, net] : solver.nets_ema().named()) ema += parameter_count(*net);
+  const int64_t fan = solver.fan() ? parameter_count(*solver.fan()) : 0;
+  char kept[64];
+  std::snprintf(kept, sizeof kept, "%.2f M", static_cast<double>(ema) / 1e6);
+  line += std::string(" parameters (the model file holds the averaged G, F, E: ") + kept + "); each save writes a " +
+          megabytes(4.0 * static_cast<double>(ema + fan)) + " model file and a " +
+          megabytes(4.0 * static_cast<double>(3 * trained + ema + fan)) + " resume file";
+  return line;
+}
+
+// Removes the oldest model-<step>.safetensors of `dir` beyond the newest `keep` (0 = keep all).
+void keep_newest_models(const fs::path& dir, int64_t keep, std::ostream& err) {
+  if (keep <= 0) return;
+  std::vector<fs::path> models;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("model-", 0) == 0 && entry.path().extension() == ".safetensors") models.push_back(entry.path());
+  }
+  std::sort(models.begin(), models.end());  // zero-padded steps: names sort by step
+  for (size_t i = 0; i + static_cast<size_t>(keep) < models.size(); ++i) {
+    fs::remove(models[i], ec);
+    if (ec) err << "starganv2-train: warning: cannot remove " << models[i].string() << ": " << ec.message() << "\n";
+  }
 }
 
 class Progress {
@@ -389,6 +451,11 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     out << "  " << train.num_images() << " images in " << train.domains.size() << " domains (" << per_domain << ")";
     if (!train.skipped.empty()) out << "; " << train.skipped.size() << " unreadable image(s) skipped";
     out << "\n";
+    if (train.domains.size() < 2)
+      throw InputError(config.train_dir.string() + ": " + std::to_string(train.domains.size()) +
+                       " domain folder" + (train.domains.size() == 1 ? " (" + train.domains[0] + ")" : std::string("s")) +
+                       "; StarGAN v2 translates between domains, so it needs at least 2 (one sub-folder of images "
+                       "per domain)");
     options.model.num_domains = static_cast<int64_t>(train.domains.size());
     if (resume && train.domains != resume->domains)
       throw InputError(config.train_dir.string() + ": domains " + nlohmann::json(train.domains).dump() +
@@ -459,6 +526,12 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       buckets = std::make_unique<GradientBuckets>(*comm, solver.nets());
       solver.set_gradient_sync(buckets.get());
       solver.set_ema_enabled(rank == 0);  // only rank 0 writes the EMA networks
+      solver.set_replica_rank(rank);
+      // ADA: every rank adjusts p from the signs of all ranks, so the replicas keep one p.
+      solver.set_ada_reducer([&comm](double sum, double count) {
+        const std::vector<double> m = comm->mean({sum, count}, torch::kCPU);
+        return std::pair<double, double>(m[0] * comm->world_size(), m[1] * comm->world_size());
+      });
       // Same seed, same init or resume file: the replicas must start bit-identical.
       check_replicas(*comm, solver.nets(), solver.step(), torch::kCPU);
     }
@@ -483,7 +556,16 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
         << "), iterations " << solver.step() << " -> " << options.total_iters << ", out " << config.out_dir.string()
         << (comm ? ", " + std::to_string(world) + " ranks x batch " + std::to_string(options.batch_size / world) : std::string())
         << "\n"
-        << std::flush;
+        << size_line(solver) << "\n";
+    if (solver.augment_policies() != 0) {
+      out << "Augmenting D's inputs: " << diff_augment_name(solver.augment_policies());
+      if (options.ada_target > 0)
+        out << ", ADA target " << options.ada_target << " (p now " << solver.augment_p() << ")";
+      else
+        out << ", p " << solver.augment_p();
+      out << "\n";
+    }
+    out << std::flush;
 
     auto save = [&] {
       if (rank != 0) return;
@@ -494,6 +576,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       auto sampler = nlohmann::ordered_json::parse(loader.state_json());
       sampler["position"] = solver.step();
       write_resume_file(ckpt_dir / "resume.safetensors", solver, train.domains, sampler.dump());
+      keep_newest_models(ckpt_dir, config.keep_last, err);
     };
 
     const auto run_start = Clock::now();
@@ -582,6 +665,12 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
         j["it_per_s"] = it_per_s;
         for (const auto& [k, v] : named) j[k] = v;
         j["G/lambda_ds"] = solver.lambda_ds();
+        if (solver.augment_policies() != 0) {
+          // The probability in use and r_t, the mean sign of D on augmented reals at the last
+          // adjustment (ADA raises p while r_t is above the target).
+          j["augment/p"] = solver.augment_p();
+          if (options.ada_target > 0) j["augment/rt"] = solver.ada_state().last_rt;
+        }
         j["rss_mb"] = rss_mb();
         add_device_memory(j, device);
         if (rank == 0) log << j.dump() << "\n" << std::flush;
@@ -596,6 +685,11 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
           }
           std::snprintf(text, sizeof text, " G/lambda_ds: [%.4f]", solver.lambda_ds());
           line << text;
+          for (const char* key : {"augment/p", "augment/rt"})
+            if (j.contains(key)) {
+              std::snprintf(text, sizeof text, " %s: [%.4f]", key, j[key].get<double>());
+              line << text;
+            }
           out << line.str() << "\n" << std::flush;
         }
       }

@@ -28,6 +28,7 @@ struct RunConfig {
   int64_t val_batch_size = 8;  // images per row of the sample grids
   int64_t sample_outs = 10;    // latent rows per domain in the latent grids (official num_outs_per_domain)
   bool verify_images = true;
+  int64_t keep_last = 0;     // keep only the newest N model files (0 = all)
   bool progress_bar = true;  // only drawn when stdout is a terminal
   // Data-parallel training (started by torchrun): seconds after which a rank that waits for a
   // stopped or hung peer gives up (rendezvous and every collective), and how often the ranks
@@ -49,7 +50,8 @@ struct RunConfig {
 // holds): data folders (absolute), FAN file, logging, sampling, saving, device and decoding.
 inline constexpr const char* kRunOptionNames[] = {"train_dir",  "val_dir",        "fan",         "print_every",
                                                   "sample_every", "save_every",   "device",      "precision",
-                                                  "workers",    "val_batch_size", "sample_outs", "verify_images"};
+                                                  "workers",    "val_batch_size", "sample_outs", "verify_images",
+                                                  "keep_last"};
 
 // Exit codes of starganv2-train (and of run_training).
 inline constexpr int kExitDone = 0;

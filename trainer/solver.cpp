@@ -13,6 +13,7 @@
 
 #include "model/checkpoint.h"
 #include "model/init.h"
+#include "random.h"
 
 namespace starganv2 {
 
@@ -173,6 +174,40 @@ Solver::Solver(const TrainOptions& options, torch::Device device, Precision prec
   optim_f_ = adam(*nets_.mapping_network, options_.f_lr);
   optim_e_ = adam(*nets_.style_encoder, options_.lr);
   optim_d_ = adam(*nets_.discriminator, options_.lr);
+
+  augment_policies_ = parse_diff_augment(options_.diffaug);
+  ada_enabled_ = augment_policies_ != 0 && options_.ada_target > 0;
+  ada_.p = ada_enabled_ ? 0.0 : options_.augment_p;  // ADA starts without augmentation
+}
+
+AdaState Solver::ada_state() const {
+  AdaState s = ada_;
+  if (ada_sign_sum_.defined()) s.sign_sum += ada_sign_sum_.item<double>();
+  return s;
+}
+
+void Solver::set_ada_state(const AdaState& state) {
+  if (state.p < 0 || state.p > 1 || !(state.sign_count >= 0))
+    throw std::invalid_argument("augmentation state out of range: p " + std::to_string(state.p));
+  ada_ = state;
+  if (ada_sign_sum_.defined()) ada_sign_sum_.zero_();
+}
+
+at::Tensor Solver::augment(const at::Tensor& x) {
+  if (augment_policies_ == 0) return x;
+  const int64_t n = x.size(0);
+  // Every replica holds batch_size / world samples; its draws are its rows of the global batch.
+  const int64_t total = std::max(options_.batch_size, (replica_rank_ + 1) * n);
+  return diff_augment(x, augment_policies_, ada_.p, *augment_gen_, total, replica_rank_ * n);
+}
+
+void Solver::count_real_signs(const at::Tensor& logits) {
+  if (!ada_enabled_) return;
+  // Summed on the device and read only at an adjustment, so counting costs no wait per step.
+  const at::Tensor signs = logits.detach().sign().sum().to(at::kFloat);
+  if (!ada_sign_sum_.defined()) ada_sign_sum_ = at::zeros({}, signs.options());
+  ada_sign_sum_.add_(signs);
+  ada_.sign_count += static_cast<double>(logits.numel());
 }
 
 torch::optim::Adam& Solver::optimizer(const std::string& net) {
@@ -225,7 +260,10 @@ DLosses Solver::compute_d_loss(const at::Tensor& x_real_in, const at::Tensor& y_
   // R1 differentiates D(x_real) with respect to the images themselves.
   const at::Tensor x_real = x_real_in.detach().requires_grad_(true);
   DLosses l;
-  at::Tensor out = nets_.discriminator(x_real, y_org);
+  // With augmentation, D sees the augmented image and R1 still differentiates with respect to the
+  // real image itself, through the (differentiable) augmentation.
+  at::Tensor out = nets_.discriminator(augment(x_real), y_org);
+  count_real_signs(out);
   l.real = adv_loss(out, 1.0);
   l.reg = r1_reg(out, x_real);
 
@@ -235,7 +273,7 @@ DLosses Solver::compute_d_loss(const at::Tensor& x_real_in, const at::Tensor& y_
     const at::Tensor s_trg = z_trg ? nets_.mapping_network(*z_trg, y_trg) : nets_.style_encoder(*x_ref, y_trg);
     x_fake = nets_.generator(x_real.detach(), s_trg, masks);
   }
-  out = nets_.discriminator(x_fake, y_trg);
+  out = nets_.discriminator(augment(x_fake), y_trg);
   l.fake = adv_loss(out, 0.0);
   l.total = l.real + l.fake + options_.lambda_reg * l.reg;
   return l;
@@ -248,7 +286,7 @@ GLosses Solver::compute_g_loss(const at::Tensor& x_real, const at::Tensor& y_org
   const at::Tensor s_trg =
       z_trgs ? nets_.mapping_network(z_trgs[0], y_trg) : nets_.style_encoder(x_refs[0], y_trg);
   const at::Tensor x_fake = nets_.generator(x_real, s_trg, masks);
-  l.adv = adv_loss(nets_.discriminator(x_fake, y_trg), 1.0);
+  l.adv = adv_loss(nets_.discriminator(augment(x_fake), y_trg), 1.0);
 
   const at::Tensor s_pred = nets_.style_encoder(x_fake, y_trg);
   l.sty = at::mean(at::abs(s_pred - s_trg));
@@ -294,6 +332,10 @@ StepLosses Solver::train_step(const Batch& batch) {
 
   const Masks masks = masks_for(x_real);
   StepLosses out;
+  // This iteration's augmentation draws, from (seed, step) alone: a resumed run draws the same.
+  if (augment_policies_ != 0)
+    augment_gen_ = at::make_generator<at::CPUGeneratorImpl>(
+        derive_seed(options_.seed, RandomStream::kDiffAugment, static_cast<uint64_t>(step_)));
 
   out.d_latent = compute_d_loss(x_real, y_org, y_trg, &z_trg, nullptr, masks);
   reset_grad();
@@ -324,6 +366,13 @@ StepLosses Solver::train_step(const Batch& batch) {
 
   if (lambda_ds_ > 0) lambda_ds_ -= initial_lambda_ds_ / static_cast<double>(options_.ds_iter);
   ++step_;
+
+  if (ada_enabled_ && step_ % options_.ada_interval == 0) {
+    ada_ = ada_state();
+    if (ada_sign_sum_.defined()) ada_sign_sum_.zero_();
+    if (ada_reduce_) std::tie(ada_.sign_sum, ada_.sign_count) = ada_reduce_(ada_.sign_sum, ada_.sign_count);
+    ada_adjust(ada_, options_.ada_target, options_.batch_size, options_.ada_interval, options_.ada_kimg);
+  }
 
   // Keep only the values: the graphs would otherwise live until the next iteration.
   for (DLosses* d : {&out.d_latent, &out.d_ref})

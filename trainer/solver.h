@@ -7,8 +7,12 @@
 #include <torch/nn/module.h>
 #include <torch/optim/adam.h>
 
+#include <ATen/core/Generator.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <string_view>
@@ -21,6 +25,7 @@
 #include "model/mapping_network.h"
 #include "model/style_encoder.h"
 #include "model/precision.h"
+#include "diff_augment.h"
 #include "options.h"
 
 namespace starganv2 {
@@ -115,6 +120,22 @@ class Solver {
   // Masks for G from the FAN when w_hpf > 0 (no gradient), else empty.
   Masks masks_for(const at::Tensor& x);
 
+  // Augmentation of D's inputs (options.diffaug; trainer/diff_augment.h). The probability in use
+  // now: augment_p while ADA is off, else the adapted one (starting at 0).
+  unsigned augment_policies() const { return augment_policies_; }
+  double augment_p() const { return ada_.p; }
+  // ADA's controller state with the signs counted so far (reading it waits for the device); for
+  // the log and the resume file. set_ada_state restores one.
+  AdaState ada_state() const;
+  void set_ada_state(const AdaState& state);
+  // Data-parallel training: this replica's rank, so that it augments its own rows of the global
+  // batch with the same draws a single process would make; and a function that adds up the sign
+  // counts (sum, count) of all replicas before each ADA adjustment, so that every rank's p agrees.
+  void set_replica_rank(int64_t rank) { replica_rank_ = rank; }
+  void set_ada_reducer(std::function<std::pair<double, double>(double, double)> reduce) {
+    ada_reduce_ = std::move(reduce);
+  }
+
  private:
   DLosses compute_d_loss(const at::Tensor& x_real, const at::Tensor& y_org, const at::Tensor& y_trg,
                          const at::Tensor* z_trg, const at::Tensor* x_ref, const Masks& masks);
@@ -123,6 +144,9 @@ class Solver {
   void reset_grad();
   void backward(const at::Tensor& loss, const std::vector<torch::nn::Module*>& stepping);
   void moving_average();
+  // D's input: the augmented x when policies are on, else x itself (the official path).
+  at::Tensor augment(const at::Tensor& x);
+  void count_real_signs(const at::Tensor& logits);
 
   TrainOptions options_;
   torch::Device device_;
@@ -135,6 +159,13 @@ class Solver {
   int64_t step_ = 0;
   double initial_lambda_ds_;
   double lambda_ds_;
+  unsigned augment_policies_ = 0;
+  bool ada_enabled_ = false;
+  AdaState ada_;
+  at::Tensor ada_sign_sum_;                // on the device: counted since the last adjustment
+  std::optional<at::Generator> augment_gen_;  // this iteration's draws
+  int64_t replica_rank_ = 0;
+  std::function<std::pair<double, double>(double, double)> ada_reduce_;
 };
 
 // Official losses, exposed for tests.

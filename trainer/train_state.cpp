@@ -136,6 +136,13 @@ void write_resume_file(const std::filesystem::path& path, const Solver& solver, 
   meta["lambda_ds"] = nlohmann::json(solver.lambda_ds()).dump();
   meta["optim_states"] = optim_counts.dump();
   meta["sampler"] = sampler_state;
+  if (solver.augment_policies() != 0) {
+    // Exact (integers and doubles written to read back the same), so a resumed ADA run continues
+    // with the same probability and the signs counted since the last adjustment.
+    const AdaState ada = solver.ada_state();
+    meta["augment"] = nlohmann::json{{"p", ada.p}, {"sign_sum", ada.sign_sum}, {"sign_count", ada.sign_count},
+                                     {"last_rt", ada.last_rt}}.dump();
+  }
   write_safetensors(path, tensors, meta);
 }
 
@@ -191,6 +198,22 @@ ResumeFile read_resume_file(const std::filesystem::path& path) {
   if (!lambda.is_number()) throw CheckpointError(file + ": metadata \"lambda_ds\" is not a number");
   r.lambda_ds = lambda.get<double>();
   r.sampler_state = text("sampler");
+  if (md.count("augment")) {
+    const auto a = json("augment");
+    auto number = [&](const char* key) {
+      if (!a.is_object() || !a.contains(key) || !a[key].is_number())
+        throw CheckpointError(file + ": metadata \"augment\" lacks the number \"" + key + "\"");
+      return a[key].get<double>();
+    };
+    AdaState ada;
+    ada.p = number("p");
+    ada.sign_sum = number("sign_sum");
+    ada.sign_count = number("sign_count");
+    ada.last_rt = number("last_rt");
+    if (!(ada.p >= 0 && ada.p <= 1) || !(ada.sign_count >= 0))
+      throw CheckpointError(file + ": metadata \"augment\" is out of range: " + a.dump());
+    r.augment = ada;
+  }
   for (const char* net : kLayoutNetworks) {
     check_layout(header, network_layout(r.options.model, net, kNetsPrefix + std::string(net)), file, net);
     // The EMA set has no discriminator.
@@ -263,6 +286,7 @@ void restore_solver(const ResumeFile& resume, Solver& solver) {
     }
   }
   solver.set_progress(resume.step, resume.lambda_ds);
+  if (resume.augment) solver.set_ada_state(*resume.augment);
 }
 
 FAN load_fan(const std::filesystem::path& path) {

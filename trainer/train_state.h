@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct ResumeFile {
   int64_t step = 0;
   double lambda_ds = 0;
   std::string sampler_state;
+  std::optional<AdaState> augment;  // with augmentation on: the probability and ADA's counts
   SafetensorsFile file;
 };
 
@@ -50,7 +52,7 @@ ResumeFile read_resume_file(const std::filesystem::path& path);
 // The FAN stored in a resume file (w_hpf > 0), eval mode; null when w_hpf == 0.
 FAN fan_from_resume(const ResumeFile& resume);
 
-// Copies networks, EMA networks, Adam states, step, lambda_ds and the global CPU RNG state into
+// Copies networks, EMA networks, Adam states, step, lambda_ds, the augmentation state and the global CPU RNG state into
 // a solver built with resume.options. Every tensor must be present with its shape; throws
 // CheckpointError naming the file and what is wrong.
 void restore_solver(const ResumeFile& resume, Solver& solver);

@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,8 @@
 #include <string>
 #include <sys/wait.h>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "model/safetensors.h"
 #include "synthetic.h"
@@ -213,6 +217,136 @@ TEST(Cli, ResumeMismatchesAreClearErrors_n) {
   EXPECT_CONTAINS(r.err, "not-resume.safetensors");
 }
 
+TEST(Cli, OneDomainIsRefusedBeforeTraining_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  fs::remove_all(dir.path / "data" / "warm");
+  const Result r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out",
+                                                               (dir.path / "run").string()},
+                       dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "1 domain folder (cool)");
+  EXPECT_CONTAINS(r.err, "needs at least 2");
+  EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints"));
+}
+
+double megabytes_after(const std::string& text, const std::string& before) {
+  const auto at = text.find(before);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + before.size()));
+}
+
+TEST(Cli, SizePresetsSetTheWidthsAndTheFirstLinesSayWhatASaveWrites) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  const std::vector<std::string> base = {"--train-dir", (dir.path / "data").string(), "--device", "cpu", "--workers", "1",
+                                         "--no-progress", "--w-hpf", "0", "--img-size", "32", "--total-iters", "0"};
+  const Result tiny = run(base + std::vector<std::string>{"--preset", "tiny", "--out", (dir.path / "tiny").string()}, dir.path);
+  ASSERT_EQ(tiny.rc, 0) << tiny.err;
+  const TrainOptions o = TrainOptions::from_json(slurp(dir.path / "tiny" / "options.json"));
+  EXPECT_EQ(o.model.base_dim, 8);
+  EXPECT_EQ(o.model.max_conv_dim, 32);
+  EXPECT_EQ(o.model.hidden_dim, 32);
+  EXPECT_EQ(o.model.style_dim, 16);
+  EXPECT_EQ(o.model.latent_dim, 8);
+  // The announced sizes are those of the files written (within the headers' few kB).
+  EXPECT_CONTAINS(tiny.out, "Model: G ");
+  const double model_mb = megabytes_after(tiny.out, "each save writes a ");
+  const double resume_mb = megabytes_after(tiny.out, " model file and a ");
+  const double model_file = static_cast<double>(fs::file_size(dir.path / "tiny" / "checkpoints" / "model-000000.safetensors")) / 1e6;
+  const double resume_file = static_cast<double>(fs::file_size(dir.path / "tiny" / "checkpoints" / "resume.safetensors")) / 1e6;
+  EXPECT_NEAR(model_mb, model_file, 0.1 * model_file + 0.05) << tiny.out;
+  // Before the first step Adam holds no moments yet: the file is the networks only.
+  EXPECT_LT(resume_file, resume_mb) << tiny.out;
+  EXPECT_GT(resume_mb, 2 * model_mb) << tiny.out;
+
+  // Data and size presets combine (comma-separated or repeated); explicit options win.
+  const Result combined = run(base + std::vector<std::string>{"--preset", "afhq,small", "--max-conv-dim", "64", "--out",
+                                                              (dir.path / "small").string()},
+                              dir.path);
+  ASSERT_EQ(combined.rc, 0) << combined.err;
+  const TrainOptions c = TrainOptions::from_json(slurp(dir.path / "small" / "options.json"));
+  EXPECT_EQ(c.model.base_dim, 32);
+  EXPECT_EQ(c.model.hidden_dim, 256);
+  EXPECT_EQ(c.model.max_conv_dim, 64);
+  EXPECT_EQ(c.lambda_ds, 2.0);   // afhq
+  EXPECT_EQ(c.model.img_size, 32);  // explicit
+  const double small_mb = megabytes_after(combined.out, "each save writes a ");
+  EXPECT_GT(small_mb, 2 * model_mb) << "small must be larger than tiny";
+}
+
+TEST(Cli, KeepLastKeepsOnlyTheNewestModelFiles) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  const Result r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out",
+                                                               (dir.path / "run").string(), "--total-iters", "4",
+                                                               "--save-every", "1", "--keep-last", "2"},
+                       dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<std::string> models;
+  for (const auto& e : fs::directory_iterator(dir.path / "run" / "checkpoints"))
+    if (e.path().filename().string().rfind("model-", 0) == 0) models.push_back(e.path().filename().string());
+  std::sort(models.begin(), models.end());
+  EXPECT_EQ(models, (std::vector<std::string>{"model-000003.safetensors", "model-000004.safetensors"}));
+  EXPECT_TRUE(fs::exists(dir.path / "run" / "checkpoints" / "resume.safetensors"));
+}
+
+TEST(Cli, AugmentationOptionsAreCheckedBeforeTraining_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  const std::vector<std::string> data = {"--train-dir", (dir.path / "data").string(), "--out", (dir.path / "run").string()};
+  Result r = run(tiny_args() + data + std::vector<std::string>{"--diffaug", "colour"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "unknown augmentation policy \"colour\"");
+  r = run(tiny_args() + data + std::vector<std::string>{"--ada-target", "0.6"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "ada_target needs augmentation policies");
+  r = run(tiny_args() + data + std::vector<std::string>{"--diffaug", "cutout", "--augment-p", "1.5"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "augment_p must be in [0, 1]");
+  EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints"));
+}
+
+// One number of a log line: "key":value.
+double log_number(const std::string& line, const std::string& key) {
+  const auto at = line.find("\"" + key + "\":");
+  if (at == std::string::npos) return NAN;
+  return std::stod(line.substr(at + key.size() + 3));
+}
+
+// ADA on a D that overfits (8 training images): D grows sure of the reals (r_t above the target),
+// and p rises; every logged adjustment moves p by one step in the direction of r_t - target.
+TEST(Ada, TheProbabilityFollowsTheSignOfDOnRealsOfAnOverfittingD) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 4, 32, 6);
+  const double kimg = 0.4, batch = 4, step = batch / (kimg * 1000);  // 0.01 a step
+  const Result r = run(tiny_args(4) + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out",
+                                                                (dir.path / "run").string(), "--total-iters", "60",
+                                                                "--print-every", "1", "--save-every", "1000",
+                                                                "--sample-every", "1000", "--lr", "0.001", "--diffaug",
+                                                                "color,translation,cutout", "--ada-target", "0.6",
+                                                                "--ada-interval", "1", "--ada-kimg", "0.4"},
+                       dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Augmenting D's inputs: color,translation,cutout, ADA target 0.6 (p now 0)");
+  std::istringstream log(slurp(dir.path / "run" / "log.jsonl"));
+  std::string line;
+  double p_before = 0;
+  int lines = 0, above = 0;
+  while (std::getline(log, line)) {
+    const double p = log_number(line, "augment/p"), rt = log_number(line, "augment/rt");
+    ASSERT_TRUE(std::isfinite(p) && std::isfinite(rt)) << line;
+    const double expected = std::clamp(p_before + (rt > 0.6 ? step : rt < 0.6 ? -step : 0.0), 0.0, 1.0);
+    EXPECT_NEAR(p, expected, 1e-9) << line;
+    above += rt > 0.6;
+    p_before = p;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 60);
+  EXPECT_GT(above, lines / 2) << "D should be sure of its 8 reals most of the time";
+  EXPECT_GT(p_before, 0.1) << "p should have risen";
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void expect_same_files(const fs::path& a, const fs::path& b, const std::vector<std::string>& metadata_keys) {
@@ -263,6 +397,35 @@ TEST(Resume, ContinuesExactly) {
   // The log of the resumed run continues where the first part stopped.
   const std::string log = slurp(two / "log.jsonl");
   for (int step = 1; step <= 2 * n; ++step) EXPECT_CONTAINS(log, "{\"step\":" + std::to_string(step) + ",");
+}
+
+// With ADA, the probability and the signs counted since its last adjustment survive a resume:
+// the resumed run is the uninterrupted one, bit for bit.
+TEST(Resume, ContinuesExactlyWithAugmentation) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 4, 32, 4);
+  const std::vector<std::string> common =
+      tiny_args(2) + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--save-every", "3",
+                                              "--print-every", "1", "--sample-every", "1000", "--lr", "0.001",
+                                              "--diffaug", "color,translation,cutout", "--ada-target", "0.6",
+                                              "--ada-interval", "2", "--ada-kimg", "0.2"};
+  const fs::path one = dir.path / "one", two = dir.path / "two";
+  Result r = run(common + std::vector<std::string>{"--out", one.string(), "--total-iters", "6"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // Stopped after 3 iterations: between two adjustments (interval 2).
+  r = run(common + std::vector<std::string>{"--out", two.string(), "--total-iters", "3"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // The third iteration's signs (2 D steps x 2 reals) are counted and not yet used: the resume
+  // file must carry them.
+  const auto augment = nlohmann::json::parse(
+      read_safetensors(two / "checkpoints" / "resume.safetensors").metadata.at("augment"));
+  EXPECT_EQ(augment.at("sign_count").get<double>(), 4.0) << augment.dump();
+  r = run({"--out", two.string(), "--resume", "latest", "--total-iters", "6"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  expect_same_files(one / "checkpoints" / "resume.safetensors", two / "checkpoints" / "resume.safetensors",
+                    {"step", "lambda_ds", "sampler", "options", "augment"});
+  expect_same_files(one / "checkpoints" / "model-000006.safetensors", two / "checkpoints" / "model-000006.safetensors",
+                    {"step"});
 }
 
 // Ctrl-C stops with a resume command; pasted as printed, in the same shell, it continues the run
