@@ -122,19 +122,24 @@ TurnedHead turn_head(const cv::Mat& image, const Landmarks& frontal, const HeadS
   // The head turns about the neck, behind the face: the face moves sideways by that distance
   // times the sine of the turn, towards the side that turns away.
   const double shift = sign * head.neck_depth * s;
-  std::vector<Side> rows;
-  rows.reserve(image.rows);
+  // A Side per row; rows with the same contour and squeeze (all those above the jaw line's top,
+  // and far below the chin) share one.
+  std::vector<Side> sides;
+  std::vector<int> side_of(image.rows);
+  double last_c = -1, last_cheek = -1;
   for (int y = 0; y < image.rows; ++y) {
     // Below the chin the turn fades out over 30 % of the face's height (the neck turns less).
     const double strength = s * (1 - smoothstep((y - chin) / (0.3 * height)));
-    const double c = contour(y);
-    rows.emplace_back(0.35 * c, c, edge, std::max(0.1, 1 - 1.4 * strength));
+    const double c = contour(y), cheek = std::max(0.1, 1 - 1.4 * strength);
+    if (c != last_c || cheek != last_cheek) sides.emplace_back(0.35 * c, c, edge, cheek), last_c = c, last_cheek = cheek;
+    side_of[y] = static_cast<int>(sides.size()) - 1;
   }
+  const auto row = [&](int y) -> const Side& { return sides[side_of[std::clamp(y, 0, image.rows - 1)]]; };
   cv::Mat map_x(image.size(), CV_32F), map_y(image.size(), CV_32F);
   for (int y = 0; y < image.rows; ++y)
     for (int x = 0; x < image.cols; ++x) {
       const double v = sign * (x - shift - head.axis_x);
-      map_x.at<float>(y, x) = static_cast<float>(head.axis_x + sign * (v > 0 ? rows[y].inverse(v) : v));
+      map_x.at<float>(y, x) = static_cast<float>(head.axis_x + sign * (v > 0 ? row(y).inverse(v) : v));
       map_y.at<float>(y, x) = static_cast<float>(y);
     }
   TurnedHead out;
@@ -142,7 +147,7 @@ TurnedHead turn_head(const cv::Mat& image, const Landmarks& frontal, const HeadS
   out.landmarks = frontal;
   for (cv::Point2d& p : out.landmarks) {
     const double u = sign * (p.x - head.axis_x);
-    const Side& side = rows[std::clamp(static_cast<int>(std::lround(p.y)), 0, image.rows - 1)];
+    const Side& side = row(static_cast<int>(std::lround(p.y)));
     p.x = shift + head.axis_x + sign * (u > 0 ? side.forward(u) : u);
   }
   return out;
