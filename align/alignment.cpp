@@ -65,6 +65,12 @@ FaceBox box_from_landmarks(const Landmarks& landmarks, std::span<const cv::Point
   return box;
 }
 
+Landmarks to_unit_crop(const Landmarks& landmarks, const cv::Matx23d& forward, int crop_size) {
+  Landmarks unit;
+  for (int i = 0; i < kNumLandmarks; ++i) unit[i] = (apply(forward, landmarks[i]) + cv::Point2d(0.5, 0.5)) / crop_size;
+  return unit;
+}
+
 double template_residual(const Landmarks& landmarks) {
   const auto& unit = canonical_template();
   const cv::Matx23d T = fit_similarity(landmarks, unit, landmark_weights());

@@ -52,6 +52,10 @@ FaceBox box_from_landmarks(const Landmarks& landmarks);
 FaceBox box_from_landmarks(const Landmarks& landmarks, std::span<const cv::Point2d> unit_template,
                            const TemplateBox& unit_box);
 
+// `landmarks` (frame pixels) where `forward` (frame px -> crop px) puts them in a crop_size crop,
+// in the template's unit coordinates: the face's own shape in the crop.
+Landmarks to_unit_crop(const Landmarks& landmarks, const cv::Matx23d& forward, int crop_size);
+
 // Mean distance, in crop widths, between the landmarks mapped by fit_to_template and the template:
 // about 0.02 for real faces (individual face shape), much more when the fit has gone astray.
 double template_residual(const Landmarks& landmarks);

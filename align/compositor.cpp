@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <opencv2/core/hal/intrin.hpp>
@@ -13,34 +14,100 @@ namespace starganv2::align {
 
 namespace {
 
-// The face region on the template, in crop pixels: the jaw line (points 0-16) closed by the
-// eyebrows (17-26) lifted by 0.8 of the brow-to-nose-base height, which reaches about the
-// hairline, so the translated forehead comes along with the face.
-std::vector<cv::Point> face_polygon(int crop_size, double margin) {
-  const auto& t = canonical_template();
+// The face region of a face whose landmarks sit at `shape` in the crop (unit coordinates): the
+// jaw line (points 0-16) closed by the eyebrows (17-26) lifted by 0.8 of the brow-to-nose-base
+// height, which reaches about the hairline, so the translated forehead comes along with the face;
+// its convex hull, grown or shrunk about its centroid by `margin` crop widths. In crop pixels
+// (pixel centres at integers). Lifted straight up the crop, which the alignment has turned upright
+// with the face.
+std::vector<cv::Point2f> face_polygon(const Landmarks& shape, int crop_size, double margin) {
+  for (const cv::Point2d& p : shape)
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) throw AlignError("Compositor: the face shape is not finite");
   const auto mean_y = [&](int first, int last) {
     double y = 0;
-    for (int i = first; i <= last; ++i) y += t[i].y;
+    for (int i = first; i <= last; ++i) y += shape[i].y;
     return y / (last - first + 1);
   };
   const double lift = 0.8 * (mean_y(31, 35) - mean_y(17, 26));
   std::vector<cv::Point2f> points;
-  for (int i = 0; i <= 16; ++i) points.emplace_back(t[i].x, t[i].y);
-  for (int i = 17; i <= 26; ++i) points.emplace_back(t[i].x, t[i].y - lift);
+  for (int i = 0; i <= 16; ++i) points.emplace_back(shape[i].x, shape[i].y);
+  for (int i = 17; i <= 26; ++i) points.emplace_back(shape[i].x, shape[i].y - lift);
   std::vector<cv::Point2f> hull;
   cv::convexHull(points, hull);
-  // Grow or shrink about the centroid by `margin` crop widths.
   cv::Point2f c(0, 0);
   for (const auto& p : hull) c += p;
   c *= 1.0f / hull.size();
-  std::vector<cv::Point> out;
+  std::vector<cv::Point2f> out;
   for (const auto& p : hull) {
     const cv::Point2f d = p - c;
     const float len = std::max(1e-6f, std::hypot(d.x, d.y));
     const cv::Point2f q = p + d * static_cast<float>(margin / len);
-    out.emplace_back(cvRound(q.x * crop_size - 0.5), cvRound(q.y * crop_size - 0.5));
+    out.emplace_back(q.x * crop_size - 0.5f, q.y * crop_size - 0.5f);
   }
   return out;
+}
+
+// A convex region as the half-planes that bound it: a x + b y + c >= 0 inside each, with (a, b) a
+// unit vector, so that a x + b y + c is the distance to that edge's line. Inside a convex polygon
+// the distance to its boundary is the least of these, so the feathered mask is a few
+// multiply-adds per pixel (no rasterising and distance transform per face).
+struct Region {
+  std::vector<cv::Vec3f> edges;
+  cv::Rect bounds;  // the pixels that can be inside, within the crop's border
+};
+
+// Distances are taken from half a pixel outside the polygon's edge, as if measured from the
+// centres of the first pixels outside it, as a distance transform of the filled polygon does.
+constexpr float kEdgeOffset = 0.5f;
+
+Region face_region(const std::vector<cv::Point2f>& polygon, int crop_size) {
+  Region r;
+  if (polygon.size() < 3 || std::abs(cv::contourArea(polygon)) < 1.0) return r;
+  cv::Point2f c(0, 0);
+  for (const auto& p : polygon) c += p;
+  c *= 1.0f / polygon.size();
+  for (std::size_t i = 0; i < polygon.size(); ++i) {
+    const cv::Point2f p = polygon[i], q = polygon[(i + 1) % polygon.size()];
+    const float len = std::hypot(q.x - p.x, q.y - p.y);
+    if (len < 1e-6f) continue;
+    cv::Point2f n(-(q.y - p.y) / len, (q.x - p.x) / len);
+    if (n.dot(c - p) < 0) n = -n;  // the inward normal, whatever the hull's orientation
+    r.edges.emplace_back(n.x, n.y, -n.dot(p) + kEdgeOffset);
+  }
+  const cv::Rect box = cv::boundingRect(polygon);  // integer box around the float points
+  r.bounds = cv::Rect(box.x - 1, box.y - 1, box.width + 2, box.height + 2) &
+             cv::Rect(1, 1, std::max(0, crop_size - 2), std::max(0, crop_size - 2));
+  return r;
+}
+
+// The feathered region into `out` (crop_size x crop_size, zero, CV_32F or CV_8U): the distance to
+// the edge (or to the crop's border, where the region stays 0 so that it never ends in a hard edge
+// at the crop's side) through a smoothstep over the feather width: no kink where the ramp meets
+// the flat inside. CV_8U gets the same values in 1/255 steps, rounded as convertTo rounds.
+template <typename T>
+void draw_region(const Region& r, int crop_size, double feather, cv::Mat& out) {
+  if (r.bounds.empty()) return;
+  const float inv_width = 1.0f / static_cast<float>(std::max(1.0, feather * crop_size));
+  const float last = static_cast<float>(crop_size - 1);
+  const int x0 = r.bounds.x, w = r.bounds.width;
+  std::vector<float> xs(w), d(w);
+  for (int i = 0; i < w; ++i) xs[i] = static_cast<float>(x0 + i);
+  for (int y = r.bounds.y; y < r.bounds.y + r.bounds.height; ++y) {
+    const float fy = static_cast<float>(y);
+    const float dy = std::min(fy, last - fy);
+    for (int i = 0; i < w; ++i) d[i] = std::min(dy, std::min(xs[i], last - xs[i]));
+    for (const cv::Vec3f& e : r.edges) {
+      const float a = e[0], c = e[1] * fy + e[2];
+      for (int i = 0; i < w; ++i) d[i] = std::min(d[i], a * xs[i] + c);
+    }
+    T* row = out.ptr<T>(y) + x0;
+    for (int i = 0; i < w; ++i) {
+      const float u = std::clamp(d[i] * inv_width, 0.0f, 1.0f);
+      const float m = u * u * (3.0f - 2.0f * u);
+      if constexpr (std::is_same_v<T, float>) row[i] = m;
+      else row[i] = cv::saturate_cast<uchar>(m * 255.0f);
+    }
+  }
 }
 
 // The full-strength blend of crop value c over frame value f with mask a (0..255), in integers:
@@ -124,35 +191,28 @@ Compositor::Compositor(int crop_size, PixelFormat crop_format, CompositorOptions
   if (!(options.feather >= 0 && options.feather <= 0.5)) throw AlignError("CompositorOptions: feather must be in [0, 0.5]");
   if (!(std::abs(options.margin) <= 0.25)) throw AlignError("CompositorOptions: margin must be in [-0.25, 0.25]");
 
-  cv::Mat inside = cv::Mat::zeros(crop_size, crop_size, CV_8U);
-  const std::vector<cv::Point> polygon = face_polygon(crop_size, options.margin);
-  cv::fillConvexPoly(inside, polygon, cv::Scalar(255), cv::LINE_8);
-  // The crop border stays outside, so the region never ends in a hard edge at the crop's side.
-  cv::rectangle(inside, {0, 0, crop_size, crop_size}, cv::Scalar(0), 1);
-  cv::Mat distance;
-  cv::distanceTransform(inside, distance, cv::DIST_L2, cv::DIST_MASK_PRECISE);
-  // Smoothstep over the feather width: no kink where the ramp meets the flat inside.
-  const float width = static_cast<float>(std::max(1.0, options.feather * crop_size));
-  mask_.create(crop_size, crop_size, CV_32F);
-  for (int y = 0; y < crop_size; ++y) {
-    const float* d = distance.ptr<float>(y);
-    float* m = mask_.ptr<float>(y);
-    for (int x = 0; x < crop_size; ++x) {
-      const float u = std::min(1.0f, d[x] / width);
-      m[x] = u * u * (3.0f - 2.0f * u);
-    }
-  }
-  mask_bounds_ = cv::boundingRect(inside);
-  mask_.convertTo(mask8_, CV_8U, 255.0);
+  const Region region = face_region(face_polygon(canonical_template(), crop_size, options.margin), crop_size);
+  mask_ = cv::Mat::zeros(crop_size, crop_size, CV_32F);
+  mask8_ = cv::Mat::zeros(crop_size, crop_size, CV_8U);
+  draw_region<float>(region, crop_size, options.feather, mask_);
+  draw_region<uchar>(region, crop_size, options.feather, mask8_);
+  mask_bounds_ = region.bounds;
+}
+
+cv::Mat Compositor::mask(const Landmarks& shape) const {
+  cv::Mat m = cv::Mat::zeros(crop_size_, crop_size_, CV_32F);
+  draw_region<float>(face_region(face_polygon(shape, crop_size_, options_.margin), crop_size_), crop_size_,
+                     options_.feather, m);
+  return m;
 }
 
 void Compositor::composite(cv::Mat& frame, PixelFormat format, std::span<const Face> faces,
                            double strength) const {
-  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse, strength);
+  for (const Face& f : faces) composite(frame, format, f.crop, f.inverse, strength, f.shape ? &*f.shape : nullptr);
 }
 
 void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& crop,
-                           const cv::Matx23d& inverse, double strength) const {
+                           const cv::Matx23d& inverse, double strength, const Landmarks* shape) const {
   check_frame(frame, format);
   if (!(strength >= 0.0 && strength <= 1.0))
     throw AlignError("Compositor: strength must be in [0, 1], got " + std::to_string(strength));
@@ -163,12 +223,23 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
                      " with " + std::to_string(crop.channels()) + " channel(s)");
   for (int i = 0; i < 6; ++i)
     if (!std::isfinite(inverse.val[i])) throw AlignError("Compositor: transform is not finite");
+  // The face's own region, or the template's. (A new buffer for the face's: assigning zeros to a
+  // header that shares mask8_'s would write into the template's mask.)
+  cv::Mat own;
+  cv::Rect b = mask_bounds_;
+  if (shape) {
+    const Region region = face_region(face_polygon(*shape, crop_size_, options_.margin), crop_size_);
+    own.create(crop_size_, crop_size_, CV_8U);
+    own.setTo(0);
+    draw_region<uchar>(region, crop_size_, options_.feather, own);
+    b = region.bounds;
+  }
+  const cv::Mat& mask8 = shape ? own : mask8_;
   // Strength 0 writes nothing, so the frame stays bit-exact (as where the mask is 0).
-  if (mask_bounds_.area() == 0 || strength == 0.0) return;
+  if (b.area() == 0 || strength == 0.0) return;
 
   // Frame region the mask can reach.
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
-  const cv::Rect& b = mask_bounds_;
   for (const cv::Point2d c : {cv::Point2d(b.x - 1, b.y - 1), cv::Point2d(b.x + b.width, b.y - 1),
                               cv::Point2d(b.x - 1, b.y + b.height), cv::Point2d(b.x + b.width, b.y + b.height)}) {
     const cv::Point2d p = apply(inverse, c);
@@ -187,7 +258,7 @@ void Compositor::composite(cv::Mat& frame, PixelFormat format, const cv::Mat& cr
   // coordinate arithmetic instead of two, the larger part of this function's cost for a large
   // face. The mask is 0 along the crop's border, so repeating the border keeps it 0 outside.
   cv::Mat crop_and_mask, warped;
-  const cv::Mat parts[] = {crop, mask8_};
+  const cv::Mat parts[] = {crop, mask8};
   cv::merge(parts, 2, crop_and_mask);
   warp_affine(crop_and_mask, warped, to_roi, roi.size(), cv::BORDER_REPLICATE);
   const ChannelIndex fc = channel_index(format);

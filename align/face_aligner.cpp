@@ -100,6 +100,7 @@ struct Track {
   FaceBox prev_box;
   bool has_prev = false;
   PoseSmoother smoother;
+  ShapeSmoother shape_smoother;
   int lost = 0;          // frames since the fit was lost; 0 = active
   bool updated = false;  // fitted on the current frame
   bool detected = false;
@@ -358,6 +359,7 @@ std::vector<AlignedFace> FaceAligner::align(const cv::Mat& image, PixelFormat fo
       face.landmarks = fit.landmarks;
       face.forward = fit_to_template(fit.landmarks, options_.crop_size);
       face.inverse = invert_affine(face.forward);
+      face.shape = to_unit_crop(fit.landmarks, face.forward, options_.crop_size);
       face.crop = warp_crop(image, format, face.forward, options_.crop_size, options_.crop_format);
       face.detected = true;
       faces.push_back(std::move(face));
@@ -410,7 +412,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
   }
   // A seek or a long gap: positions from before say nothing about motion now.
   if (t < st.last_t || t - st.last_t > 1.0) {
-    for (Track& tr : st.tracks) tr.smoother.reset(), tr.has_prev = false;
+    for (Track& tr : st.tracks) tr.smoother.reset(), tr.shape_smoother.reset(), tr.has_prev = false;
   }
   st.last_t = t;
   const bool live = options_.live;
@@ -479,6 +481,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
         Track tr;
         tr.id = st.next_id++;
         tr.smoother = PoseSmoother(options_.smoothing);
+        tr.shape_smoother = ShapeSmoother(options_.smoothing);
         tr.lost = 1;  // update() below makes it active without a previous box
         st.tracks.push_back(std::move(tr));
         best = &st.tracks.back();
@@ -669,6 +672,16 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       face.forward = raw;
     }
     face.inverse = invert_affine(face.forward);
+    // The blend region's shape: the face's own shape where this frame's fit puts it on the
+    // template (no pose left, only the shape), smoothed in time, then carried into the crop as it
+    // is cut through this frame's fit. The region keeps the smoothed shape and still goes where
+    // the face is on this frame, however far the smoothed framing lags behind a quick turn.
+    const Landmarks own = tr.shape_smoother.filter(to_unit_crop(tr.fit.landmarks, raw, options_.crop_size), t);
+    const cv::Matx23d raw_inverse = invert_affine(raw);
+    Landmarks in_frame;
+    for (int i = 0; i < kNumLandmarks; ++i)
+      in_frame[i] = apply(raw_inverse, own[i] * options_.crop_size - cv::Point2d(0.5, 0.5));
+    face.shape = to_unit_crop(in_frame, face.forward, options_.crop_size);
     faces.push_back(std::move(face));
   }
   const auto warp_range = [&](const cv::Range& r) {

@@ -66,6 +66,10 @@ struct AlignedFace {
   cv::Mat crop;            // crop_size x crop_size, CV_8UC3 in crop_format
   cv::Matx23d forward;     // frame pixel -> crop pixel (smoothed)
   cv::Matx23d inverse;     // crop pixel -> frame pixel
+  // The face's landmarks in `crop`, in unit crop coordinates (as canonical_template()): its shape
+  // smoothed in time (ShapeSmoother), placed where this frame's fit puts the face in the crop.
+  // The face's own blend region (Compositor::Face::shape), which follows the face as it turns.
+  Landmarks shape{};
   bool detected = false;   // true when this frame's detector found it, false when tracked
 };
 

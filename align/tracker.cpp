@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <utility>
 
 namespace starganv2::align {
 
@@ -76,6 +77,39 @@ CropPose PoseSmoother::filter(const CropPose& raw, double t) {
   out.center.y = y_.filter(raw.center.y, t, raw.side);
   out.side = std::exp(log_side_.filter(std::log(raw.side), t));
   out.angle_rad = angle_.filter(angle, t);
+  return out;
+}
+
+namespace {
+
+template <std::size_t... I>
+std::array<OneEuroFilter, sizeof...(I)> make_filters(const SmoothingOptions& o, std::index_sequence<I...>) {
+  return {((void)I, OneEuroFilter(rest_cutoff(o.strength), o.beta, o.d_cutoff))...};
+}
+
+}  // namespace
+
+ShapeSmoother::ShapeSmoother(const SmoothingOptions& options)
+    : enabled_(options.strength > 0),
+      filters_(make_filters(options, std::make_index_sequence<2 * kNumLandmarks>())) {}
+
+void ShapeSmoother::reset() {
+  for (OneEuroFilter& f : filters_) f.reset();
+  has_last_ = false;
+}
+
+Landmarks ShapeSmoother::filter(const Landmarks& raw, double t) {
+  if (!enabled_) return raw;
+  if (has_last_) {
+    double jump = 0;
+    for (int i = 0; i < kNumLandmarks; ++i) jump += cv::norm(raw[i] - last_raw_[i]);
+    if (jump / kNumLandmarks > 0.25) reset();
+  }
+  has_last_ = true;
+  last_raw_ = raw;
+  Landmarks out;
+  for (int i = 0; i < kNumLandmarks; ++i)
+    out[i] = {filters_[2 * i].filter(raw[i].x, t), filters_[2 * i + 1].filter(raw[i].y, t)};
   return out;
 }
 

@@ -3,6 +3,8 @@
 // frame-to-frame landmark noise, and opens up with speed, so a moving face does not lag.
 #pragma once
 
+#include <array>
+
 #include "align/alignment.h"
 
 namespace starganv2::align {
@@ -52,6 +54,25 @@ class PoseSmoother {
   bool has_last_ = false;
   CropPose last_raw_;
   double last_angle_ = 0;  // unwrapped
+};
+
+// Smooths a face's shape over time, for the blend mask: its landmarks where that frame's fit puts
+// them on the template (unit crop coordinates, no pose left), a One-Euro filter per coordinate
+// with the PoseSmoother's settings (speed in crop widths per second). There they move only as the
+// head turns or the expression changes; what the filter takes out is the fit's frame-to-frame
+// noise, and it opens up when the head turns fast. A shape that jumps by more than a quarter of
+// the crop on average (a fit gone astray) restarts it.
+class ShapeSmoother {
+ public:
+  explicit ShapeSmoother(const SmoothingOptions& options = {});
+  Landmarks filter(const Landmarks& raw, double t);
+  void reset();
+
+ private:
+  bool enabled_;
+  std::array<OneEuroFilter, 2 * kNumLandmarks> filters_;
+  bool has_last_ = false;
+  Landmarks last_raw_{};
 };
 
 }  // namespace starganv2::align

@@ -31,7 +31,7 @@ void render_view(cv::Mat& frame, PixelFormat format, View view, std::span<const 
                  const Compositor& compositor, const Compositor& mask_compositor, double strength) {
   if (faces.empty()) return;
   std::vector<Compositor::Face> blend;
-  for (const TranslatedFace& f : faces) blend.push_back({f.translated, f.inverse});
+  for (const TranslatedFace& f : faces) blend.push_back({f.translated, f.inverse, f.shape});
   std::vector<const cv::Mat*> row;
   switch (view) {
     case View::kMerged:
@@ -61,7 +61,7 @@ void render_view(cv::Mat& frame, PixelFormat format, View view, std::span<const 
       cv::Mat black = cv::Mat::zeros(frame.rows, frame.cols, CV_8UC3);
       const cv::Mat white(size, size, CV_8UC3, cv::Scalar::all(255));
       std::vector<Compositor::Face> whites;
-      for (const TranslatedFace& f : faces) whites.push_back({white, f.inverse});
+      for (const TranslatedFace& f : faces) whites.push_back({white, f.inverse, f.shape});
       mask_compositor.composite(black, PixelFormat::kRGB, whites, strength);
       put_rgb(black, frame, format);
       break;

@@ -3,6 +3,7 @@
 // mask), and the whole-frame mode's resizing. Image maths only: no model, no GStreamer.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "align/compositor.h"
 #include "align/image.h"
+#include "align/landmarks.h"
 
 namespace starganv2::align {
 
@@ -26,6 +28,7 @@ struct TranslatedFace {
   cv::Mat aligned;     // crop_size x crop_size CV_8UC3, RGB
   cv::Mat translated;  // same size, RGB
   cv::Matx23d inverse; // crop pixel -> frame pixel
+  std::optional<Landmarks> shape;  // AlignedFace::shape: the blend region follows it (none: the template's)
 };
 
 // Draws `view` of `faces` into `frame` (format `format`, any stride, in place). `compositor`

@@ -57,7 +57,7 @@ FrameReport Processor::Impl::render_still(cv::Mat& out, align::PixelFormat forma
   std::vector<align::TranslatedFace> faces;
   for (size_t i = 0; i < still_faces.size(); ++i) {
     const align::AlignedFace& f = still_faces[i];
-    faces.push_back({f.crop, translated[i], f.inverse});
+    faces.push_back({f.crop, translated[i], f.inverse, f.shape});
     report.faces.push_back(face_box(f));
     if (still)
       still->push_back({report.faces.back(), align::packed_pixels(f.crop), align::packed_pixels(translated[i])});

@@ -173,7 +173,7 @@ FrameReport Processor::Impl::finish(InFlight& f) {
     align::square_to_frame(t.crops.front(), f.frame, f.format, f.settings.strength);
   } else {
     for (size_t i = 0; i < f.faces.size(); ++i)
-      last.push_back({f.faces[i].crop, t.crops[i], f.faces[i].inverse});
+      last.push_back({f.faces[i].crop, t.crops[i], f.faces[i].inverse, f.faces[i].shape});
     align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *f.compositor,
                        *f.mask_compositor, f.settings.strength);
   }

@@ -115,7 +115,7 @@ TEST(Compositor, SeveralFacesAreEachReplacedAndNothingElse) {
   const Compositor compositor;
   const cv::Vec3b colours[] = {{250, 10, 10}, {10, 250, 10}, {10, 10, 250}};  // RGB
   std::vector<Compositor::Face> items;
-  for (int i = 0; i < 3; ++i) items.push_back({cv::Mat(256, 256, CV_8UC3, cv::Scalar(colours[i])), faces[i].inverse});
+  for (int i = 0; i < 3; ++i) items.push_back({cv::Mat(256, 256, CV_8UC3, cv::Scalar(colours[i])), faces[i].inverse, {}});
   cv::Mat out = frame.clone();
   compositor.composite(out, PixelFormat::kBGR, items);
   cv::Mat any_reach = cv::Mat::zeros(frame.size(), CV_32F);

@@ -52,6 +52,32 @@ TEST(OneEuro, StrengthZeroIsOff) {
   }
 }
 
+// The blend region's shape: still, its noise is smoothed away; off, it passes unchanged; a shape
+// that jumps (a fit gone astray) is taken at once instead of being glided to.
+TEST(ShapeSmoother, SmoothsNoiseAndRestartsOnAJump) {
+  std::mt19937 rng(4);
+  std::normal_distribution<double> noise(0, 0.004);
+  ShapeSmoother on, off({.strength = 0});
+  double raw_jitter = 0, out_jitter = 0;
+  Landmarks last_raw{}, last_out{};
+  for (int i = 0; i < 60; ++i) {
+    Landmarks raw = canonical_template();
+    for (auto& p : raw) p += cv::Point2d(noise(rng), noise(rng));
+    const Landmarks out = on.filter(raw, i / 30.0);
+    const Landmarks same = off.filter(raw, i / 30.0);
+    for (int k = 0; k < kNumLandmarks; ++k) EXPECT_EQ(same[k], raw[k]);
+    if (i > 10)
+      for (int k = 0; k < kNumLandmarks; ++k)
+        raw_jitter += cv::norm(raw[k] - last_raw[k]), out_jitter += cv::norm(out[k] - last_out[k]);
+    last_raw = raw, last_out = out;
+  }
+  EXPECT_LT(out_jitter, 0.4 * raw_jitter);
+  Landmarks moved = canonical_template();
+  for (auto& p : moved) p += cv::Point2d(0.3, 0);
+  const Landmarks out = on.filter(moved, 2.0);
+  for (int k = 0; k < kNumLandmarks; ++k) EXPECT_EQ(out[k], moved[k]);
+}
+
 // A face (the astronaut's head) moves, turns and changes size smoothly over 60 frames at 30 fps
 // (up to 0.3 crop widths and 17 degrees per second), with fresh pixel noise in every frame. The truth is known: the crop the direct alignment of the head
 // image gives, carried along by the motion.
