@@ -411,7 +411,19 @@ void Processor::Impl::set_style(const StyleOptions& o) {
     next->source = StyleSource::kStyleFile;
     require_file(o.style_file, "style file");
     try {
-      translator.use_style(load_style(o.style_file, translator.config().style_dim));
+      std::map<std::string, std::string> meta;
+      translator.use_style(load_style(o.style_file, translator.config().style_dim, &meta));
+      // A style file's style is of the domain it was made for (its "domain", as --save-style
+      // writes it): that is the domain reported, not the domain setting, which only chooses
+      // latent and reference styles. A file without one, or naming a domain this model lacks,
+      // is reported under the domain setting.
+      const auto named = meta.find("domain");
+      const auto& names = translator.domains();
+      const auto it = named == meta.end() ? names.end() : std::find(names.begin(), names.end(), named->second);
+      if (it != names.end()) {
+        next->domain = it - names.begin();
+        next->domain_name = *it;
+      }
     } catch (const CheckpointError& e) {
       throw ProcessorError(Kind::kRead, e.what());
     } catch (const std::invalid_argument& e) {
@@ -551,5 +563,7 @@ std::vector<float> Processor::style_vector() const {
   const at::Tensor values = s.to(at::kCPU, at::kFloat).contiguous().reshape({-1});
   return std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
 }
+
+std::string Processor::style_domain() const { return impl_->plan ? impl_->plan->domain_name : std::string(); }
 
 }  // namespace starganv2::plugin

@@ -216,6 +216,9 @@ class Processor {
   // The current style code (style_dim values, after psi), e.g. to save it as a style file;
   // empty before the first set_style().
   std::vector<float> style_vector() const;
+  // The domain of the current style, as frames report it: the domain setting's name, or a style
+  // file's own domain; empty before the first set_style().
+  std::string style_domain() const;
   // Feather, colour matching, max-faces and min-face-size apply from the next frame; a new
   // detect-interval or smoothing needs a new face tracker, which is built on a worker thread
   // (frames keep the old one meanwhile, a few frames at most) unless a spare one is at hand.
