@@ -622,6 +622,9 @@ static gboolean start_unguarded(GstStarganv2* self) {
   const std::string device = processor->active_device();
   GST_INFO_OBJECT(self, "loaded on %s; a warm-up translation took %.2f ms", device.c_str(),
                   std::chrono::duration<double, std::milli>(warm).count());
+  // Accepted but worth knowing (e.g. a fan-checkpoint the model does not use): the stream runs.
+  for (const std::string& w : processor->warnings())
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("%s", w.c_str()), (nullptr));
 
   priv->processor = std::move(processor);
   priv->style_in_use = s.style;
@@ -1275,7 +1278,8 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
    * GstStarganv2:fan-checkpoint:
    *
    * The FAN landmark network's weights when they are not in #GstStarganv2:checkpoint. Only
-   * models with w_hpf > 0 need them.
+   * models with w_hpf > 0 need them; given to a model that needs none, the file is not read and
+   * a warning on the bus says so.
    */
   properties[PROP_FAN_CHECKPOINT] = g_param_spec_string(
       "fan-checkpoint", "FAN checkpoint",

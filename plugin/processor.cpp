@@ -56,10 +56,21 @@ MutableImageView mutable_view_of(cv::Mat& crop) {
                           PixelFormat::kRGB};
 }
 
+// A relative path is looked up from the current folder, which is not always the one the user
+// thinks of (a pipeline started from another folder): the error names both.
 void require_file(const std::string& path, const char* what) {
   std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw ProcessorError(Kind::kNotFound, std::string(what) + " " + path + " does not exist");
+  if (!fs::exists(path, ec)) {
+    std::string where;
+    if (fs::path(path).is_relative()) {
+      std::error_code cwd_ec;
+      const fs::path cwd = fs::current_path(cwd_ec);
+      if (!cwd_ec)
+        where = " (looked for " + (cwd / path).lexically_normal().string() + ": relative paths start in the current folder, " +
+                cwd.string() + ")";
+    }
+    throw ProcessorError(Kind::kNotFound, std::string(what) + " " + path + " does not exist" + where);
+  }
   if (fs::is_directory(path, ec))
     throw ProcessorError(Kind::kRead, std::string(what) + " " + path + " is a directory");
 }
@@ -516,6 +527,8 @@ Processor::Processor(const EngineOptions& engine, const AlignOptions& align)
 Processor::~Processor() = default;
 
 std::string Processor::active_device() const { return impl_->translator.device().str(); }
+
+std::vector<std::string> Processor::warnings() const { return impl_->translator.warnings(); }
 
 const std::vector<std::string>& Processor::domains() const {
   return impl_->translator.domains();

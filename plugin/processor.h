@@ -205,6 +205,9 @@ class Processor {
   Processor& operator=(const Processor&) = delete;
 
   std::string active_device() const;              // e.g. "cpu", "cuda:0"
+  // What the engine noted without failing, one sentence each: a FAN file the model does not use,
+  // tensors its networks do not have, CUDA graphs turned off. Read it when no frame is inside.
+  std::vector<std::string> warnings() const;
   const std::vector<std::string>& domains() const;
   int img_size() const;
 

@@ -611,6 +611,7 @@ TEST(Faces, HighPassModelWithFanFromASeparateFile) {
   const Box b = frames[0][0];
   EXPECT_GT(mean_abs_diff(out, face, b.x, b.y, b.x + b.w, b.y + b.h), 5.0);
   EXPECT_EQ(changed_outside(out, face, b, 1.5), 0u);
+  EXPECT_TRUE(drain(r.bus.get(), GST_MESSAGE_WARNING).empty()) << "the FAN file is used";
 }
 
 // Caps renegotiated mid-stream (another size and pixel format) with the face still in view:
@@ -810,6 +811,33 @@ TEST(Errors, MissingCheckpoint_n) {
   const std::string path = (g_files->dir.path() / "nowhere.safetensors").string();
   expect_start_error({{"checkpoint", path}, {"device", "cpu"}}, GST_RESOURCE_ERROR,
                      GST_RESOURCE_ERROR_NOT_FOUND, {path});
+}
+
+// A relative path (a README line run from another folder): the error names the absolute path it
+// looked for and the current folder.
+TEST(Errors, MissingRelativeCheckpointNamesWhereItLooked_n) {
+  const fs::path cwd = fs::current_path();
+  const std::string relative = "examples/models/nowhere-64.safetensors";
+  expect_start_error({{"checkpoint", relative}, {"device", "cpu"}}, GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_NOT_FOUND,
+                     {"checkpoint " + relative + " does not exist", (cwd / relative).string(),
+                      "current folder, " + cwd.string()});
+}
+
+// A FAN file given to a model that needs no FAN is not used: the element runs, with one warning
+// on the bus that says so.
+TEST(Errors, UnusedFanCheckpointIsAWarning_n) {
+  Running r = start(tiny_props({{"fan-checkpoint", g_files->not_an_image.string()}}), "RGB", 64, 48);
+  ASSERT_TRUE(r.element);
+  GstFlowReturn ret;
+  r.push(gradient_image(64, 48), 0, &ret);
+  EXPECT_EQ(ret, GST_FLOW_OK);
+  auto warnings = drain(r.bus.get(), GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string text = message_text(warnings[0].get());
+  EXPECT_NE(text.find(g_files->not_an_image.string() + " is not used"), std::string::npos) << text;
+  EXPECT_NE(text.find("needs no FAN"), std::string::npos) << text;
+  EXPECT_TRUE(r.errors().empty());
 }
 
 TEST(Errors, CorruptCheckpoint_n) {
