@@ -13,13 +13,16 @@
 //   build/examples/starganv2-live-switch --source file:/usr/share/doc/opencv-doc/examples/data/Megamind.avi
 //   ... --sink none --script "@24 domain male; @48 seed 42; @72 view side-by-side; @96 quit"
 // Commands (one per line on stdin, or `;`-separated in --script, each optionally preceded by a
-// time: `2.5` seconds after PLAYING, or `@N` once N frames have passed the element):
+// time: `2.5` seconds after PLAYING, or `@N`: from frame N on, counting from 0 as frames enter
+// the element, so frame N is the first with the change whatever the sink's pace):
 //   domain NAME | seed N | psi X | reference IMAGE|none | style-file FILE|none | view VIEW
 //   mode face|frame | set PROPERTY VALUE | get PROPERTY | help | quit
-// Errors and warnings from the bus are printed as they come; an error stops the program.
-// Exit codes: 0 played to the end or quit; 1 bad input (options, script, no display for the
-// window, a missing element or model) or an error while playing. --sink file:OUT is written under
-// a temporary name and renamed when the stream ended properly, so a failed run leaves no file.
+// The options and every step of the script (command, property, value) are checked before the
+// pipeline starts. Errors and warnings from the bus are printed as they come; an error stops the
+// program. Exit codes: 0 played to the end or quit; 1 bad input (options, script, no display for
+// the window, a missing element or model) or an error while playing. --sink file:OUT picks the
+// container from OUT's extension (.mp4, .mov, .mkv or .avi; H.264 in each) and is written under a
+// temporary name and renamed when the stream ended properly, so a failed run leaves no file.
 
 #include <gst/gst.h>
 #include <glib-unix.h>
@@ -41,7 +44,7 @@ constexpr int kExitBadInput = 1;  // also an error while playing: one code for "
 
 struct Step {
   double at_seconds = -1;  // >= 0: run this long after the pipeline reached PLAYING
-  long long at_frame = -1; // >= 0: run once this many frames have left the element
+  long long at_frame = -1; // >= 0: run on the streaming thread just before frame N enters the element
   std::string command;
 };
 
@@ -49,11 +52,16 @@ struct App {
   GMainLoop* loop = nullptr;
   GstElement* pipeline = nullptr;
   GstElement* restyle = nullptr;  // the starganv2 element
-  std::atomic<long long> frames{0};
-  gint64 playing_since_us = -1;
-  std::vector<Step> script;
-  size_t next_step = 0;
-  bool quitting = false;
+  std::atomic<long long> frames{0};  // frames that left the element
+  std::atomic<gint64> playing_since_us{-1};  // written by the main loop, read by frame steps too
+  // The script in two schedules, each in the order given: timed steps run on the main loop,
+  // frame steps on the streaming thread (frame_steps and frames_in belong to it).
+  std::vector<Step> timed_steps;
+  size_t next_timed = 0;
+  std::vector<Step> frame_steps;
+  size_t next_frame_step = 0;
+  long long frames_in = 0;  // frames that entered the element
+  std::atomic<bool> quitting{false};
   bool eos = false;  // the stream ended properly, so a file being written is complete
   bool writing_file = false;  // --sink file:
   int exit_code = kExitDone;
@@ -102,40 +110,51 @@ void request_quit(App& app) {
   }, &app);
 }
 
-// Sets a property of the element from text, checking what g_object_set would not: that the
-// property exists, may change now, and that the value parses and is in range.
-bool set_property(App& app, const std::string& name, const std::string& text) {
-  GObject* obj = G_OBJECT(app.restyle);
-  GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(obj), name.c_str());
+// The value of property `name` of the element from text, checking what g_object_set would not:
+// that the property exists, may change while playing, and that the value parses and is in range.
+// False with the reason in `why` otherwise; `value` is then unset.
+bool property_value(GstElement* element, const std::string& name, const std::string& text, GValue* value,
+                    std::string* why) {
+  GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), name.c_str());
   if (spec == nullptr) {
-    std::fprintf(stderr, "no property '%s' (see gst-inspect-1.0 starganv2)\n", name.c_str());
+    *why = "no property '" + name + "' (see gst-inspect-1.0 starganv2)";
     return false;
   }
   if (!(spec->flags & G_PARAM_WRITABLE)) {
-    std::fprintf(stderr, "property '%s' is read-only\n", name.c_str());
+    *why = "property '" + name + "' is read-only";
     return false;
   }
-  if ((spec->flags & GST_PARAM_MUTABLE_READY) && GST_STATE(app.restyle) > GST_STATE_READY) {
-    std::fprintf(stderr, "property '%s' can only be changed before the pipeline starts\n", name.c_str());
+  if (spec->flags & GST_PARAM_MUTABLE_READY) {
+    *why = "property '" + name + "' can only be changed before the pipeline starts (use --options)";
     return false;
   }
-  GValue value = G_VALUE_INIT;
-  g_value_init(&value, spec->value_type);
-  bool ok = true;
+  g_value_init(value, spec->value_type);
   if (spec->value_type == G_TYPE_STRING) {
-    g_value_set_string(&value, text == "none" ? nullptr : text.c_str());  // paths taken as typed
-  } else if (!gst_value_deserialize(&value, text.c_str())) {
-    std::fprintf(stderr, "'%s' is not a valid value for '%s' (%s)\n", text.c_str(), name.c_str(),
-                 g_param_spec_get_blurb(spec));
-    ok = false;
-  } else if (g_param_value_validate(spec, &value)) {  // TRUE: it had to be clamped
-    std::fprintf(stderr, "%s is out of range for '%s' (%s)\n", text.c_str(), name.c_str(),
-                 g_param_spec_get_blurb(spec));
-    ok = false;
+    g_value_set_string(value, text == "none" ? nullptr : text.c_str());  // paths taken as typed
+    return true;
   }
-  if (ok) g_object_set_property(obj, name.c_str(), &value);
+  const std::string blurb = g_param_spec_get_blurb(spec);
+  if (!gst_value_deserialize(value, text.c_str()) || (G_VALUE_HOLDS_UINT64(value) && text.find('-') != std::string::npos)) {
+    *why = "'" + text + "' is not a valid value for '" + name + "' (" + blurb + ")";
+  } else if (g_param_value_validate(spec, value)) {  // TRUE: it had to be clamped
+    *why = text + " is out of range for '" + name + "' (" + blurb + ")";
+  } else {
+    return true;
+  }
+  g_value_unset(value);
+  return false;
+}
+
+bool set_property(App& app, const std::string& name, const std::string& text) {
+  GValue value = G_VALUE_INIT;
+  std::string why;
+  if (!property_value(app.restyle, name, text, &value, &why)) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    return false;
+  }
+  g_object_set_property(G_OBJECT(app.restyle), name.c_str(), &value);
   g_value_unset(&value);
-  return ok;
+  return true;
 }
 
 void print_property(App& app, const std::string& name) {
@@ -158,16 +177,68 @@ const char* kHelp =
     "          view merged|aligned|translated|mask|side-by-side | mode face|frame |\n"
     "          set PROPERTY VALUE | get PROPERTY | help | quit\n";
 
-void run_command(App& app, const std::string& line) {
+const char* kExitCodes =
+    "exit codes: 0 played to the end or quit; 1 bad input (options, script, no display for the window,\n"
+    "            a missing element or model) or an error while playing\n";
+
+bool is_property_command(const std::string& verb) {
+  return verb == "domain" || verb == "seed" || verb == "psi" || verb == "reference" || verb == "style-file" ||
+         verb == "view" || verb == "mode";
+}
+
+// What is wrong with a command before it runs ("" when nothing): an unknown verb, a missing
+// argument, a property or value the element would not take. The domain's name is the model's
+// business: a wrong one is the element's warning when the step runs.
+std::string check_command(GstElement* element, const std::string& line) {
+  const std::string cmd = trim(line);
+  if (cmd.empty() || cmd[0] == '#') return "";
+  const auto space = cmd.find_first_of(" \t");
+  const std::string verb = cmd.substr(0, space);
+  const std::string arg = space == std::string::npos ? "" : trim(cmd.substr(space));
+  std::string property = verb, text = arg, why;
+  if (verb == "quit" || verb == "q" || verb == "help") return "";
+  if (verb == "get") {
+    if (arg.empty()) return "usage: get PROPERTY";
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(element), arg.c_str()) == nullptr)
+      return "no property '" + arg + "' (see gst-inspect-1.0 starganv2)";
+    return "";
+  }
+  if (verb == "set") {
+    const auto sep = arg.find_first_of(" \t");
+    if (sep == std::string::npos) return "usage: set PROPERTY VALUE";
+    property = arg.substr(0, sep);
+    text = trim(arg.substr(sep));
+  } else if (!is_property_command(verb)) {
+    return "unknown command '" + verb + "' (commands: domain, seed, psi, reference, style-file, view, mode, set, get, "
+           "help, quit)";
+  } else if (arg.empty()) {
+    return "usage: " + verb + " VALUE";
+  }
+  GValue value = G_VALUE_INIT;
+  if (!property_value(element, property, text, &value, &why)) return why;
+  g_value_unset(&value);
+  return "";
+}
+
+// `frame`: the frame a frame step runs before; -1 for other commands.
+void run_command(App& app, const std::string& line, long long frame = -1) {
   const std::string cmd = trim(line);
   if (cmd.empty() || cmd[0] == '#') return;
   const auto space = cmd.find_first_of(" \t");
   const std::string verb = cmd.substr(0, space);
   const std::string arg = space == std::string::npos ? "" : trim(cmd.substr(space));
-  std::printf("[frame %lld, %.2f s] %s\n", app.frames.load(), seconds_playing(app), cmd.c_str());
+  std::printf("[frame %lld, %.2f s] %s\n", frame >= 0 ? frame : app.frames.load(), seconds_playing(app), cmd.c_str());
   std::fflush(stdout);
   if (verb == "quit" || verb == "q") {
-    request_quit(app);
+    if (frame >= 0) {
+      // From the streaming thread: the main loop sends the EOS (it may wait for this thread).
+      g_idle_add([](gpointer data) -> gboolean {
+        request_quit(*static_cast<App*>(data));
+        return G_SOURCE_REMOVE;
+      }, &app);
+    } else {
+      request_quit(app);
+    }
   } else if (verb == "help") {
     std::fputs(kHelp, stdout);
   } else if (verb == "get") {
@@ -176,8 +247,7 @@ void run_command(App& app, const std::string& line) {
     const auto sep = arg.find_first_of(" \t");
     if (sep == std::string::npos) std::fprintf(stderr, "usage: set PROPERTY VALUE\n");
     else set_property(app, arg.substr(0, sep), trim(arg.substr(sep)));
-  } else if (verb == "domain" || verb == "seed" || verb == "psi" || verb == "reference" ||
-             verb == "style-file" || verb == "view" || verb == "mode") {
+  } else if (is_property_command(verb)) {
     if (arg.empty()) std::fprintf(stderr, "usage: %s VALUE\n", verb.c_str());
     else set_property(app, verb, arg);
   } else {
@@ -187,6 +257,7 @@ void run_command(App& app, const std::string& line) {
 }
 
 // "2.5 domain male; @48 seed 3; quit" -> steps (a step without a time runs right at the start).
+// Prints one message and returns false when a step cannot be read.
 bool parse_script(const std::string& text, std::vector<Step>& steps) {
   gchar** parts = g_strsplit(text.c_str(), ";", -1);
   bool ok = true;
@@ -222,14 +293,26 @@ bool parse_script(const std::string& text, std::vector<Step>& steps) {
 gboolean on_script_tick(gpointer data) {
   auto& app = *static_cast<App*>(data);
   if (app.playing_since_us < 0) return G_SOURCE_CONTINUE;
-  while (app.next_step < app.script.size() && !app.quitting) {
-    const Step& s = app.script[app.next_step];
-    const bool due = s.at_frame >= 0 ? app.frames.load() >= s.at_frame : seconds_playing(app) >= s.at_seconds;
-    if (!due) break;
-    ++app.next_step;
+  while (app.next_timed < app.timed_steps.size() && !app.quitting) {
+    const Step& s = app.timed_steps[app.next_timed];
+    if (seconds_playing(app) < s.at_seconds) break;
+    ++app.next_timed;
     run_command(app, s.command);
   }
-  return app.next_step < app.script.size() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return app.next_timed < app.timed_steps.size() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+// Frame steps run here, on the streaming thread, before the frame they name enters the element:
+// the element reads its properties as each frame comes in, so that frame is the first with the
+// change, however fast or slow the sink takes frames (a timer on the main loop would see a count
+// that a fast file sink has long passed).
+GstPadProbeReturn run_frame_steps(GstPad*, GstPadProbeInfo*, gpointer data) {
+  auto& app = *static_cast<App*>(data);
+  const long long frame = app.frames_in++;
+  while (app.next_frame_step < app.frame_steps.size() && !app.quitting &&
+         app.frame_steps[app.next_frame_step].at_frame <= frame)
+    run_command(app, app.frame_steps[app.next_frame_step++].command, frame);
+  return GST_PAD_PROBE_OK;
 }
 
 gboolean on_stdin(GIOChannel* channel, GIOCondition, gpointer data) {
@@ -303,14 +386,15 @@ int main(int argc, char** argv) {
   gchar* domain = nullptr;
   gchar* script = nullptr;
   gchar* options = nullptr;
-  gint64 seed = 7;
+  gchar* seed_text = nullptr;
   const GOptionEntry entries[] = {
       {"source", 0, 0, G_OPTION_ARG_STRING, &source, "file:PATH or v4l2:DEVICE (default v4l2:/dev/video0)", "SRC"},
-      {"sink", 0, 0, G_OPTION_ARG_STRING, &sink, "window (default), none, or file:OUT.mp4|.mkv (H.264)", "SINK"},
+      {"sink", 0, 0, G_OPTION_ARG_STRING, &sink,
+       "window (default), none, or file:OUT.mp4|.mov|.mkv|.avi (H.264; the container follows the extension)", "SINK"},
       {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint,
        "model file (default: the shipped demo model, demo-faces-64.safetensors)", "PATH"},
       {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "domain at start (default: the model's first)", "NAME"},
-      {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "seed at start (default 7)", "N"},
+      {"seed", 0, 0, G_OPTION_ARG_STRING, &seed_text, "seed at start, a whole number >= 0 (default 7)", "N"},
       {"options", 0, 0, G_OPTION_ARG_STRING, &options, "more element properties, e.g. \"psi=0.7 detect-interval=3\"",
        "PROPS"},
       {"script", 0, 0, G_OPTION_ARG_STRING, &script,
@@ -318,7 +402,8 @@ int main(int argc, char** argv) {
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
   };
   GOptionContext* context = g_option_context_new("- restyle faces and switch the style while playing");
-  g_option_context_set_description(context, kHelp);
+  const std::string description = std::string(kHelp) + "\n" + kExitCodes;
+  g_option_context_set_description(context, description.c_str());
   g_option_context_add_main_entries(context, entries, nullptr);
   g_option_context_add_group(context, gst_init_get_option_group());
   GError* error = nullptr;
@@ -328,8 +413,26 @@ int main(int argc, char** argv) {
   }
   g_option_context_free(context);
 
+  if (argc > 1) {
+    std::fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
+    return kExitBadInput;
+  }
+  guint64 seed = 7;
+  if (seed_text != nullptr) {
+    GError* seed_error = nullptr;
+    // Decimal digits only: GLib's parser would take "-5" for 2^64 - 5 in other calls.
+    if (!g_ascii_string_to_unsigned(seed_text, 10, 0, G_MAXUINT64, &seed, &seed_error) || seed_text[0] == '-' ||
+        seed_text[0] == '+') {
+      std::fprintf(stderr, "--seed needs a whole number >= 0, got '%s'\n", seed_text);
+      g_clear_error(&seed_error);
+      return kExitBadInput;
+    }
+  }
+
   App app;
-  if (script != nullptr && !parse_script(script, app.script)) return kExitBadInput;
+  std::vector<Step> script_steps;
+  if (script != nullptr && !parse_script(script, script_steps)) return kExitBadInput;
+  for (const Step& s : script_steps) (s.at_frame >= 0 ? app.frame_steps : app.timed_steps).push_back(s);
 
   std::string model = checkpoint ? checkpoint : "";
   if (model.empty()) {
@@ -346,6 +449,10 @@ int main(int argc, char** argv) {
   std::string desc;
   bool live = false;
   if (src.rfind("file:", 0) == 0) {
+    if (!g_file_test(src.substr(5).c_str(), G_FILE_TEST_IS_REGULAR)) {
+      std::fprintf(stderr, "--source %s: no such file\n", src.c_str());
+      return kExitBadInput;
+    }
     desc = "filesrc location=" + launch_quoted(src.substr(5)) + " ! decodebin";
     // As in convert-file.sh: decodebin's mpeg4videoparse repeats timestamps on some AVI files.
     if (GstPluginFeature* f = gst_registry_lookup_feature(gst_registry_get(), "mpeg4videoparse")) {
@@ -363,7 +470,8 @@ int main(int argc, char** argv) {
   // camera. A file: nothing is dropped.
   desc += live ? " ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0"
                : " ! video/x-raw ! queue";
-  desc += " ! videoconvert ! starganv2 name=restyle checkpoint=" + launch_quoted(model) + " seed=" + std::to_string(seed);
+  desc += " ! videoconvert ! starganv2 name=restyle checkpoint=" + launch_quoted(model) +
+          " seed=" + std::to_string(static_cast<unsigned long long>(seed));
   if (domain) desc += " domain=" + launch_quoted(domain);
   if (options) desc += std::string(" ") + options;
   desc += " ! videoconvert ! ";
@@ -380,6 +488,21 @@ int main(int argc, char** argv) {
     desc += "fakesink sync=false";
   } else if (snk.rfind("file:", 0) == 0) {
     out_file = snk.substr(5);
+    // The container the name promises; H.264 goes into each of these.
+    gchar* lower = g_ascii_strdown(out_file.c_str(), -1);
+    const std::string name = lower;
+    g_free(lower);
+    const auto ends = [&](const char* ext) { return g_str_has_suffix(name.c_str(), ext); };
+    std::string muxer;
+    if (ends(".mp4") || ends(".m4v")) muxer = "mp4mux";
+    else if (ends(".mov")) muxer = "qtmux";
+    else if (ends(".mkv")) muxer = "matroskamux";
+    else if (ends(".avi")) muxer = "avimux";
+    if (muxer.empty()) {
+      std::fprintf(stderr, "--sink %s: cannot write that kind of file; name it .mp4, .mov, .mkv or .avi\n",
+                   snk.c_str());
+      return kExitBadInput;
+    }
     app.writing_file = true;
     gchar* parent = g_path_get_dirname(out_file.c_str());
     gchar* base = g_path_get_basename(out_file.c_str());
@@ -390,10 +513,9 @@ int main(int argc, char** argv) {
     g_free(part);
     g_free(base);
     g_free(parent);
-    const bool mkv = g_str_has_suffix(out_file.c_str(), ".mkv");
     // 4:2:0: from RGB frames x264enc would pick 4:4:4, which most players cannot play.
-    desc += "video/x-raw,format=I420 ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse ! " +
-            std::string(mkv ? "matroskamux" : "mp4mux") + " ! filesink location=" + launch_quoted(part_file);
+    desc += "video/x-raw,format=I420 ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse ! " + muxer +
+            " ! filesink location=" + launch_quoted(part_file);
   } else {
     std::fprintf(stderr, "--sink %s: want window, none or file:PATH\n", snk.c_str());
     return kExitBadInput;
@@ -408,9 +530,22 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
   app.restyle = gst_bin_get_by_name(GST_BIN(app.pipeline), "restyle");
+  // Every step of the script checked before anything starts: a typo is not found halfway.
+  for (const Step& s : script_steps) {
+    const std::string why = check_command(app.restyle, s.command);
+    if (!why.empty()) {
+      std::fprintf(stderr, "--script: step '%s': %s\n", s.command.c_str(), why.c_str());
+      gst_object_unref(app.restyle);
+      gst_object_unref(app.pipeline);
+      return kExitBadInput;
+    }
+  }
   GstPad* src_pad = gst_element_get_static_pad(app.restyle, "src");
   gst_pad_add_probe(src_pad, GST_PAD_PROBE_TYPE_BUFFER, count_frame, &app, nullptr);
   gst_object_unref(src_pad);
+  GstPad* sink_pad = gst_element_get_static_pad(app.restyle, "sink");
+  gst_pad_add_probe(sink_pad, GST_PAD_PROBE_TYPE_BUFFER, run_frame_steps, &app, nullptr);
+  gst_object_unref(sink_pad);
 
   app.loop = g_main_loop_new(nullptr, FALSE);
   GstBus* bus = gst_element_get_bus(app.pipeline);
@@ -418,7 +553,7 @@ int main(int argc, char** argv) {
   gst_object_unref(bus);
   GIOChannel* in = g_io_channel_unix_new(STDIN_FILENO);
   g_io_add_watch(in, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP), on_stdin, &app);
-  if (!app.script.empty()) g_timeout_add(20, on_script_tick, &app);
+  if (!app.timed_steps.empty()) g_timeout_add(20, on_script_tick, &app);
   g_unix_signal_add(SIGINT, [](gpointer data) -> gboolean {
     request_quit(*static_cast<App*>(data));  // a second Ctrl-C quits at once
     return G_SOURCE_CONTINUE;

@@ -303,7 +303,8 @@ TranslatorNets load_translator_nets(const std::filesystem::path& checkpoint,
                             "give the FAN weights as a separate file (fan checkpoint)");
     }
   } else if (!fan_checkpoint.empty()) {
-    nets.warnings.push_back(fan_checkpoint.string() + ": ignored, the model has w_hpf = 0 and uses no FAN masks");
+    nets.warnings.push_back("the FAN file " + fan_checkpoint.string() + " is not used: the model " + checkpoint.string() +
+                            " has w_hpf = 0 and needs no FAN face masks");
   }
   return nets;
 }

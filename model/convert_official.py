@@ -267,6 +267,50 @@ def _describe_start(path):
     return "it starts with the bytes %s" % head[:8].hex(" ")
 
 
+def _safetensors_metadata(path):
+    """The "__metadata__" of a safetensors file (an 8-byte header length, then a JSON object), or
+    None when the file is not one. Reads the header alone."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return None
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > min(os.fstat(f.fileno()).st_size - 8, 100 * 1024 * 1024):
+            return None
+        text = f.read(n)
+    if not text.startswith(b"{"):
+        return None
+    try:
+        header = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(header, dict):
+        return None
+    meta = header.get("__metadata__", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def _describe_safetensors(path, meta):
+    """What a safetensors file is to this project: its own model, FAN or style file, or another one."""
+    if {"format_version", "config", "domains"} <= set(meta):
+        try:
+            domains = ", ".join(json.loads(meta["domains"]))
+            img_size = json.loads(meta["config"]).get("img_size")
+        except (ValueError, AttributeError, TypeError):
+            domains, img_size = "?", "?"
+        return ("%s is already a model file of this project (safetensors; domains %s, img_size %s%s): nothing to "
+                "convert, give it as it is to the element (checkpoint=%s) or to starganv2-translate --checkpoint"
+                % (path, domains, img_size, ", written by " + meta["producer"] if meta.get("producer") else "", path))
+    if meta.get("contents") == "fan":
+        return ("%s is already a FAN file of this project (safetensors): nothing to convert, give it as it is to "
+                "the element's fan-checkpoint or to starganv2-train --fan" % path)
+    if meta.get("format") == "starganv2-style":
+        return ("%s is a style file of this project (safetensors), for the element's style-file and "
+                "starganv2-translate --style-file: nothing to convert" % path)
+    return ("%s: not a PyTorch checkpoint but a safetensors file that is not one of this project's; this "
+            "converter reads the authors' torch.save checkpoints (*_nets_ema.ckpt, wing.ckpt)" % path)
+
+
 def _load_failure(e):
     """torch.load's reason, without its advice on how to load the file with code execution allowed."""
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
@@ -290,6 +334,9 @@ def load_pickle(path):
     except OSError as e:
         raise ConvertError("%s: cannot read: %s" % (path, e.strerror or e))
     if kind is None:
+        meta = _safetensors_metadata(path)
+        if meta is not None:
+            raise ConvertError(_describe_safetensors(path, meta))
         raise ConvertError("%s: not a PyTorch checkpoint (neither the zip archive nor the legacy format that "
                            "torch.save writes; %s)" % (path, _describe_start(path)))
     if kind == "zip":

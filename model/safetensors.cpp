@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -166,26 +167,57 @@ CheckpointError failure(const std::string& file, const std::string& problem) {
   return CheckpointError(file + ": " + problem);
 }
 
+// The first bytes of a file for a message: as text when they are printable, else in hex.
+std::string describe_start(const unsigned char* bytes, size_t n) {
+  bool text = n > 0;
+  for (size_t i = 0; i < n; ++i) text = text && (std::isprint(bytes[i]) || bytes[i] == '\n' || bytes[i] == '\t');
+  std::string out;
+  if (text) {
+    for (size_t i = 0; i < n; ++i) out += bytes[i] == '\n' || bytes[i] == '\t' ? ' ' : static_cast<char>(bytes[i]);
+    return "the text \"" + out + "\"";
+  }
+  static const char* kHex = "0123456789abcdef";
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out += ' ';
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 15];
+  }
+  return "the bytes " + out;
+}
+
 void parse_header(const Fd& fd, ParsedFile& pf) {
   const std::string& file = pf.file;
-  auto fail = [&](const std::string& problem) { return failure(file, problem); };
+  // A safetensors file starts with an 8-byte header length and then the JSON header, '{'. One
+  // that does not is another kind of file (a text, a pickle, an image given by mistake): that is
+  // said first, then which check it failed. A file that starts right keeps the plain detail (a
+  // truncated or damaged safetensors file).
+  bool starts_right = false;
+  auto fail = [&](const std::string& problem) {
+    return starts_right ? failure(file, problem) : CheckpointError(file + " is not a safetensors model file: " + problem);
+  };
   struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) throw fail("cannot stat: " + errno_text(errno));
-  if (S_ISDIR(st.st_mode)) throw fail("is a directory, not a safetensors file");
-  if (!S_ISREG(st.st_mode)) throw fail("not a regular file");
+  if (::fstat(fd.fd, &st) != 0) throw failure(file, "cannot stat: " + errno_text(errno));
+  if (S_ISDIR(st.st_mode)) throw failure(file, "is a directory, not a safetensors file");
+  if (!S_ISREG(st.st_mode)) throw failure(file, "not a regular file");
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size == 0) throw fail("empty file");
   if (file_size < 8)
-    throw fail("truncated: " + std::to_string(file_size) + " bytes, less than the 8-byte header length");
+    throw fail("only " + std::to_string(file_size) + " bytes, less than the 8-byte header length");
 
-  unsigned char len_bytes[8];
+  unsigned char head[16];
+  const size_t head_len = static_cast<size_t>(std::min<uint64_t>(file_size, sizeof head));
   int err = 0;
-  if (!pread_all(fd.fd, len_bytes, 8, 0, &err)) throw fail("cannot read header length: " + errno_text(err));
+  if (!pread_all(fd.fd, head, head_len, 0, &err)) throw failure(file, "cannot read header length: " + errno_text(err));
+  starts_right = head_len > 8 && head[8] == '{';
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  if (header_len > file_size - 8)
-    throw fail("truncated: header says " + std::to_string(header_len) + " bytes but file has " +
-               std::to_string(file_size - 8) + " after the length field (not a safetensors file?)");
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | head[i];
+  if (header_len > file_size - 8) {
+    if (starts_right)
+      throw fail("truncated: header says " + std::to_string(header_len) + " bytes but file has " +
+                 std::to_string(file_size - 8) + " after the length field");
+    throw fail("it starts with " + describe_start(head, head_len) + "; read as a header length, its first 8 bytes say " +
+               std::to_string(header_len) + " bytes, but the file has " + std::to_string(file_size - 8) + " after them");
+  }
   if (header_len > kMaxHeaderBytes)
     throw fail("header of " + std::to_string(header_len) + " bytes exceeds the limit of " +
                std::to_string(kMaxHeaderBytes));

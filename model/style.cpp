@@ -31,7 +31,8 @@ void save_style(const std::filesystem::path& path, const std::vector<float>& sty
   save_style(path, t, metadata);
 }
 
-at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim) {
+at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim,
+                      std::map<std::string, std::string>* metadata) {
   const std::string file = path.string();
   // The layout of a style file is known before reading it: one float "style" tensor of
   // style_dim elements and nothing else; checked on the header, so a large file is refused
@@ -67,6 +68,7 @@ at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim) {
   if (!at::isfinite(s).all().item<bool>()) {
     throw CheckpointError(file + ": tensor \"style\" holds NaN or infinite values");
   }
+  if (metadata) *metadata = content.metadata;
   return s;
 }
 

@@ -23,9 +23,11 @@ void save_style(const std::filesystem::path& path, const std::vector<float>& sty
                 const std::map<std::string, std::string>& metadata = {});
 
 // Reads a style file: requires a "style" tensor with style_dim elements ((style_dim) or
-// (1, style_dim); F32/F16/BF16) and finite values. Returns (style_dim) float32 on the CPU.
-// Throws CheckpointError naming the file and the problem.
-at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim);
+// (1, style_dim); F32/F16/BF16) and finite values. Returns (style_dim) float32 on the CPU, and
+// the file's metadata in `metadata` when given (e.g. "domain", which starganv2-translate
+// --save-style writes). Throws CheckpointError naming the file and the problem.
+at::Tensor load_style(const std::filesystem::path& path, int64_t style_dim,
+                      std::map<std::string, std::string>* metadata = nullptr);
 
 // (1 - t) * a + t * b, as torch.lerp (the official interpolation). Requires equal shapes and
 // t in [0, 1]; throws std::invalid_argument otherwise. t = 0 returns a, t = 1 returns b exactly.

@@ -53,6 +53,13 @@
  * of it and gst_structure_from_string() reads it back. gst-inspect-1.0 shows the same as the
  * "Messages" line of the factory details.
  *
+ * ## Flow
+ * Once downstream refuses a frame (EOS, FLUSHING, NOT_LINKED or an error), the frames the
+ * element still holds (see #GstStarganv2:overlap) are dropped rather than pushed, and the refusal
+ * is the return of the buffer upstream, as from any element: upstream then ends the stream (or
+ * posts the error), and the EOS that follows pushes nothing more. A buffer that still comes in
+ * afterwards is taken as any element would take it.
+ *
  * ## Animation and transitions
  * #GstStarganv2:psi, #GstStarganv2:feather and #GstStarganv2:strength are controllable: the
  * element syncs them to each buffer's stream time, so a #GstInterpolationControlSource animates
@@ -298,6 +305,9 @@ struct GstStarganv2Private {
   sp::PixelLayout layout = sp::PixelLayout::kRGB;
   std::deque<PendingFrame> pending;  // what the processor holds, oldest first
   uint64_t next_tag = 0;
+  // generate_output() gave the base class a frame to push and has not heard back: GstBaseTransform
+  // calls it again only when that push returned GST_FLOW_OK (see downstream_flow()).
+  bool push_unconfirmed = false;
   sp::LatencyEstimate latency_estimate;  // plugin/latency.h: the rule of the reported latency
   guint64 processed = 0;
   guint64 reused = 0;
@@ -612,6 +622,9 @@ static gboolean start_unguarded(GstStarganv2* self) {
   const std::string device = processor->active_device();
   GST_INFO_OBJECT(self, "loaded on %s; a warm-up translation took %.2f ms", device.c_str(),
                   std::chrono::duration<double, std::milli>(warm).count());
+  // Accepted but worth knowing (e.g. a fan-checkpoint the model does not use): the stream runs.
+  for (const std::string& w : processor->warnings())
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("%s", w.c_str()), (nullptr));
 
   priv->processor = std::move(processor);
   priv->style_in_use = s.style;
@@ -619,6 +632,7 @@ static gboolean start_unguarded(GstStarganv2* self) {
   priv->latency_estimate.reset(warm_latency);
   priv->processed = 0;
   priv->reused = 0;
+  priv->push_unconfirmed = false;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     priv->started = true;
@@ -656,11 +670,36 @@ static void release_pending(GstStarganv2* self) {
   priv->pending.clear();
 }
 
+// Downstream refused a frame (`ret`): the frames still inside are dropped, not pushed (EOS:
+// quietly; FLUSHING, NOT_LINKED or an error: the refusal went upstream as the return of the
+// chain call that pushed, and upstream posts the error, as with any element). Nothing is kept
+// of it: a buffer that comes in later is taken and pushed in its turn, as a plain element would
+// push it, and downstream answers it again.
+static void stop_pushing(GstStarganv2* self, GstFlowReturn ret) {
+  GST_DEBUG_OBJECT(self, "downstream returned %s: dropping the %zu frame(s) inside", gst_flow_get_name(ret),
+                   self->priv->pending.size());
+  release_pending(self);
+}
+
+// What downstream said to the last frame the base class pushed, when that is not known yet:
+// GstBaseTransform calls generate_output() again only after a push that returned GST_FLOW_OK,
+// so a frame still unconfirmed when the next buffer or event comes was refused, and the source
+// pad keeps the answer. A refusal drops the frames inside (stop_pushing) and is returned.
+static GstFlowReturn downstream_flow(GstStarganv2* self) {
+  auto* priv = self->priv;
+  if (!priv->push_unconfirmed) return GST_FLOW_OK;
+  priv->push_unconfirmed = false;
+  const GstFlowReturn last = gst_pad_get_last_flow_return(GST_BASE_TRANSFORM_SRC_PAD(self));
+  if (last != GST_FLOW_OK) stop_pushing(self, last);
+  return last;
+}
+
 static gboolean gst_starganv2_stop(GstBaseTransform* trans) {
   auto* self = GST_STARGANV2(trans);
   auto* priv = self->priv;
   return guarded(self, "Releasing the model", FALSE, [&] {
     release_pending(self);
+    priv->push_unconfirmed = false;
     priv->processor.reset();
     {
       std::lock_guard<std::mutex> lk(priv->lock);
@@ -941,6 +980,8 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
     GST_ELEMENT_ERROR(self, CORE, FAILED, ("The element was not started."), (nullptr));
     return GST_FLOW_ERROR;
   }
+  // After a refusal the frames that were inside are gone; this buffer starts afresh.
+  downstream_flow(self);
   // Controlled properties (psi, feather, strength) take their values for this buffer's stream
   // time, as GstBaseTransform would do before a transform: so a GstInterpolationControlSource
   // animates them by timestamps, and a file comes out the same on every run.
@@ -1035,6 +1076,9 @@ static GstFlowReturn gst_starganv2_generate_output(GstBaseTransform* trans, GstB
   auto* self = GST_STARGANV2(trans);
   auto* priv = self->priv;
   *outbuf = nullptr;
+  // Called again within a chain call only after the base class pushed the last frame given with
+  // GST_FLOW_OK.
+  priv->push_unconfirmed = false;
   return guarded(self, "Translating a frame", GST_FLOW_ERROR, [&] {
     if (!priv->processor) return GST_FLOW_OK;
     try {
@@ -1043,15 +1087,17 @@ static GstFlowReturn gst_starganv2_generate_output(GstBaseTransform* trans, GstB
       forget_dropped(self);
       throw;
     }
+    priv->push_unconfirmed = *outbuf != nullptr;
     return GST_FLOW_OK;
   });
 }
 
 // Pushes every frame still inside downstream, oldest first (before a serialized event, so that
-// it stays behind the buffers that came before it).
+// it stays behind the buffers that came before it), unless downstream refused one already.
 static GstFlowReturn drain(GstStarganv2* self) {
   auto* priv = self->priv;
-  GstFlowReturn ret = GST_FLOW_OK;
+  GstFlowReturn ret = downstream_flow(self);
+  if (ret != GST_FLOW_OK) return ret;
   while (priv->processor && priv->processor->in_flight() > 0) {
     GstBuffer* buffer = nullptr;
     try {
@@ -1063,7 +1109,7 @@ static GstFlowReturn drain(GstStarganv2* self) {
     if (buffer == nullptr) break;
     ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), buffer);
     if (ret != GST_FLOW_OK) {
-      release_pending(self);  // downstream is gone or flushing: the rest cannot go anywhere
+      stop_pushing(self, ret);
       break;
     }
   }
@@ -1161,6 +1207,7 @@ static gboolean gst_starganv2_sink_event(GstBaseTransform* trans, GstEvent* even
       // The frames inside belong to before the flush: dropped, not pushed.
       ok = guarded(self, "Handling a flush", false, [&] {
         release_pending(self);
+        priv->push_unconfirmed = false;
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->earliest_time = GST_CLOCK_TIME_NONE;
         priv->reset_pending = true;
@@ -1231,7 +1278,8 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
    * GstStarganv2:fan-checkpoint:
    *
    * The FAN landmark network's weights when they are not in #GstStarganv2:checkpoint. Only
-   * models with w_hpf > 0 need them.
+   * models with w_hpf > 0 need them; given to a model that needs none, the file is not read and
+   * a warning on the bus says so.
    */
   properties[PROP_FAN_CHECKPOINT] = g_param_spec_string(
       "fan-checkpoint", "FAN checkpoint",

@@ -56,10 +56,21 @@ MutableImageView mutable_view_of(cv::Mat& crop) {
                           PixelFormat::kRGB};
 }
 
+// A relative path is looked up from the current folder, which is not always the one the user
+// thinks of (a pipeline started from another folder): the error names both.
 void require_file(const std::string& path, const char* what) {
   std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw ProcessorError(Kind::kNotFound, std::string(what) + " " + path + " does not exist");
+  if (!fs::exists(path, ec)) {
+    std::string where;
+    if (fs::path(path).is_relative()) {
+      std::error_code cwd_ec;
+      const fs::path cwd = fs::current_path(cwd_ec);
+      if (!cwd_ec)
+        where = " (looked for " + (cwd / path).lexically_normal().string() + ": relative paths start in the current folder, " +
+                cwd.string() + ")";
+    }
+    throw ProcessorError(Kind::kNotFound, std::string(what) + " " + path + " does not exist" + where);
+  }
   if (fs::is_directory(path, ec))
     throw ProcessorError(Kind::kRead, std::string(what) + " " + path + " is a directory");
 }
@@ -411,7 +422,19 @@ void Processor::Impl::set_style(const StyleOptions& o) {
     next->source = StyleSource::kStyleFile;
     require_file(o.style_file, "style file");
     try {
-      translator.use_style(load_style(o.style_file, translator.config().style_dim));
+      std::map<std::string, std::string> meta;
+      translator.use_style(load_style(o.style_file, translator.config().style_dim, &meta));
+      // A style file's style is of the domain it was made for (its "domain", as --save-style
+      // writes it): that is the domain reported, not the domain setting, which only chooses
+      // latent and reference styles. A file without one, or naming a domain this model lacks,
+      // is reported under the domain setting.
+      const auto named = meta.find("domain");
+      const auto& names = translator.domains();
+      const auto it = named == meta.end() ? names.end() : std::find(names.begin(), names.end(), named->second);
+      if (it != names.end()) {
+        next->domain = it - names.begin();
+        next->domain_name = *it;
+      }
     } catch (const CheckpointError& e) {
       throw ProcessorError(Kind::kRead, e.what());
     } catch (const std::invalid_argument& e) {
@@ -505,6 +528,8 @@ Processor::~Processor() = default;
 
 std::string Processor::active_device() const { return impl_->translator.device().str(); }
 
+std::vector<std::string> Processor::warnings() const { return impl_->translator.warnings(); }
+
 const std::vector<std::string>& Processor::domains() const {
   return impl_->translator.domains();
 }
@@ -551,5 +576,7 @@ std::vector<float> Processor::style_vector() const {
   const at::Tensor values = s.to(at::kCPU, at::kFloat).contiguous().reshape({-1});
   return std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
 }
+
+std::string Processor::style_domain() const { return impl_->plan ? impl_->plan->domain_name : std::string(); }
 
 }  // namespace starganv2::plugin

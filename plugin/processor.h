@@ -205,6 +205,9 @@ class Processor {
   Processor& operator=(const Processor&) = delete;
 
   std::string active_device() const;              // e.g. "cpu", "cuda:0"
+  // What the engine noted without failing, one sentence each: a FAN file the model does not use,
+  // tensors its networks do not have, CUDA graphs turned off. Read it when no frame is inside.
+  std::vector<std::string> warnings() const;
   const std::vector<std::string>& domains() const;
   int img_size() const;
 
@@ -216,6 +219,9 @@ class Processor {
   // The current style code (style_dim values, after psi), e.g. to save it as a style file;
   // empty before the first set_style().
   std::vector<float> style_vector() const;
+  // The domain of the current style, as frames report it: the domain setting's name, or a style
+  // file's own domain; empty before the first set_style().
+  std::string style_domain() const;
   // Feather, colour matching, max-faces and min-face-size apply from the next frame; a new
   // detect-interval or smoothing needs a new face tracker, which is built on a worker thread
   // (frames keep the old one meanwhile, a few frames at most) unless a spare one is at hand.

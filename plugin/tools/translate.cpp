@@ -376,7 +376,9 @@ int run(const Options& o, bool seeds_given) {
 
   // Every style once before any image: an unknown domain or a reference without a face stops
   // the run here, not after half a folder.
+  // Each style's domain as the processor reports it: --domain's name, or a style file's own.
   std::vector<std::vector<float>> style_codes;
+  std::vector<std::string> style_domains;
   for (const Style& s : styles) {
     try {
       processor->set_style(s.options);
@@ -384,18 +386,18 @@ int run(const Options& o, bool seeds_given) {
       throw Fatal(e.what());
     }
     if (!style_paths.empty()) style_codes.push_back(processor->style_vector());
+    style_domains.push_back(processor->style_domain());
   }
-  // set_style() accepted the domain, so it is a name or an index in range.
-  const auto& domains = processor->domains();
-  std::string domain = domains.front();
-  if (!o.domain.empty())
-    domain = std::find(domains.begin(), domains.end(), o.domain) != domains.end() ? o.domain
-                                                                                   : domains.at(std::stoul(o.domain));
+  std::vector<std::string> domains_used;
+  for (const std::string& d : style_domains)
+    if (std::find(domains_used.begin(), domains_used.end(), d) == domains_used.end()) domains_used.push_back(d);
+  std::string domains_text;
+  for (const std::string& d : domains_used) domains_text += (domains_text.empty() ? "" : ", ") + d;
   // Style files, once every style is known to work: whole files (written atomically) or none.
   for (size_t k = 0; k < style_paths.size(); ++k) {
     try {
       starganv2::save_style(style_paths[k], style_codes[k],
-                            {{"domain", domain},
+                            {{"domain", style_domains[k]},
                              {"source", style_source(styles[k].options)},
                              {"checkpoint", fs::path(o.checkpoint).filename().string()},
                              {"producer", kProgram}});
@@ -406,7 +408,8 @@ int run(const Options& o, bool seeds_given) {
   }
   if (!o.quiet && !jobs.empty()) {
     std::cout << kProgram << ": " << o.checkpoint << " (" << size << "x" << size << ") on "
-              << processor->active_device() << "; domain " << domain << ", "
+              << processor->active_device() << "; " << (domains_used.size() > 1 ? "domains " : "domain ")
+              << domains_text << ", "
               << plural(styles.size(), "style", "styles") << ", " << plural(jobs.size(), "image", "images")
               << "\n";
   }

@@ -332,6 +332,31 @@ class ConverterTest(unittest.TestCase):
             self.assertIn(what, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, "one message:\n" + r.stderr)
 
+    def test_recognises_this_projects_own_files(self):
+        # A converted model, the FAN file and a safetensors file of another origin, given back to
+        # the converter: each is named for what it is, in one line, and nothing is written.
+        nets_path, _ = self.official_files(AFHQ)
+        model = self.path("afhq.safetensors")
+        self.assert_converts(nets_path, "--domains", "cat", "dog", "wild", "--out", model)
+        wing_path, _ = self.wing_file(CELEBA)
+        fan = self.path("wing.safetensors")
+        self.assert_converts("--wing", wing_path, "--out", fan)
+        other = self.path("other.safetensors")
+        text = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+        with open(other, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + b"\0" * 4)
+        out = self.path("again.safetensors")
+        for path, args, what in [
+                (model, [model, "--domains", "cat", "dog", "wild"],
+                 model + " is already a model file of this project (safetensors; domains cat, dog, wild, img_size 64"),
+                (model, ["--wing", model], model + " is already a model file of this project"),
+                (fan, [fan, "--domains", "a", "b"], fan + " is already a FAN file of this project"),
+                (other, [other, "--domains", "a", "b"],
+                 other + ": not a PyTorch checkpoint but a safetensors file that is not one of this project's")]:
+            r = self.assert_fails(what, *args, "--out", out, out=out)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, "one message:\n" + r.stderr)
+            self.assertNotIn("starts with the bytes", r.stderr)
+
     # -- the FAN alone: --wing wing.ckpt --out wing.safetensors ---------------------------------
 
     def test_wing_alone_writes_a_fan_file(self):

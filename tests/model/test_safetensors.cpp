@@ -63,10 +63,12 @@ std::string error_of(const std::function<void()>& fn) {
   return "";
 }
 
-// Checks that reading the file fails with a message naming it and containing `part`.
+// Checks that reading the file fails with a message that starts with its name ("FILE: problem",
+// or "FILE is not a safetensors model file: ...") and contains `part`.
 void expect_rejected(const fs::path& p, const std::string& part) {
   const std::string msg = error_of([&] { read_safetensors(p); });
-  EXPECT_NE(msg.find(p.string() + ": "), std::string::npos) << "no file name in: " << msg;
+  EXPECT_TRUE(msg.rfind(p.string() + ": ", 0) == 0 || msg.rfind(p.string() + " is not a safetensors model file: ", 0) == 0)
+      << "no file name in front of: " << msg;
   EXPECT_NE(msg.find(part), std::string::npos) << "message: " << msg;
 }
 #define EXPECT_REJECTED(file_arg, part_arg) \
@@ -192,7 +194,25 @@ TEST_F(SafetensorsTest, RejectsMissingFileDirectoryAndEmptyFile_n) {
   EXPECT_REJECTED(empty, "empty file");
   const fs::path tiny = file("tiny.safetensors");
   std::ofstream(tiny) << "abc";
-  EXPECT_REJECTED(tiny, "truncated: 3 bytes");
+  EXPECT_REJECTED(tiny, tiny.string() + " is not a safetensors model file: only 3 bytes");
+}
+
+// A file of another kind (a text, a README given as a model) is called what it is not first,
+// then the details; a safetensors file cut short is still called truncated.
+TEST_F(SafetensorsTest, OtherFilesAreCalledNotSafetensorsFirst_n) {
+  const fs::path text = file("README.md");
+  std::ofstream(text) << "# StarGAN v2\n\nA text file, not a model.\n";
+  const std::string msg = error_of([&] { read_safetensors(text); });
+  EXPECT_EQ(msg.rfind(text.string() + " is not a safetensors model file: it starts with the text \"# StarGAN v2  A \"", 0), 0u)
+      << msg;
+  EXPECT_NE(msg.find("bytes, but the file has"), std::string::npos) << msg;
+  const fs::path binary = file("image.png");
+  std::ofstream(binary, std::ios::binary) << std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x40", 20);
+  EXPECT_REJECTED(binary, binary.string() + " is not a safetensors model file: it starts with the bytes 89 50 4e 47");
+  const std::string header = R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})";
+  const fs::path cut = raw("cut.safetensors", header.size() + 100, header, kEightFloats);
+  EXPECT_REJECTED(cut, cut.string() + ": truncated: header says");
+  EXPECT_EQ(error_of([&] { read_safetensors(cut); }).find("not a safetensors"), std::string::npos);
 }
 
 TEST_F(SafetensorsTest, RejectsHeaderLengthPastTheEnd_n) {

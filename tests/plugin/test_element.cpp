@@ -611,6 +611,7 @@ TEST(Faces, HighPassModelWithFanFromASeparateFile) {
   const Box b = frames[0][0];
   EXPECT_GT(mean_abs_diff(out, face, b.x, b.y, b.x + b.w, b.y + b.h), 5.0);
   EXPECT_EQ(changed_outside(out, face, b, 1.5), 0u);
+  EXPECT_TRUE(drain(r.bus.get(), GST_MESSAGE_WARNING).empty()) << "the FAN file is used";
 }
 
 // Caps renegotiated mid-stream (another size and pixel format) with the face still in view:
@@ -810,6 +811,33 @@ TEST(Errors, MissingCheckpoint_n) {
   const std::string path = (g_files->dir.path() / "nowhere.safetensors").string();
   expect_start_error({{"checkpoint", path}, {"device", "cpu"}}, GST_RESOURCE_ERROR,
                      GST_RESOURCE_ERROR_NOT_FOUND, {path});
+}
+
+// A relative path (a README line run from another folder): the error names the absolute path it
+// looked for and the current folder.
+TEST(Errors, MissingRelativeCheckpointNamesWhereItLooked_n) {
+  const fs::path cwd = fs::current_path();
+  const std::string relative = "examples/models/nowhere-64.safetensors";
+  expect_start_error({{"checkpoint", relative}, {"device", "cpu"}}, GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_NOT_FOUND,
+                     {"checkpoint " + relative + " does not exist", (cwd / relative).string(),
+                      "current folder, " + cwd.string()});
+}
+
+// A FAN file given to a model that needs no FAN is not used: the element runs, with one warning
+// on the bus that says so.
+TEST(Errors, UnusedFanCheckpointIsAWarning_n) {
+  Running r = start(tiny_props({{"fan-checkpoint", g_files->not_an_image.string()}}), "RGB", 64, 48);
+  ASSERT_TRUE(r.element);
+  GstFlowReturn ret;
+  r.push(gradient_image(64, 48), 0, &ret);
+  EXPECT_EQ(ret, GST_FLOW_OK);
+  auto warnings = drain(r.bus.get(), GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string text = message_text(warnings[0].get());
+  EXPECT_NE(text.find(g_files->not_an_image.string() + " is not used"), std::string::npos) << text;
+  EXPECT_NE(text.find("needs no FAN"), std::string::npos) << text;
+  EXPECT_TRUE(r.errors().empty());
 }
 
 TEST(Errors, CorruptCheckpoint_n) {
@@ -1112,6 +1140,164 @@ TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
   // (HOG alone, detecting on every frame, misses it in about 15 frames where the head is turned).
   ASSERT_EQ(a.faces.size(), 270u);
   EXPECT_EQ(with_faces, 269);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow returns: once downstream refuses a frame, the frames still inside are not pushed
+// ---------------------------------------------------------------------------------------------
+
+const char* flow_name(GstFlowReturn ret) { return gst_flow_get_name(ret); }
+
+// A sink that takes `accept` buffers and answers `answer` to every later one (as `identity
+// eos-after` or a failing sink does), counting every buffer that reaches it.
+struct RefusingSink {
+  int accept = 0;
+  GstFlowReturn answer = GST_FLOW_OK;
+  std::atomic<int> got{0};
+
+  GstFlowReturn take() { return ++got > accept ? answer : GST_FLOW_OK; }
+  // On the harness's sink pad: a refused buffer is handled (unreffed) here with the answer.
+  static GstPadProbeReturn probe(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    const GstFlowReturn ret = static_cast<RefusingSink*>(data)->take();
+    if (ret == GST_FLOW_OK) return GST_PAD_PROBE_OK;
+    gst_buffer_unref(GST_PAD_PROBE_INFO_BUFFER(info));
+    GST_PAD_PROBE_INFO_FLOW_RETURN(info) = ret;
+    return GST_PAD_PROBE_HANDLED;
+  }
+  // As an appsink's new-sample callback.
+  static GstFlowReturn new_sample(GstAppSink* sink, gpointer data) {
+    if (GstSample* s = gst_app_sink_pull_sample(sink)) gst_sample_unref(s);
+    return static_cast<RefusingSink*>(data)->take();
+  }
+};
+
+// Driven by hand as a source drives it: frames pushed until a push returns something else than
+// GST_FLOW_OK, then the end of the stream. The refused frame is the last one downstream sees (the
+// frames still inside are not pushed, at the EOS either); the chain call that pushed it returns
+// the refusal. Files hold several frames (overlap), live streams two, and one without overlap;
+// the element itself posts nothing (upstream reports errors). One element per case, flushed
+// between the answers (a flush starts a stream over).
+TEST(Flow, NothingIsPushedAfterDownstreamRefusedAFrame) {
+  constexpr int kAccept = 4, kMaxFrames = 16;
+  const Image frame = gradient_image(64, 48);
+  for (bool live : {false, true})
+    for (bool overlap : {true, false}) {
+      Running r = start(tiny_props({{"overlap", overlap ? "true" : "false"}}), "RGB", 64, 48);
+      ASSERT_TRUE(r.element);
+      gst_harness_set_live(r.h.get(), live);
+      gst_harness_query_latency(r.h.get());
+      for (GstFlowReturn answer : {GST_FLOW_EOS, GST_FLOW_FLUSHING, GST_FLOW_NOT_LINKED, GST_FLOW_ERROR}) {
+        SCOPED_TRACE(std::string(live ? "live" : "file") + (overlap ? ", overlap, " : ", no overlap, ") +
+                     flow_name(answer));
+        RefusingSink sink;
+        sink.accept = kAccept;
+        sink.answer = answer;
+        const gulong probe =
+            gst_pad_add_probe(r.h->sinkpad, GST_PAD_PROBE_TYPE_BUFFER, RefusingSink::probe, &sink, nullptr);
+        auto push = [&](int i) {
+          BufferPtr in = make_buffer(frame, "RGB");
+          GST_BUFFER_PTS(in.get()) = i * GST_SECOND / 30;
+          GST_BUFFER_DURATION(in.get()) = GST_SECOND / 30;
+          return gst_harness_push(r.h.get(), in.release());
+        };
+        GstFlowReturn ret = GST_FLOW_OK;
+        int pushed = 0;
+        while (ret == GST_FLOW_OK && pushed < kMaxFrames) ret = push(pushed++);
+        EXPECT_EQ(ret, answer) << "the chain call that pushed the refused frame returns the refusal";
+        EXPECT_EQ(sink.got.load(), kAccept + 1);
+        gst_harness_push_event(r.h.get(), gst_event_new_eos());
+        EXPECT_EQ(sink.got.load(), kAccept + 1) << "frames of the window were pushed after the refusal";
+        EXPECT_TRUE(r.errors().empty());
+        gst_pad_remove_probe(r.h->sinkpad, probe);
+        // The next answer on a fresh stream.
+        gst_harness_push_event(r.h.get(), gst_event_new_flush_start());
+        gst_harness_push_event(r.h.get(), gst_event_new_flush_stop(TRUE));
+        GstSegment segment;
+        gst_segment_init(&segment, GST_FORMAT_TIME);
+        gst_harness_push_event(r.h.get(), gst_event_new_segment(&segment));
+      }
+    }
+}
+
+// Buffers that still come after a refusal are taken as by any element, which pushes each buffer
+// it gets and lets downstream answer: those frames go out (and identity's one-shot eos-after lets
+// them through, as without the element), while the frames that were inside at the refusal do not.
+TEST(Flow, BuffersAfterARefusalAreTakenAsAnyElementTakesThem) {
+  Running r = start(tiny_props({{"overlap", "true"}}), "RGB", 64, 48);
+  ASSERT_TRUE(r.element);
+  gst_harness_set_live(r.h.get(), FALSE);  // a file: the element holds five frames
+  gst_harness_query_latency(r.h.get());
+  RefusingSink sink;
+  sink.accept = 2;
+  sink.answer = GST_FLOW_EOS;
+  const gulong probe =
+      gst_pad_add_probe(r.h->sinkpad, GST_PAD_PROBE_TYPE_BUFFER, RefusingSink::probe, &sink, nullptr);
+  const Image frame = gradient_image(64, 48);
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (int i = 0; i < 16 && ret == GST_FLOW_OK; ++i) ret = gst_harness_push(r.h.get(), make_buffer(frame, "RGB").release());
+  ASSERT_EQ(ret, GST_FLOW_EOS);
+  gst_pad_remove_probe(r.h->sinkpad, probe);
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(gst_harness_push(r.h.get(), make_buffer(frame, "RGB").release()), GST_FLOW_OK);
+  ASSERT_TRUE(gst_harness_push_event(r.h.get(), gst_event_new_eos()));
+  EXPECT_EQ(gst_harness_buffers_received(r.h.get()), 8u + 2u);
+}
+
+// Buffers that reached the appsink of `videotestsrc (live or not) ! middle ! [tail !] appsink`,
+// whose sink takes `accept` buffers and answers `answer` to later ones (GST_FLOW_OK: takes all).
+int buffers_reaching_the_sink(const std::string& middle, const std::string& tail, bool live, int accept,
+                              GstFlowReturn answer, std::string* error) {
+  const std::string desc = std::string("videotestsrc num-buffers=40 is-live=") + (live ? "true" : "false") +
+                           " ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! " + middle + " ! " +
+                           (tail.empty() ? "" : tail + " ! ") + "appsink name=sink sync=false";
+  GError* err = nullptr;
+  PipelinePtr p(gst_parse_launch(desc.c_str(), &err));
+  if (!p) {
+    *error = err ? err->message : "parse failed";
+    g_clear_error(&err);
+    return -1;
+  }
+  RefusingSink sink;
+  sink.accept = answer == GST_FLOW_OK ? 1000 : accept;
+  sink.answer = answer;
+  ElementPtr appsink(gst_bin_get_by_name(GST_BIN(p.get()), "sink"));
+  GstAppSinkCallbacks callbacks{};
+  callbacks.new_sample = RefusingSink::new_sample;
+  gst_app_sink_set_callbacks(GST_APP_SINK(appsink.get()), &callbacks, &sink, nullptr);
+  if (gst_element_set_state(p.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    *error = "could not start";
+    return -1;
+  }
+  // Sources end the stream after any refusal (posting an error for errors); the EOS that follows
+  // is where the frames inside would be drained.
+  BusPtr bus(gst_element_get_bus(p.get()));
+  MessagePtr m(gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND, GST_MESSAGE_EOS));
+  if (!m) *error = "no EOS";
+  return sink.got.load();
+}
+
+// As users see it: `... ! starganv2 ! identity eos-after=N ! ...` and a sink that fails let
+// exactly as many frames through as the same pipeline without the element (the issue: 35 files
+// instead of 31), live and from a file, with and without overlap.
+TEST(Flow, PipelinesStopWhereTheyStopWithoutTheElement) {
+  const std::string element = "starganv2 device=cpu checkpoint=\"" + g_files->tiny.string() + "\"";
+  for (bool live : {false, true}) {
+    std::string error;
+    const int eos_after = buffers_reaching_the_sink("identity", "identity eos-after=10", live, 0, GST_FLOW_OK, &error);
+    ASSERT_TRUE(error.empty()) << error;
+    const int failing = buffers_reaching_the_sink("identity", "", live, 10, GST_FLOW_ERROR, &error);
+    ASSERT_TRUE(error.empty()) << error;
+    ASSERT_EQ(failing, 11);  // ten taken, the eleventh refused
+    ASSERT_GT(eos_after, 0);
+    ASSERT_LT(eos_after, 40);
+    for (bool overlap : {true, false}) {
+      SCOPED_TRACE(std::string(live ? "live" : "file") + (overlap ? ", overlap" : ", no overlap"));
+      const std::string middle = element + (overlap ? " overlap=true" : " overlap=false");
+      EXPECT_EQ(buffers_reaching_the_sink(middle, "identity eos-after=10", live, 0, GST_FLOW_OK, &error), eos_after);
+      EXPECT_TRUE(error.empty()) << error;
+      EXPECT_EQ(buffers_reaching_the_sink(middle, "", live, 10, GST_FLOW_ERROR, &error), failing);
+      EXPECT_TRUE(error.empty()) << error;
+    }
+  }
 }
 
 // A live stream never runs a whole-frame detection on the streaming thread: the workers do, and

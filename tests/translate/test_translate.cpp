@@ -360,6 +360,25 @@ TEST(TranslateCli, SaveStyleWritesWhatStyleFileReadsBack) {
                          load_style(dir.path / "many" / "s-seed2.safetensors", 16)));
 }
 
+// A style file's style is of the domain it was saved for: the header line says that domain, not
+// --domain's default (the issue: "domain female" for a male style file whose image is the one
+// --domain male --seed 3 gives, as SaveStyleWritesWhatStyleFileReadsBack checks).
+TEST(TranslateCli, StyleFileReportsItsOwnDomain) {
+  TempDir dir;
+  const fs::path male3 = dir.path / "male-3.safetensors";
+  Result r = run(with_model({"--domain", "male", "--seed", "3", "--save-style", male3.string()}), dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const fs::path in = png_copy(kAstronaut, dir.path, "a.png");
+  r = run(with_model({in.string(), "--style-file", male3.string(), "--out", (dir.path / "file.png").string()}), dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "; domain male, 1 style, 1 image");
+  // With a seed of the other domain as well: both are named.
+  r = run(with_model({in.string(), "--seed", "1", "--style-file", male3.string(), "--out", (dir.path / "both").string()}),
+          dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "; domains female, male, 2 styles, 1 image");
+}
+
 // ---- Errors: non-zero exit and one message naming the problem ---------------------------------
 
 TEST(TranslateCli, BadCommandLinesExitWithOne_n) {
