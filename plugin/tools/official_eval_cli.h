@@ -1,0 +1,13 @@
+// The command line of the official StarGAN v2 evaluation (FID and LPIPS, model/official_eval.h):
+// starganv2-eval-official runs it alone; another tool can offer it as a subcommand by passing its
+// arguments on (argv[0] is the name shown in messages).
+#pragma once
+
+namespace starganv2::tools {
+
+// Parses the options (see --help), loads the model, Inception and LPIPS files, decodes images
+// with OpenCV as PIL would (RGB, no EXIF rotation), runs the protocol and prints the values.
+// Returns 0 when done, 1 for bad input (one message on stderr).
+int official_eval_main(int argc, char** argv);
+
+}  // namespace starganv2::tools
