@@ -3,11 +3,15 @@
 // arguments on (argv[0] is the name shown in messages).
 #pragma once
 
+#include <string>
+
 namespace starganv2::tools {
 
-// Parses the options (see --help), loads the model, Inception and LPIPS files, decodes images
-// with OpenCV as PIL would (RGB, no EXIF rotation), runs the protocol and prints the values.
-// Returns 0 when done, 1 for bad input (one message on stderr).
-int official_eval_main(int argc, char** argv);
+// Parses the options (see --help; argv[0] is skipped), loads the model, Inception and LPIPS
+// files, decodes images with OpenCV as PIL would (RGB, no EXIF rotation), runs the protocol and
+// prints the values. `program` names the command in help and messages (default: argv[0]'s file
+// name), e.g. "starganv2-eval official". Returns 0 when done, 1 for bad input (one message on
+// stderr).
+int official_eval_main(int argc, char** argv, const std::string& program = "");
 
 }  // namespace starganv2::tools
