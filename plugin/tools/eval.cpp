@@ -2,8 +2,9 @@
 //   faces    a model on a folder of aligned faces: is a face still found in the translation
 //            (dlib's HOG detector), is the pose kept (68 landmarks), do styles differ (diversity);
 //   flicker  a video translation against its input: the warping-error ratio (align/flicker.h).
-// FID and LPIPS (the official StarGAN v2 protocol, with downloaded Inception/AlexNet weights) are
-// meant to join as subcommands of their own. The translation is the element's (plugin::Processor
+//   official FID and LPIPS exactly as the official StarGAN v2 code computes them (metrics/eval.py,
+//            with the converted Inception/AlexNet weights): official_eval_cli.h, its own options.
+// The translation is the element's (plugin::Processor
 // in frame mode: the image resized to the model's size, as the trainer's data is); the maths of
 // each measure is in align/. See --help.
 #include <CLI/CLI.hpp>
@@ -34,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "official_eval_cli.h"
 #include "align/alignment.h"
 #include "align/detector.h"
 #include "align/face_aligner.h"
@@ -598,6 +600,9 @@ int run_flicker(const FlickerCli& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `official` has its own option parser (the official protocol's options); it takes the rest.
+  if (argc > 1 && std::string(argv[1]) == "official")
+    return starganv2::tools::official_eval_main(argc - 1, argv + 1, "starganv2-eval official");
   // OpenCV's video backends log every probe of a file they cannot read; the one error line this
   // tool prints says it.
   cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
@@ -608,10 +613,14 @@ int main(int argc, char** argv) {
       "           translation vs its source (face kept, pose kept) and the distance between seeds (diversity)\n"
       "  flicker  a translated video against its input: the warping-error ratio of Lai et al. (ECCV 2018),\n"
       "           1 = the output moves exactly with the input, above 1 = it adds flicker of its own\n"
+      "  official FID and LPIPS exactly as the official StarGAN v2 code computes them (metrics/eval.py), from\n"
+      "           the val/ and train/ folders of a dataset; needs the converted Inception and AlexNet weights\n"
       "Run `starganv2-eval SUBCOMMAND --help` for each one's options.\n"
       "Exit codes: 0 done; 1 bad input: an unknown or invalid option, a missing or unusable model, folder,\n"
       "image or video, videos of different length or size, or an unwritable report (one message on stderr)."};
   app.require_subcommand(1);
+  // Listed for --help; `official` runs before this parser (see above).
+  app.add_subcommand("official", "FID and LPIPS by the official StarGAN v2 protocol (see `official --help`)");
   app.option_defaults()->always_capture_default();
 
   FacesOptions fo;

@@ -101,7 +101,7 @@ class ProgressBar {
 int official_eval_main(int argc, char** argv, const std::string& program_name) {
   const std::string program = !program_name.empty() ? program_name
                               : argc > 0            ? fs::path(argv[0]).filename().string()
-                                                    : "starganv2-eval-official";
+                                                    : "starganv2-eval official";
   CLI::App app(kDescription, program);
   app.footer(kFooter);
   std::string model, fan, val_dir, train_dir, inception_path, lpips_path, eval_dir = "expr/eval", mode = "both";

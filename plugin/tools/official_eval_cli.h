@@ -1,6 +1,5 @@
-// The command line of the official StarGAN v2 evaluation (FID and LPIPS, model/official_eval.h):
-// starganv2-eval-official runs it alone; another tool can offer it as a subcommand by passing its
-// arguments on (argv[0] is the name shown in messages).
+// The command line of the official StarGAN v2 evaluation (FID and LPIPS, model/official_eval.h),
+// `starganv2-eval official`: eval.cpp hands it the arguments after the subcommand's name.
 #pragma once
 
 #include <string>

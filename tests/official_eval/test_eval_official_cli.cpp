@@ -1,4 +1,4 @@
-// starganv2-eval-official run as a user runs it: --help, clear errors for missing weights and
+// `starganv2-eval official` run as a user runs it: --help, clear errors for missing weights and
 // folders, and a whole (tiny) evaluation from image files on disk to the official JSON files,
 // with a random model, random Inception and LPIPS weight files and PNG/JPG images written here.
 #include <ATen/ATen.h>
@@ -29,7 +29,7 @@ std::string g_tool;
 // One thread in the tool: OpenMP's spinning threads cost more than they give on a loaded 2-core
 // machine (see tests/model/test_official_eval.cpp).
 test::Result run(const std::vector<std::string>& args, const fs::path& scratch) {
-  std::vector<std::string> argv = {test::tool_path(g_tool)};
+  std::vector<std::string> argv = {test::tool_path(g_tool), "official"};
   argv.insert(argv.end(), args.begin(), args.end());
   return test::run_argv(argv, scratch, {}, {{"OMP_NUM_THREADS", "1"}});
 }
@@ -91,6 +91,11 @@ TEST(EvalOfficialCli, HelpNamesTheConverterCommands) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("--inception inception_v3_google-0cc3c7bd.pth"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--lpips metrics/lpips_weights.ckpt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Usage: starganv2-eval official"), std::string::npos) << r.out;
+  // Listed among the tool's subcommands.
+  const auto top = test::run_argv({test::tool_path(g_tool), "--help"}, scratch.path);
+  EXPECT_EQ(top.rc, 0);
+  EXPECT_NE(top.out.find("official"), std::string::npos) << top.out;
 }
 
 TEST(EvalOfficialCli, ClearErrorsForMissingWeightsAndFolders_n) {
@@ -150,7 +155,7 @@ TEST(EvalOfficialCli, WritesTheOfficialJsonFromImageFiles) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (argc < 2) {
-    std::fprintf(stderr, "usage: test_eval_official_cli STARGANV2_EVAL_OFFICIAL\n");
+    std::fprintf(stderr, "usage: test_eval_official_cli STARGANV2_EVAL\n");
     return 1;
   }
   starganv2::g_tool = argv[1];
