@@ -28,6 +28,11 @@ double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
     throw std::invalid_argument("frechet_distance: statistics of different dimensions");
   const at::Tensor mu1 = a.mean.to(at::kDouble), mu2 = b.mean.to(at::kDouble);
   const at::Tensor c1 = a.cov.to(at::kDouble), c2 = b.cov.to(at::kDouble);
+  // LAPACK's eigenvalue routines fail (and MKL prints to stderr) on NaN or infinity: say so
+  // first. Non-finite features come from broken weights (e.g. a negative BatchNorm variance).
+  for (const at::Tensor* t : {&mu1, &mu2, &c1, &c2})
+    if (!at::isfinite(*t).all().item<bool>())
+      throw std::invalid_argument("frechet_distance: the features are not finite (NaN or infinity): broken weights?");
   const at::Tensor eig = at::real(at::linalg_eigvals(at::matmul(c1, c2)));
   const double tr_sqrt = at::sqrt(at::clamp_min(eig, 0.0)).sum().item<double>();
   const double diff = (mu1 - mu2).pow(2).sum().item<double>();

@@ -24,7 +24,8 @@ GaussianStats gaussian_stats(const at::Tensor& features);
 // C1 C2; here tr(sqrt(C1 C2)) is the sum of the square roots of the eigenvalues of C1 C2 (as
 // torch-fidelity computes it): they are real and >= 0 in exact arithmetic (C1 C2 is similar to
 // C1^1/2 C2 C1^1/2, which is symmetric positive semi-definite), so only their real parts count
-// and rounding below zero is clamped to 0. Requires stats of the same dimension.
+// and rounding below zero is clamped to 0. Requires stats of the same dimension; throws
+// std::invalid_argument otherwise or when they are not finite.
 double frechet_distance(const GaussianStats& a, const GaussianStats& b);
 
 }  // namespace starganv2

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -69,6 +70,17 @@ std::string padded(int64_t value, int width) {
   return buf;
 }
 
+// fn(i) for i in [0, n), on LibTorch's intra-op threads: decoding and Pillow-exact resizing run
+// on the CPU, one image per task, and would otherwise leave a GPU waiting (the official loader
+// uses 4 worker processes). The images are independent; the results keep their order.
+std::vector<at::Tensor> per_image(int64_t n, const std::function<at::Tensor(int64_t)>& fn) {
+  std::vector<at::Tensor> out(static_cast<size_t>(n));
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[static_cast<size_t>(i)] = fn(i);
+  });
+  return out;
+}
+
 class Protocol {
  public:
   Protocol(TranslatorNets& nets, const FeatureFn& inception, LPIPSImpl& lpips, const OfficialEvalOptions& o,
@@ -125,8 +137,9 @@ class Protocol {
 
   // Sources / references: Resize(img_size), [-1,1].
   at::Tensor load_batch(const std::vector<fs::path>& files, size_t begin, size_t end) {
-    std::vector<at::Tensor> xs;
-    for (size_t i = begin; i < end; ++i) xs.push_back(eval_loader_tensor(decode(files[i]), img_size(), false));
+    const auto xs = per_image(static_cast<int64_t>(end - begin), [&](int64_t i) {
+      return eval_loader_tensor(decode(files[begin + static_cast<size_t>(i)]), img_size(), false);
+    });
     return at::stack(xs).to(o_.device);
   }
 
@@ -139,8 +152,8 @@ class Protocol {
 
   // Inception features of 8-bit images (N,H,W,3) as the official reads its PNGs back.
   at::Tensor features_of_pixels(const at::Tensor& pixels) {
-    std::vector<at::Tensor> xs;
-    for (int64_t k = 0; k < pixels.size(0); ++k) xs.push_back(eval_loader_tensor(pixels[k], img_size(), true));
+    const auto xs =
+        per_image(pixels.size(0), [&](int64_t k) { return eval_loader_tensor(pixels[k], img_size(), true); });
     return inception_(at::stack(xs).to(o_.device)).to(at::kCPU);
   }
 
@@ -151,10 +164,11 @@ class Protocol {
     std::vector<at::Tensor> feats;
     const int64_t batches = (static_cast<int64_t>(files.size()) + o_.batch_size - 1) / o_.batch_size;
     for (int64_t b = 0; b < batches; ++b) {
-      std::vector<at::Tensor> xs;
-      const size_t end = std::min(files.size(), static_cast<size_t>((b + 1) * o_.batch_size));
-      for (size_t i = static_cast<size_t>(b * o_.batch_size); i < end; ++i)
-        xs.push_back(eval_loader_tensor(decode(files[i]), img_size(), true));
+      const size_t begin = static_cast<size_t>(b * o_.batch_size);
+      const size_t end = std::min(files.size(), begin + static_cast<size_t>(o_.batch_size));
+      const auto xs = per_image(static_cast<int64_t>(end - begin), [&](int64_t i) {
+        return eval_loader_tensor(decode(files[begin + static_cast<size_t>(i)]), img_size(), true);
+      });
       feats.push_back(inception_(at::stack(xs).to(o_.device)).to(at::kCPU));
       if (progress_) progress_("FID real images: " + domain, b + 1, batches);
     }

@@ -45,7 +45,8 @@ struct OfficialEvalOptions {
 };
 
 // (H,W,3) uint8 RGB of an image file, as PIL's Image.open(f).convert('RGB') gives it. Throws
-// std::runtime_error naming the file when it cannot be read.
+// std::runtime_error naming the file when it cannot be read. Called from several threads at once
+// (the images of a batch are decoded in parallel).
 using DecodeImage = std::function<at::Tensor(const std::filesystem::path&)>;
 // Writes (H,W,3) uint8 RGB pixels as PNG; only used with save_images.
 using SaveImage = std::function<void(const std::filesystem::path&, const at::Tensor&)>;

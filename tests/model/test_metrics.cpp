@@ -271,6 +271,10 @@ TEST(Metrics, FrechetDistanceOfKnownGaussians) {
   EXPECT_DOUBLE_EQ(s.cov[0][0].item<double>(), 2.0);
   EXPECT_DOUBLE_EQ(s.cov[0][1].item<double>(), 4.0);
   EXPECT_THROW(gaussian_stats(at::zeros({1, 3})), std::invalid_argument);
+  GaussianStats bad = p;
+  bad.cov = p.cov.clone();
+  bad.cov[1][1] = std::nan("");
+  EXPECT_THROW(frechet_distance(p, bad), std::invalid_argument);
   EXPECT_THROW(gaussian_stats(at::zeros({5})), std::invalid_argument);
 }
 
