@@ -8,6 +8,14 @@ writes one safetensors file with the network-prefixed official parameter names a
 metadata our loader requires (format_version, config, domains, producer, step). With --wing
 alone it writes a FAN file (fan.* tensors only), e.g. for `starganv2-train --fan`.
 
+It also converts the networks of the official evaluation (FID and LPIPS, metrics/fid.py and
+metrics/lpips.py of clovaai/stargan-v2) from the files users download: with --inception,
+torchvision's inception_v3_google-0cc3c7bd.pth into an Inception file (torchvision's names, the
+tensors of the FID feature path only); with --alexnet and --lpips, torchvision's
+alexnet-owt-7be5be79.pth and the official metrics/lpips_weights.ckpt (or LPIPS v0.1's
+weights/v0.1/alex.pth) into an LPIPS file (alexnet.layers.N.*, lpips_weights.K.main.1.weight,
+the official LPIPS module's names).
+
 The inputs are pickles, so they are read with the safe unpickler of torch.load, which refuses
 anything but tensors and plain containers. Needs only torch (no numpy, no safetensors).
 
@@ -20,6 +28,10 @@ python in its first line), starganv2-convert-official once installed, or
     starganv2-convert-official expr/checkpoints/afhq/100000_nets_ema.ckpt \\
         --domains cat dog wild --out afhq.safetensors
     starganv2-convert-official --wing expr/checkpoints/wing.ckpt --out wing.safetensors
+    starganv2-convert-official --inception ~/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth \\
+        --out inception.safetensors
+    starganv2-convert-official --alexnet ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth \\
+        --lpips metrics/lpips_weights.ckpt --out lpips.safetensors
 
 Exit codes: 0 written; 1 bad input (options, files) or a failure, with one message on stderr and
 no output file left behind.
@@ -210,13 +222,91 @@ def fan_layout(_c=None):
     return out
 
 
+# ---- The evaluation networks: torchvision's inception_v3 (the FID feature path) and alexnet ----
+
+def _basic_conv(out, p, cin, cout, kh, kw=None):
+    """torchvision's BasicConv2d: a bias-free convolution and a BatchNorm."""
+    out[p + ".conv.weight"] = (cout, cin, kh, kw or kh)
+    _batchnorm(out, p + ".bn", cout)
+
+
+def inception_layout(_c=None):
+    """The tensors of torchvision's Inception3 that the official FID uses (no AuxLogits, no fc)."""
+    out = {}
+    _basic_conv(out, "Conv2d_1a_3x3", 3, 32, 3)
+    _basic_conv(out, "Conv2d_2a_3x3", 32, 32, 3)
+    _basic_conv(out, "Conv2d_2b_3x3", 32, 64, 3)
+    _basic_conv(out, "Conv2d_3b_1x1", 64, 80, 1)
+    _basic_conv(out, "Conv2d_4a_3x3", 80, 192, 3)
+    for name, cin, pool in (("Mixed_5b", 192, 32), ("Mixed_5c", 256, 64), ("Mixed_5d", 288, 64)):
+        _basic_conv(out, name + ".branch1x1", cin, 64, 1)
+        _basic_conv(out, name + ".branch5x5_1", cin, 48, 1)
+        _basic_conv(out, name + ".branch5x5_2", 48, 64, 5)
+        _basic_conv(out, name + ".branch3x3dbl_1", cin, 64, 1)
+        _basic_conv(out, name + ".branch3x3dbl_2", 64, 96, 3)
+        _basic_conv(out, name + ".branch3x3dbl_3", 96, 96, 3)
+        _basic_conv(out, name + ".branch_pool", cin, pool, 1)
+    _basic_conv(out, "Mixed_6a.branch3x3", 288, 384, 3)
+    _basic_conv(out, "Mixed_6a.branch3x3dbl_1", 288, 64, 1)
+    _basic_conv(out, "Mixed_6a.branch3x3dbl_2", 64, 96, 3)
+    _basic_conv(out, "Mixed_6a.branch3x3dbl_3", 96, 96, 3)
+    for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+        _basic_conv(out, name + ".branch1x1", 768, 192, 1)
+        _basic_conv(out, name + ".branch7x7_1", 768, c7, 1)
+        _basic_conv(out, name + ".branch7x7_2", c7, c7, 1, 7)
+        _basic_conv(out, name + ".branch7x7_3", c7, 192, 7, 1)
+        _basic_conv(out, name + ".branch7x7dbl_1", 768, c7, 1)
+        _basic_conv(out, name + ".branch7x7dbl_2", c7, c7, 7, 1)
+        _basic_conv(out, name + ".branch7x7dbl_3", c7, c7, 1, 7)
+        _basic_conv(out, name + ".branch7x7dbl_4", c7, c7, 7, 1)
+        _basic_conv(out, name + ".branch7x7dbl_5", c7, 192, 1, 7)
+        _basic_conv(out, name + ".branch_pool", 768, 192, 1)
+    _basic_conv(out, "Mixed_7a.branch3x3_1", 768, 192, 1)
+    _basic_conv(out, "Mixed_7a.branch3x3_2", 192, 320, 3)
+    _basic_conv(out, "Mixed_7a.branch7x7x3_1", 768, 192, 1)
+    _basic_conv(out, "Mixed_7a.branch7x7x3_2", 192, 192, 1, 7)
+    _basic_conv(out, "Mixed_7a.branch7x7x3_3", 192, 192, 7, 1)
+    _basic_conv(out, "Mixed_7a.branch7x7x3_4", 192, 192, 3)
+    for name, cin in (("Mixed_7b", 1280), ("Mixed_7c", 2048)):
+        _basic_conv(out, name + ".branch1x1", cin, 320, 1)
+        _basic_conv(out, name + ".branch3x3_1", cin, 384, 1)
+        _basic_conv(out, name + ".branch3x3_2a", 384, 384, 1, 3)
+        _basic_conv(out, name + ".branch3x3_2b", 384, 384, 3, 1)
+        _basic_conv(out, name + ".branch3x3dbl_1", cin, 448, 1)
+        _basic_conv(out, name + ".branch3x3dbl_2", 448, 384, 3)
+        _basic_conv(out, name + ".branch3x3dbl_3a", 384, 384, 1, 3)
+        _basic_conv(out, name + ".branch3x3dbl_3b", 384, 384, 3, 1)
+        _basic_conv(out, name + ".branch_pool", cin, 192, 1)
+    return out
+
+
+# torchvision's alexnet().features: (index, in, out, kernel) of its five convolutions; a ReLU
+# follows each, and LPIPS takes the features after those ReLUs.
+ALEXNET_CONVS = ((0, 3, 64, 11), (3, 64, 192, 5), (6, 192, 384, 3), (8, 384, 256, 3), (10, 256, 256, 3))
+
+
+def lpips_layout(_c=None):
+    """The official LPIPS module's state: alexnet.layers.N (torchvision's alexnet.features) and
+    one bias-free 1x1 convolution per feature map, lpips_weights.K.main.1."""
+    out = {}
+    for k, (i, cin, cout, ksize) in enumerate(ALEXNET_CONVS):
+        _conv(out, "alexnet.layers.%d" % i, cout, cin, ksize)
+        out["lpips_weights.%d.main.1.weight" % k] = (1, cout, 1, 1)
+    return out
+
+
 LAYOUTS = {
     "generator": generator_layout,
     "mapping_network": mapping_network_layout,
     "style_encoder": style_encoder_layout,
     "discriminator": discriminator_layout,
     "fan": fan_layout,
+    "inception": inception_layout,
+    "lpips": lpips_layout,
 }
+# The metadata "contents" of the evaluation files (model/inception.h, model/lpips.h).
+INCEPTION_CONTENTS = "inception_v3"
+LPIPS_CONTENTS = "lpips_alexnet"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,7 +629,9 @@ def check_layout(net, state, config, source):
             parts.append("%d unexpected: %s" % (len(unexpected), _listed(unexpected)))
         if wrong:
             parts.append("%d with wrong shape: %s" % (len(wrong), _listed(wrong)))
-        against = "the config %s" % json.dumps(config) if config is not None else "our FAN's layout"
+        against = ("the config %s" % json.dumps(config) if config is not None
+                   else {"fan": "our FAN's layout", "inception": "torchvision's inception_v3 (the FID feature path)",
+                         "lpips": "torchvision's alexnet features and the LPIPS linear layers"}[net])
         raise ConvertError("%s: \"%s\" does not match %s: %s" % (source, net, against, "; ".join(parts)))
     torch = _torch()
     bad = [k for k, v in state.items() if v.dtype not in (torch.float32, torch.float16, torch.bfloat16)]
@@ -645,6 +737,14 @@ def parse_args(argv):
                                   "the nets file carries it)")
     p.add_argument("--domains", nargs="+", metavar="NAME",
                    help="domain names in index order, one per domain of the checkpoint (required with NETS)")
+    p.add_argument("--inception", metavar="PTH",
+                   help="torchvision's inception_v3_google-0cc3c7bd.pth: write the Inception file of "
+                        "starganv2-eval's FID (alone, with --out)")
+    p.add_argument("--alexnet", metavar="PTH",
+                   help="torchvision's alexnet-owt-7be5be79.pth: with --lpips, write the LPIPS file of "
+                        "starganv2-eval (alone, with --out)")
+    p.add_argument("--lpips", metavar="CKPT",
+                   help="the official metrics/lpips_weights.ckpt, or LPIPS v0.1's alex.pth (with --alexnet)")
     p.add_argument("--out", required=True, help="output .safetensors path")
     p.add_argument("--step", type=int, help="training step to record (default: the number the file name "
                                             "starts with, e.g. 100000, else 0)")
@@ -652,9 +752,24 @@ def parse_args(argv):
     p.add_argument("--max-conv-dim", type=int, help="override the inferred max_conv_dim")
     p.add_argument("--w-hpf", type=float, help="override the inferred w_hpf (rewrites generator.hpf.filter)")
     args = p.parse_args(argv)
+    metric = [o for o, v in (("--inception", args.inception), ("--alexnet", args.alexnet), ("--lpips", args.lpips))
+              if v is not None]
+    if metric:
+        if args.inception is not None and len(metric) > 1:
+            p.error("--inception writes the Inception file and --alexnet/--lpips the LPIPS file: one at a time")
+        if args.inception is None and len(metric) != 2:
+            p.error("the LPIPS file needs both --alexnet (alexnet-owt-7be5be79.pth) and --lpips (lpips_weights.ckpt)")
+        given = [o for o, v in (("NETS", args.nets), ("--wing", args.wing), ("--domains", args.domains),
+                                ("--step", args.step), ("--img-size", args.img_size),
+                                ("--max-conv-dim", args.max_conv_dim), ("--w-hpf", args.w_hpf)) if v is not None]
+        if given:
+            p.error("%s: not with %s (the evaluation networks are converted on their own)"
+                    % (", ".join(given), " ".join(metric)))
+        return args
     if args.nets is None:
         if not args.wing:
-            p.error("give the nets checkpoint (e.g. 100000_nets_ema.ckpt), or --wing wing.ckpt alone for a FAN file")
+            p.error("give the nets checkpoint (e.g. 100000_nets_ema.ckpt), or --wing wing.ckpt alone for a FAN file, "
+                    "or --inception / --alexnet with --lpips for the evaluation networks")
         given = [o for o, v in (("--domains", args.domains), ("--step", args.step), ("--img-size", args.img_size),
                                 ("--max-conv-dim", args.max_conv_dim), ("--w-hpf", args.w_hpf)) if v is not None]
         if given:
@@ -676,6 +791,58 @@ def convert_fan(args):
     ])
     write_safetensors(args.out, [("fan.%s" % k, v) for k, v in fan.items()], metadata)
     return fan
+
+
+def _state_of(path):
+    obj = load_pickle(path)
+    if isinstance(obj, collections.abc.Mapping) and "state_dict" in obj and len(obj) <= 3:
+        obj = obj["state_dict"]
+    return as_state_dict(path, "state dict", obj)
+
+
+def _without(state, source, extra, what):
+    """state less the names `extra` says the downloaded file carries beyond what we use."""
+    dropped = [k for k in state if extra(k)]
+    if dropped:
+        print("note: %s: dropping %d tensors %s (e.g. %s)" % (source, len(dropped), what, ", ".join(dropped[:2])),
+              file=sys.stderr)
+    return collections.OrderedDict((k, v) for k, v in state.items() if not extra(k))
+
+
+def convert_inception(args):
+    """torchvision's inception_v3_google-*.pth -> the FID feature path's tensors, torchvision's names."""
+    state = _without(_state_of(args.inception), args.inception,
+                     lambda k: k.startswith(("AuxLogits.", "fc.")) or k.endswith(".num_batches_tracked"),
+                     "the official FID does not use (AuxLogits, fc, BatchNorm counters)")
+    check_layout("inception", state, None, args.inception)
+    metadata = collections.OrderedDict([
+        ("contents", INCEPTION_CONTENTS),
+        ("producer", "%s (from %s)" % (PRODUCER, os.path.basename(args.inception))),
+    ])
+    write_safetensors(args.out, list(state.items()), metadata)
+    return state
+
+
+LPIPS_V01 = re.compile(r"lin(\d+)\.model\.1\.weight$")
+
+
+def convert_lpips(args):
+    """torchvision's alexnet-owt-*.pth and the LPIPS linear weights -> the official LPIPS module's state."""
+    alex = _without(_state_of(args.alexnet), args.alexnet, lambda k: k.startswith("classifier."),
+                    "of the classifier, which LPIPS does not use")
+    state = collections.OrderedDict()
+    for k, v in alex.items():
+        state[("alexnet.layers." + k[len("features."):]) if k.startswith("features.") else k] = v
+    for k, v in _state_of(args.lpips).items():
+        m = LPIPS_V01.match(k)  # LPIPS v0.1's alex.pth names the same layers linK.model.1
+        state["lpips_weights.%s.main.1.weight" % m.group(1) if m else k] = v
+    check_layout("lpips", state, None, "%s + %s" % (args.alexnet, args.lpips))
+    metadata = collections.OrderedDict([
+        ("contents", LPIPS_CONTENTS),
+        ("producer", "%s (from %s, %s)" % (PRODUCER, os.path.basename(args.alexnet), os.path.basename(args.lpips))),
+    ])
+    write_safetensors(args.out, list(state.items()), metadata)
+    return state
 
 
 def convert(args):
@@ -732,6 +899,14 @@ def convert(args):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        if args.inception is not None:
+            state = convert_inception(args)
+            print("wrote %s: Inception-v3 for FID (%d tensors)" % (args.out, len(state)))
+            return 0
+        if args.alexnet is not None:
+            state = convert_lpips(args)
+            print("wrote %s: AlexNet and linear layers for LPIPS (%d tensors)" % (args.out, len(state)))
+            return 0
         if args.nets is None:
             fan = convert_fan(args)
         else:

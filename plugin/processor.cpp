@@ -75,27 +75,6 @@ void require_file(const std::string& path, const char* what) {
     throw ProcessorError(Kind::kRead, std::string(what) + " " + path + " is a directory");
 }
 
-// dlib's landmark model (about 100 MB, a second to load) is read-only and shared by every
-// Processor of the process; it stays loaded once used.
-std::shared_ptr<const align::ShapeModel> shared_shape_model() {
-  static std::mutex lock;
-  static std::shared_ptr<const align::ShapeModel> model;
-  std::lock_guard<std::mutex> lk(lock);
-  if (model) return model;
-  std::error_code ec;
-  if (!fs::exists(align::kDefaultShapeModel, ec))
-    throw ProcessorError(Kind::kNotFound,
-                         std::string("dlib's 68-point landmark model ") +
-                             align::kDefaultShapeModel +
-                             " does not exist (Debian package libdlib-data)");
-  try {
-    model = align::ShapeModel::load();
-    return model;
-  } catch (const align::AlignError& e) {
-    throw ProcessorError(Kind::kRead, e.what());
-  }
-}
-
 Translator open_translator(const EngineOptions& options) {
   require_file(options.checkpoint, "checkpoint");
   if (!options.fan_checkpoint.empty()) require_file(options.fan_checkpoint, "FAN checkpoint");
@@ -132,6 +111,27 @@ std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>>& pool_sp
 constexpr size_t kMaxSpareAligners = 4;
 
 }  // namespace
+
+// dlib's landmark model (about 100 MB, a second to load) is read-only and shared by every
+// Processor of the process; it stays loaded once used.
+std::shared_ptr<const align::ShapeModel> shared_shape_model() {
+  static std::mutex lock;
+  static std::shared_ptr<const align::ShapeModel> model;
+  std::lock_guard<std::mutex> lk(lock);
+  if (model) return model;
+  std::error_code ec;
+  if (!fs::exists(align::kDefaultShapeModel, ec))
+    throw ProcessorError(Kind::kNotFound,
+                         std::string("dlib's 68-point landmark model ") +
+                             align::kDefaultShapeModel +
+                             " does not exist (Debian package libdlib-data)");
+  try {
+    model = align::ShapeModel::load();
+    return model;
+  } catch (const align::AlignError& e) {
+    throw ProcessorError(Kind::kRead, e.what());
+  }
+}
 
 uint64_t face_seed(uint64_t seed, int face_id) {
   SplitMix64 mix(seed ^ (static_cast<uint64_t>(static_cast<uint32_t>(face_id)) * 0xD1B54A32D192ED03ULL));

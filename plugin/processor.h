@@ -25,6 +25,10 @@
 #include <string>
 #include <vector>
 
+namespace starganv2::align {
+class ShapeModel;
+}
+
 namespace starganv2::plugin {
 
 // Byte order of a packed 8-bit video frame (GStreamer's RGB, BGR, RGBA, BGRA, RGBx, BGRx).
@@ -194,6 +198,11 @@ struct StillFace {
   std::vector<uint8_t> aligned;
   std::vector<uint8_t> translated;
 };
+
+// dlib's 68-point landmark model at its Debian path (about 100 MB, a second or more to load),
+// loaded on first use and shared, read-only, by every Processor of the process and by anyone else
+// who fits landmarks (starganv2-eval). Throws ProcessorError when it is missing or unreadable.
+std::shared_ptr<const align::ShapeModel> shared_shape_model();
 
 class Processor {
  public:

@@ -19,6 +19,8 @@
 #include "model/discriminator.h"
 #include "model/fan.h"
 #include "model/generator.h"
+#include "model/inception.h"
+#include "model/lpips.h"
 #include "model/mapping_network.h"
 #include "model/style_encoder.h"
 
@@ -27,7 +29,7 @@ namespace {
 using namespace starganv2;
 
 constexpr const char* kUsage = R"(usage: starganv2-inspect [--tensors] [--json] [--load] FILE.safetensors
-       starganv2-inspect --layout CONFIG_JSON
+       starganv2-inspect --layout CONFIG_JSON|inception|lpips
 
 Shows a safetensors file's metadata and tensors per network prefix. For a StarGAN v2 model file
 (metadata format_version, config, domains, producer, step) the metadata is validated too.
@@ -41,7 +43,11 @@ Shows a safetensors file's metadata and tensors per network prefix. For a StarGA
               against the FAN.
   --layout C  print, as --json does, the tensors our networks have for the model config C
               (JSON as in the metadata, e.g. '{"img_size":256,"style_dim":64,...}');
-              no file is read
+              no file is read. `--layout inception` and `--layout lpips` print the
+              evaluation networks' tensors (FID's Inception-v3, LPIPS' AlexNet and linear
+              layers) under their own names.
+              --load of an evaluation file (the converter's --inception, --alexnet/--lpips)
+              loads it into that network.
 
 Exit codes: 0 shown (and loaded); 1 bad input (options, an unreadable or invalid file).
 )";
@@ -69,13 +75,20 @@ nlohmann::ordered_json tensor_list(const std::vector<std::pair<std::string, at::
 }
 
 int print_layout(const std::string& config_json) {
-  const ModelConfig config = ModelConfig::from_json(config_json);
   std::vector<std::pair<std::string, at::Tensor>> all;
+  nlohmann::ordered_json out;
+  if (config_json == "inception" || config_json == "lpips") {
+    all = config_json == "inception" ? named_state(*InceptionV3()) : named_state(*LPIPS());
+    out["metadata"] = {{"contents", config_json == "inception" ? kInceptionContents : kLpipsContents}};
+    out["tensors"] = tensor_list(all);
+    std::cout << out.dump() << "\n";
+    return 0;
+  }
+  const ModelConfig config = ModelConfig::from_json(config_json);
   for (const char* net : kNetworks) {
     const auto module = build(net, config);
     for (auto& entry : named_state(*module, net)) all.push_back(std::move(entry));
   }
-  nlohmann::ordered_json out;
   out["metadata"] = {{"config", config.to_json()}};
   out["tensors"] = tensor_list(all);
   std::cout << out.dump() << "\n";
@@ -117,8 +130,12 @@ int inspect(const std::string& path, bool list_tensors, bool json, bool load) {
   // A FAN file (the converter's --wing alone): fan.* tensors without a model config.
   bool fan_only = !is_model && !tensors.empty();
   for (const auto& [name, t] : tensors) fan_only = fan_only && name.rfind("fan.", 0) == 0;
+  // An evaluation network's file (the converter's --inception or --alexnet/--lpips).
+  const auto contents = file.metadata.find("contents");
+  const bool metric = !is_model && contents != file.metadata.end() &&
+                      (contents->second == kInceptionContents || contents->second == kLpipsContents);
   std::unique_ptr<Checkpoint> ckpt;
-  if (is_model || (load && !fan_only)) ckpt = std::make_unique<Checkpoint>(Checkpoint::open(path));
+  if (is_model || (load && !fan_only && !metric)) ckpt = std::make_unique<Checkpoint>(Checkpoint::open(path));
 
   if (json) {
     nlohmann::ordered_json out;
@@ -157,6 +174,14 @@ int inspect(const std::string& path, bool list_tensors, bool json, bool load) {
 
   if (!load) return 0;
   if (fan_only) return load_fan_file(file, path);
+  if (metric) {
+    // Loaded as starganv2-eval loads them.
+    const bool inception = contents->second == kInceptionContents;
+    const size_t n = inception ? named_state(*load_inception(path)).size() : named_state(*load_lpips(path)).size();
+    std::cerr << "loaded " << (inception ? "inception" : "lpips") << ": " << n << " tensors\n";
+    if (file.tensors.size() > n) std::cerr << "unused: " << file.tensors.size() - n << " tensors\n";
+    return 0;
+  }
   int64_t used = 0;
   for (const char* net : kNetworks) {
     if (!ckpt->has_network(net)) continue;

@@ -78,6 +78,16 @@ def cpp_layout(config):
     return _layouts[key]
 
 
+def cpp_metric_layout(network):
+    """OrderedDict(name -> shape) of our C++ evaluation network ("inception" or "lpips")."""
+    if network not in _layouts:
+        r = subprocess.run([INSPECT, "--layout", network], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError("starganv2-inspect --layout %s failed: %s" % (network, r.stderr))
+        _layouts[network] = collections.OrderedDict((n, tuple(shape)) for n, _, shape in json.loads(r.stdout)["tensors"])
+    return _layouts[network]
+
+
 def random_state(layout, config, seed):
     g = torch.Generator().manual_seed(seed)
     state = collections.OrderedDict()
@@ -444,6 +454,99 @@ class ConverterTest(unittest.TestCase):
             r = self.convert(*args)
             self.assertEqual(r.returncode, 1, "%s:\n%s" % (args, r.stderr))
             self.assertIn("error:", r.stderr)
+
+    # ---- The evaluation networks (FID's Inception-v3, LPIPS) ---------------------------------
+
+    def torchvision_inception(self, seed=3):
+        """inception_v3_google-0cc3c7bd.pth as torchvision's Inception3 state dict: our layout plus
+        the AuxLogits and fc heads and BatchNorm counters, legacy format (a 2018 file)."""
+        g = torch.Generator().manual_seed(seed)
+        ours = collections.OrderedDict((k, torch.randn(s, generator=g)) for k, s in cpp_metric_layout("inception").items())
+        state = collections.OrderedDict(ours)
+        for k in list(ours):
+            if k.endswith("running_var"):
+                state[k.replace("running_var", "num_batches_tracked")] = torch.tensor(0)
+        state["AuxLogits.conv0.conv.weight"] = torch.randn(128, 768, 1, 1)
+        state["AuxLogits.fc.weight"] = torch.randn(1000, 768)
+        state["fc.weight"] = torch.randn(1000, 2048)
+        state["fc.bias"] = torch.randn(1000)
+        path = self.path("inception_v3_google-0cc3c7bd.pth")
+        torch.save(state, path, _use_new_zipfile_serialization=False)
+        return path, ours
+
+    def lpips_files(self, seed=4, v01=False):
+        """alexnet-owt-7be5be79.pth (features + classifier, zip format) and the LPIPS linear
+        weights: the official lpips_weights.ckpt names, or LPIPS v0.1 alex.pth's linK.model.1."""
+        g = torch.Generator().manual_seed(seed)
+        ours = collections.OrderedDict((k, torch.randn(s, generator=g)) for k, s in cpp_metric_layout("lpips").items())
+        alex = collections.OrderedDict(("features." + k[len("alexnet.layers."):], v) for k, v in ours.items()
+                                       if k.startswith("alexnet.layers."))
+        alex["classifier.1.weight"] = torch.randn(64, 9216)
+        alex["classifier.6.bias"] = torch.randn(1000)
+        lin = collections.OrderedDict()
+        for k, v in ours.items():
+            if k.startswith("lpips_weights."):
+                lin["lin%s.model.1.weight" % k.split(".")[1] if v01 else k] = v
+        a, l = self.path("alexnet-owt-7be5be79.pth"), self.path("alex.pth" if v01 else "lpips_weights.ckpt")
+        torch.save(alex, a)
+        torch.save(lin, l, _use_new_zipfile_serialization=False)
+        return a, l, ours
+
+    def check_metric_output(self, out, ours, contents):
+        _, meta, tensors, _, _ = read_safetensors(out)
+        self.assertEqual(meta["contents"], contents)
+        self.assertEqual(sorted(tensors), sorted(ours))
+        for k, v in ours.items():
+            self.assertTrue(torch.equal(tensors[k], v), k + " differs")
+        r = subprocess.run([INSPECT, "--load", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, "C++ loader rejected the file:\n" + r.stdout + r.stderr)
+        self.assertIn("loaded %s: %d tensors" % ("inception" if contents == "inception_v3" else "lpips", len(ours)),
+                      r.stderr)
+        self.assertNotIn("unused", r.stderr)
+
+    def test_metric_layout_tables_match_the_cpp_networks(self):
+        for net in ("inception", "lpips"):
+            self.assertEqual(dict(convert_official.LAYOUTS[net]()), dict(cpp_metric_layout(net)), net)
+        # torchvision's names: e.g. the factorised 7x1 convolution of Mixed_6b.
+        self.assertEqual(cpp_metric_layout("inception")["Mixed_6b.branch7x7_3.conv.weight"], (192, 128, 7, 1))
+        self.assertEqual(len(cpp_metric_layout("inception")), 470)
+
+    def test_inception_file_converts_and_loads(self):
+        path, ours = self.torchvision_inception()
+        out = self.path("inception.safetensors")
+        r = self.assert_converts("--inception", path, "--out", out)
+        self.assertIn("dropping", r.stderr)  # AuxLogits, fc and the counters, said once
+        self.check_metric_output(out, ours, "inception_v3")
+
+    def test_lpips_file_from_the_official_ckpt_and_from_v01_alex_pth(self):
+        for v01 in (False, True):
+            alex, lin, ours = self.lpips_files(v01=v01)
+            out = self.path("lpips.safetensors")
+            self.assert_converts("--alexnet", alex, "--lpips", lin, "--out", out)
+            self.check_metric_output(out, ours, "lpips_alexnet")
+
+    def test_metric_files_refuse_wrong_inputs(self):
+        alex, lin, _ = self.lpips_files()
+        inception = self.path("inception_v3_google-0cc3c7bd.pth")  # never read: usage errors come first
+        out = self.path("out.safetensors")
+        # A file where another is expected: named by what is missing.
+        self.assert_fails("470 missing", "--inception", alex, "--out", out, out=out)
+        self.assert_fails("10 missing: alexnet.layers.0.weight", "--alexnet", lin, "--lpips", lin, "--out", out,
+                          out=out)
+        # A linear layer of the wrong width.
+        bad = torch.load(lin, weights_only=True)
+        bad["lpips_weights.1.main.1.weight"] = torch.randn(1, 64, 1, 1)
+        torch.save(bad, self.path("bad.ckpt"))
+        self.assert_fails("lpips_weights.1.main.1.weight ([1, 64, 1, 1], expected [1, 192, 1, 1])",
+                          "--alexnet", alex, "--lpips", self.path("bad.ckpt"), "--out", out, out=out)
+        # Usage: the two LPIPS inputs together, nothing of a model conversion alongside.
+        for args, expected in ((["--alexnet", alex, "--out", out], "needs both --alexnet"),
+                               (["--inception", inception, "--lpips", lin, "--out", out], "one at a time"),
+                               (["--inception", inception, "--domains", "a", "b", "--out", out], "--domains: not with")):
+            r = self.convert(*args)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(expected, r.stderr)
+            self.assertFalse(os.path.exists(out))
 
     @unittest.skipUnless(COMMAND, "no converter command given")
     def test_build_tree_command_runs_as_a_plain_command(self):
