@@ -44,6 +44,7 @@
 #include "align/landmarks.h"
 #include "model/locations.h"
 #include "processor.h"
+#include "seed_args.h"
 
 namespace {
 
@@ -693,21 +694,10 @@ int main(int argc, char** argv) {
   }
   // "--seed 1 2 faces/": the seed list reads on into the inputs; what is not a number is one.
   if (!fo.seed_args.empty()) {
-    fo.seeds.clear();
-    for (size_t i = 0; i < fo.seed_args.size(); ++i) {
-      const std::string& a = fo.seed_args[i];
-      uint64_t seed = 0;
-      const auto [end, ec] = std::from_chars(a.data(), a.data() + a.size(), seed);
-      if (ec == std::errc() && end == a.data() + a.size() && !a.empty()) {
-        fo.seeds.push_back(seed);
-        continue;
-      }
-      if (i == 0) {
-        std::cerr << kProgram << ": error: --seed " << a << ": not a seed (a whole number from 0 to 2^64-1)\n";
-        return kExitBadInput;
-      }
-      fo.inputs.insert(fo.inputs.end(), fo.seed_args.begin() + static_cast<std::ptrdiff_t>(i), fo.seed_args.end());
-      break;
+    std::string bad;
+    if (!starganv2::plugin::split_seed_args(fo.seed_args, fo.seeds, fo.inputs, bad)) {
+      std::cerr << kProgram << ": error: --seed " << bad << ": not a seed (a whole number from 0 to 2^64-1)\n";
+      return kExitBadInput;
     }
   }
   try {

@@ -27,6 +27,7 @@
 #include "model/locations.h"
 #include "model/style.h"
 #include "processor.h"
+#include "seed_args.h"
 
 namespace {
 
@@ -607,21 +608,10 @@ int main(int argc, char** argv) {
   }
 
   // "--seed 1 2 photo.jpg": the seed list reads on into the inputs; what is not a number is one.
-  o.seeds.clear();
-  for (size_t i = 0; i < o.seed_args.size(); ++i) {
-    const std::string& a = o.seed_args[i];
-    uint64_t seed = 0;
-    const auto [end, ec] = std::from_chars(a.data(), a.data() + a.size(), seed);
-    if (ec == std::errc() && end == a.data() + a.size() && !a.empty()) {
-      o.seeds.push_back(seed);
-      continue;
-    }
-    if (i == 0) {
-      std::cerr << kProgram << ": error: --seed " << a << ": not a seed (a whole number from 0 to 2^64-1)\n";
-      return kExitBadInput;
-    }
-    o.inputs.insert(o.inputs.end(), o.seed_args.begin() + static_cast<std::ptrdiff_t>(i), o.seed_args.end());
-    break;
+  std::string bad_seed;
+  if (!starganv2::plugin::split_seed_args(o.seed_args, o.seeds, o.inputs, bad_seed)) {
+    std::cerr << kProgram << ": error: --seed " << bad_seed << ": not a seed (a whole number from 0 to 2^64-1)\n";
+    return kExitBadInput;
   }
   if (o.inputs.empty() && o.save_style.empty()) {
     std::cerr << kProgram << ": error: no input: give one or more images or folders (see --help)\n";
