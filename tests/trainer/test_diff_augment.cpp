@@ -16,6 +16,7 @@
 
 #include "trainer/diff_augment.h"
 #include "trainer/solver.h"
+#include "tiny_options.h"
 
 namespace starganv2 {
 namespace {
@@ -178,17 +179,9 @@ TEST(Ada, RaisesPWhenDIsTooSureOfRealsAndLowersItOtherwise) {
 
 // --- The solver with augmentation -----------------------------------------------------------
 
+// The shared tiny options, with a learning rate at which a few steps change D visibly.
 TrainOptions tiny_options() {
-  TrainOptions o;
-  o.model.img_size = 32;
-  o.model.style_dim = 8;
-  o.model.latent_dim = 4;
-  o.model.hidden_dim = 16;
-  o.model.max_conv_dim = 16;
-  o.model.base_dim = 8;
-  o.model.w_hpf = 0;
-  o.model.num_domains = 2;
-  o.batch_size = 2;
+  TrainOptions o = test::tiny_options();
   o.lr = 1e-3;
   return o;
 }

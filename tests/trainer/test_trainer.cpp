@@ -19,6 +19,7 @@
 #include "model/checkpoint.h"
 #include "model/init.h"
 #include "synthetic.h"
+#include "tiny_options.h"
 #include "trainer/data/augment.h"
 #include "trainer/data/image_folder.h"
 #include "trainer/data/loader.h"
@@ -43,20 +44,7 @@ struct TempDir {
   }
 };
 
-// The smallest config the networks accept; narrow when model/ has the width knob.
-TrainOptions tiny_options() {
-  TrainOptions o;
-  o.model.img_size = 32;
-  o.model.style_dim = 8;
-  o.model.latent_dim = 4;
-  o.model.hidden_dim = 16;
-  o.model.max_conv_dim = 16;
-  o.model.num_domains = 2;
-  o.model.w_hpf = 0;
-  if (int64_t* b = base_dim_of(o.model)) *b = 8;
-  o.batch_size = 2;
-  return o;
-}
+using test::tiny_options;
 
 bool same(const at::Tensor& a, const at::Tensor& b) {
   return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() && at::equal(a.cpu(), b.cpu());
