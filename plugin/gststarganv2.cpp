@@ -212,6 +212,7 @@ enum {
   PROP_SMOOTHING,
   PROP_FEATHER,
   PROP_COLOR_MATCH,
+  PROP_TEMPORAL,
   PROP_VIEW,
   PROP_POST_MESSAGES,
   PROP_OVERLAP,
@@ -240,6 +241,8 @@ constexpr gdouble kDefaultSmoothing = 0.5;
 constexpr gdouble kDefaultFeather = 0.08;
 constexpr gdouble kMaxFeather = 0.5;
 constexpr gboolean kDefaultColorMatch = FALSE;
+constexpr gdouble kDefaultTemporal = 0.0;
+constexpr gdouble kMaxTemporal = 0.95;
 constexpr gboolean kDefaultPostMessages = FALSE;
 constexpr gboolean kDefaultOverlap = TRUE;
 constexpr gdouble kDefaultStrength = 1.0;
@@ -263,6 +266,7 @@ struct Settings {
       .smoothing = kDefaultSmoothing,
       .feather = kDefaultFeather,
       .color_match = static_cast<bool>(kDefaultColorMatch),
+      .temporal = kDefaultTemporal,
   };
   bool post_messages = kDefaultPostMessages;
   bool overlap = kDefaultOverlap;
@@ -474,6 +478,10 @@ static void gst_starganv2_set_property(GObject* object, guint prop_id, const GVa
         s.align.color_match = g_value_get_boolean(value);
         priv->align_dirty = true;
         break;
+      case PROP_TEMPORAL:
+        s.align.temporal = g_value_get_double(value);
+        priv->align_dirty = true;
+        break;
       case PROP_POST_MESSAGES:
         s.post_messages = g_value_get_boolean(value);
         break;
@@ -532,6 +540,7 @@ static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* v
       case PROP_SMOOTHING: g_value_set_double(value, s.align.smoothing); break;
       case PROP_FEATHER: g_value_set_double(value, s.align.feather); break;
       case PROP_COLOR_MATCH: g_value_set_boolean(value, s.align.color_match); break;
+      case PROP_TEMPORAL: g_value_set_double(value, s.align.temporal); break;
       case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
       case PROP_OVERLAP: g_value_set_boolean(value, s.overlap); break;
       case PROP_STRENGTH: g_value_set_double(value, s.strength); break;
@@ -1433,6 +1442,21 @@ static void gst_starganv2_class_init(GstStarganv2Class* klass) {
       "color-match", "Colour match",
       "Match the colours of the translated face to the original before blending",
       kDefaultColorMatch, kPlaying);
+
+  /**
+   * GstStarganv2:temporal:
+   *
+   * Temporal stabilisation against flicker: each face's previous output, carried along the
+   * input face's motion (optical flow between its aligned crops), is blended into the new
+   * translation with this weight where the input face did not change; where it changed (a mouth
+   * opening, a turn, a cut) the new translation shows as it is. 0 = off: every frame translated
+   * on its own. Files stay exact.
+   */
+  properties[PROP_TEMPORAL] = g_param_spec_double(
+      "temporal", "Temporal stabilisation",
+      "Weight of each face's previous output, moved along the face's motion, where the input face did "
+      "not change: against flicker (0 = off, every frame on its own)",
+      0.0, kMaxTemporal, kDefaultTemporal, kPlaying);
 
   /**
    * GstStarganv2:view:

@@ -245,6 +245,8 @@ Processor::Impl::Impl(const EngineOptions& options, const AlignOptions& align)
     throw ProcessorError(Kind::kSettings, e.what());
   }
   build_compositors(align);
+  if (!(align.temporal >= 0 && align.temporal < 1))
+    throw ProcessorError(Kind::kSettings, "temporal must be in [0, 1), not " + std::to_string(align.temporal));
   align_options = align;
   engine_worker = std::make_unique<align::SerialWorker>();
   // Whether a stream is live is known only when its frames flow, and the aligner for the other
@@ -289,6 +291,8 @@ void Processor::Impl::build_compositors(const AlignOptions& o) {
 }
 
 void Processor::Impl::set_align(const AlignOptions& o) {
+  if (!(o.temporal >= 0 && o.temporal < 1))
+    throw ProcessorError(Kind::kSettings, "temporal must be in [0, 1), not " + std::to_string(o.temporal));
   if (o.feather != align_options.feather || o.color_match != align_options.color_match)
     build_compositors(o);  // a mask of img_size pixels: instant
   align_options = o;
@@ -452,6 +456,7 @@ void Processor::Impl::set_style(const StyleOptions& o) {
     }
   }
   next->code = translator.current_style();
+  next->serial = ++style_serial;
   plan = std::move(next);
   style = o;
   has_style = true;

@@ -80,6 +80,10 @@ struct AlignOptions {
   double smoothing = 0.5;   // temporal smoothing of the alignment, 0 = off
   double feather = 0.08;    // width of the blend edge in aligned-crop widths
   bool color_match = false;
+  // Temporal stabilisation of the translated faces (align/temporal.h): the most weight a face's
+  // previous output, carried along the input's motion, gets where the input did not change;
+  // 0 = off (each frame translated on its own), < 1.
+  double temporal = 0.0;
   bool operator==(const AlignOptions&) const = default;
 };
 
@@ -124,6 +128,7 @@ struct StageTimes {
   double warp = 0;         // streaming thread: aligned crops
   double networks = 0;     // engine thread: FAN, G for this frame's batch
   double compositing = 0;  // streaming thread: blending back / drawing the view
+  double temporal = 0;     // streaming thread: temporal stabilisation of the translated faces
   double frame = 0;        // streaming thread: all it spent on this frame, waits included
 };
 

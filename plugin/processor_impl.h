@@ -16,6 +16,7 @@
 
 #include "align/compositor.h"
 #include "align/face_aligner.h"
+#include "align/temporal.h"
 #include "align/views.h"
 #include "align/worker.h"
 #include "model/translator.h"
@@ -64,6 +65,7 @@ struct StylePlan {
   std::string domain_name;
   StyleSource source = StyleSource::kLatent;
   at::Tensor code;  // (style_dim) float32 CPU: the shared code (latent: the code of `seed`)
+  uint64_t serial = 0;  // 1, 2, ... in the order set_style() made them: tells plans apart
   bool per_face_latent() const { return options.per_face && source == StyleSource::kLatent; }
 };
 
@@ -95,6 +97,7 @@ struct InFlight {
   double transition_s = 0;  // what that frame asked for
   double timestamp_s = 0;   // settings.timestamp_s, or the 30 fps clock when it has none
   std::shared_ptr<const align::Compositor> compositor, mask_compositor;
+  double temporal = 0;  // AlignOptions::temporal when it was pushed
   bool started = false;  // aligned, and its networks queued
   std::vector<align::AlignedFace> faces;
   cv::Mat square;  // Mode::kFrame: the frame at img_size
@@ -139,6 +142,12 @@ struct Processor::Impl {
   StreamOptions stream;
   std::deque<InFlight> queue;
   std::vector<align::TranslatedFace> last;  // the last translated faces, for late frames
+  // Temporal stabilisation, applied as frames finish, in their order: what it carries from frame
+  // to frame depends on the frames alone, so files stay exact. Rebuilt (its history forgotten)
+  // when a frame asks for another strength.
+  align::TemporalStabiliser stabiliser;
+  uint64_t style_serial = 0;    // of the last plan set_style() made
+  uint64_t transient_key = 0;   // style keys of frames in a style transition: each its own
   StreamCounters counters;
 
   // Aligned reference faces by file (size and time tell a rewritten file), most recent last:
@@ -196,6 +205,9 @@ struct Processor::Impl {
   void start_ready(bool all);
   void start(InFlight& f);
   FrameReport finish(InFlight& f);
+  // The crops to show for `translated` (stabilised when the frame asks for it).
+  std::vector<cv::Mat> stabilise(InFlight& f, const std::vector<cv::Mat>& aligned, const std::vector<int>& ids,
+                                 const std::vector<cv::Mat>& translated);
   void discard();
 
   // still.cpp

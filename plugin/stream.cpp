@@ -81,6 +81,7 @@ void Processor::Impl::push(const FrameView& view, const FrameSettings& settings,
   f.transition_s = pushed_transition_s;
   f.compositor = compositor;
   f.mask_compositor = mask_compositor;
+  f.temporal = align_options.temporal;
   // Files: this frame's scheduled detection starts now, on a worker.
   if (!settings.late && settings.mode == Mode::kFace && !stream.live) {
     aligner->prefetch(f.frame, f.format);
@@ -165,21 +166,53 @@ FrameReport Processor::Impl::finish(InFlight& f) {
     return report;
   }
   last.clear();
-  if (!f.translated.valid()) return report;  // nothing to translate
+  if (!f.translated.valid()) {  // nothing to translate
+    stabiliser.end_frame({});   // faces gone: their history with them
+    return report;
+  }
   InFlight::Translated t = f.translated.get();  // waits for the engine thread; rethrows its error
   report.times.networks = t.ms;
   const auto t0 = Clock::now();
   if (f.settings.mode == Mode::kFrame) {
-    align::square_to_frame(t.crops.front(), f.frame, f.format, f.settings.strength);
+    const std::vector<cv::Mat> shown = stabilise(f, {f.square}, {kFrameFaceId}, t.crops);
+    align::square_to_frame(shown.front(), f.frame, f.format, f.settings.strength);
   } else {
+    std::vector<cv::Mat> aligned;
+    std::vector<int> ids;
+    for (const auto& face : f.faces) {
+      aligned.push_back(face.crop);
+      ids.push_back(face.id);
+    }
+    const std::vector<cv::Mat> shown = stabilise(f, aligned, ids, t.crops);
     for (size_t i = 0; i < f.faces.size(); ++i)
-      last.push_back({f.faces[i].crop, t.crops[i], f.faces[i].inverse, f.faces[i].shape});
+      last.push_back({f.faces[i].crop, shown[i], f.faces[i].inverse, f.faces[i].shape});
     align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *f.compositor,
                        *f.mask_compositor, f.settings.strength);
   }
-  report.times.compositing = ms_since(t0);
+  report.times.compositing = ms_since(t0) - report.times.temporal;
   report.changed = true;
   return report;
+}
+
+std::vector<cv::Mat> Processor::Impl::stabilise(InFlight& f, const std::vector<cv::Mat>& aligned,
+                                                const std::vector<int>& ids, const std::vector<cv::Mat>& translated) {
+  if (f.temporal != stabiliser.options().strength) {
+    align::TemporalOptions o = stabiliser.options();
+    o.strength = f.temporal;
+    stabiliser = align::TemporalStabiliser(o);
+  }
+  if (!stabiliser.enabled()) return translated;
+  const auto t0 = Clock::now();
+  // A new style is shown at once, not blended in: every plan has its own key, and so has every
+  // frame of a style transition (the transition is the change the viewer asked to see).
+  const bool moving = f.report.style.transition < 1.0;
+  const uint64_t key = moving ? (uint64_t{1} << 63) | ++transient_key : f.plan->serial;
+  std::vector<cv::Mat> shown;
+  shown.reserve(translated.size());
+  for (size_t i = 0; i < translated.size(); ++i) shown.push_back(stabiliser.stabilise(ids[i], aligned[i], translated[i], key));
+  stabiliser.end_frame(ids);
+  f.report.times.temporal = ms_since(t0);
+  return shown;
 }
 
 std::optional<FinishedFrame> Processor::Impl::pop(bool drain) {
@@ -205,6 +238,7 @@ void Processor::Impl::discard() {
   wait_engine_idle();
   queue.clear();
   last.clear();
+  stabiliser.reset();
   aligner->reset();
   // Timestamps start again after a flush or in a new stream: the current style applies at once.
   book = StyleBook{};

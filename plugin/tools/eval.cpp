@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "official_eval_cli.h"
+#include "temporal_cli.h"
 #include "align/alignment.h"
 #include "align/detector.h"
 #include "align/face_aligner.h"
@@ -604,6 +605,8 @@ int main(int argc, char** argv) {
   // `official` has its own option parser (the official protocol's options); it takes the rest.
   if (argc > 1 && std::string(argv[1]) == "official")
     return starganv2::tools::official_eval_main(argc - 1, argv + 1, "starganv2-eval official");
+  if (argc > 1 && std::string(argv[1]) == "temporal")
+    return starganv2::tools::temporal_eval_main(argc - 1, argv + 1, "starganv2-eval temporal");
   // OpenCV's video backends log every probe of a file they cannot read; the one error line this
   // tool prints says it.
   cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
@@ -616,12 +619,15 @@ int main(int argc, char** argv) {
       "           1 = the output moves exactly with the input, above 1 = it adds flicker of its own\n"
       "  official FID and LPIPS exactly as the official StarGAN v2 code computes them (metrics/eval.py), from\n"
       "           the val/ and train/ folders of a dataset; needs the converted Inception and AlexNet weights\n"
+      "  temporal the element's temporal stabilisation on a clip (or a synthetic one): flicker with it off and on,\n"
+      "           and how far it strays from the per-frame output where the input changes\n"
       "Run `starganv2-eval SUBCOMMAND --help` for each one's options.\n"
       "Exit codes: 0 done; 1 bad input: an unknown or invalid option, a missing or unusable model, folder,\n"
       "image or video, videos of different length or size, or an unwritable report (one message on stderr)."};
   app.require_subcommand(1);
   // Listed for --help; `official` runs before this parser (see above).
   app.add_subcommand("official", "FID and LPIPS by the official StarGAN v2 protocol (see `official --help`)");
+  app.add_subcommand("temporal", "Temporal stabilisation off vs on, on a clip (see `temporal --help`)");
   app.option_defaults()->always_capture_default();
 
   FacesOptions fo;

@@ -1,0 +1,112 @@
+#include "align/temporal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <opencv2/imgproc.hpp>
+
+#include "align/image.h"
+
+namespace starganv2::align {
+
+namespace {
+
+void check_crop(const cv::Mat& m, const char* what) {
+  if (m.empty() || m.type() != CV_8UC3 || m.rows != m.cols)
+    throw AlignError(std::string("temporal: ") + what + " must be a square, non-empty 8-bit 3-channel crop");
+}
+
+// DIS works on a pyramid and stops at its "finest scale" (0 = full resolution). Crops of 64-128
+// px need the full resolution to resolve a face's features at all; larger crops are followed
+// well enough at half resolution, which keeps a 256 px crop's flow near 0.2 ms.
+int finest_scale(int crop_size) { return crop_size > 128 ? 1 : 0; }
+
+}  // namespace
+
+TemporalStabiliser::TemporalStabiliser(TemporalOptions options) : options_(options) {
+  if (!(options.strength >= 0 && options.strength < 1))
+    throw AlignError("temporal: strength must be in [0, 1)");
+  if (!(options.change_levels > 0)) throw AlignError("temporal: change_levels must be > 0");
+  // The ultrafast preset: the crops are small and the faces in them move little between frames
+  // (the alignment already follows the face), so one patch iteration per scale is enough.
+  dis_ = cv::DISOpticalFlow::create(cv::DISOpticalFlow::PRESET_ULTRAFAST);
+}
+
+TemporalStabiliser::~TemporalStabiliser() = default;
+TemporalStabiliser::TemporalStabiliser(TemporalStabiliser&&) noexcept = default;
+TemporalStabiliser& TemporalStabiliser::operator=(TemporalStabiliser&&) noexcept = default;
+
+cv::Mat TemporalStabiliser::stabilise(int id, const cv::Mat& aligned, const cv::Mat& translated, uint64_t style_key) {
+  check_crop(aligned, "the aligned crop");
+  check_crop(translated, "the translated crop");
+  if (aligned.size() != translated.size()) throw AlignError("temporal: aligned and translated crops differ in size");
+  if (!enabled()) return translated;
+
+  const cv::Size size = aligned.size();
+  cv::Mat gray;
+  cv::cvtColor(aligned, gray, cv::COLOR_BGR2GRAY);  // the channel order changes the weights, not the motion
+  cv::Mat out;
+  translated.convertTo(out, CV_32FC3);
+
+  auto it = history_.find(id);
+  if (it != history_.end() && it->second.gray.size() == size && it->second.style_key == style_key) {
+    History& h = it->second;
+    // Where each pixel of this crop was in the last one.
+    cv::Mat flow;
+    dis_->setFinestScale(finest_scale(size.width));
+    dis_->calc(gray, h.gray, flow);
+    cv::Mat map(size, CV_32FC2);
+    cv::Mat inside(size, CV_8U);
+    const float last = static_cast<float>(size.width - 1);
+    for (int y = 0; y < size.height; ++y) {
+      const auto* f = flow.ptr<cv::Vec2f>(y);
+      auto* m = map.ptr<cv::Vec2f>(y);
+      auto* in = inside.ptr<uint8_t>(y);
+      for (int x = 0; x < size.width; ++x) {
+        m[x] = {static_cast<float>(x) + f[x][0], static_cast<float>(y) + f[x][1]};
+        in[x] = m[x][0] >= 0 && m[x][1] >= 0 && m[x][0] <= last && m[x][1] <= last;
+      }
+    }
+    cv::Mat last_gray, warped_gray, warped_out;
+    h.gray.convertTo(last_gray, CV_32F);
+    cv::remap(last_gray, warped_gray, map, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    cv::remap(h.output, warped_out, map, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    // The input's change after the motion is taken out, over 3x3 pixels so that single noisy
+    // pixels neither open nor close the gate.
+    cv::Mat gray_f, change;
+    gray.convertTo(gray_f, CV_32F);
+    cv::absdiff(gray_f, warped_gray, change);
+    cv::blur(change, change, cv::Size(3, 3), cv::Point(-1, -1), cv::BORDER_REPLICATE);
+
+    const float strength = static_cast<float>(options_.strength);
+    const float inv_levels = static_cast<float>(1.0 / options_.change_levels);
+    for (int y = 0; y < size.height; ++y) {
+      const auto* r = change.ptr<float>(y);
+      const auto* in = inside.ptr<uint8_t>(y);
+      const auto* w_out = warped_out.ptr<cv::Vec3f>(y);
+      auto* o = out.ptr<cv::Vec3f>(y);
+      for (int x = 0; x < size.width; ++x) {
+        if (!in[x]) continue;
+        const float w = strength * std::max(0.0f, 1.0f - r[x] * inv_levels);
+        if (w > 0) o[x] += w * (w_out[x] - o[x]);
+      }
+    }
+  }
+
+  History& h = history_[id];
+  h.gray = gray;
+  h.output = out;
+  h.style_key = style_key;
+  cv::Mat shown;
+  out.convertTo(shown, CV_8UC3);  // rounds to nearest
+  return shown;
+}
+
+void TemporalStabiliser::end_frame(std::span<const int> seen) {
+  std::erase_if(history_, [&](const auto& entry) { return std::ranges::find(seen, entry.first) == seen.end(); });
+}
+
+void TemporalStabiliser::reset() { history_.clear(); }
+
+}  // namespace starganv2::align
