@@ -6,7 +6,7 @@
 // exact), for the shipped demo model and the official 256 px CelebA-HQ configuration (random
 // weights: speed does not depend on them). Per case, p50 and p99 of each stage: hand-off,
 // detection (on a worker, or on the streaming thread when marked), landmarks, warp, networks,
-// compositing, and the whole frame (all the streaming thread spent on it). Files also get their
+// temporal stabilisation, compositing, and the whole frame (all the streaming thread spent on it). Files also get their
 // throughput with frame overlap on and off, measured in the same run (the baseline).
 //
 //   starganv2-gst-bench [--models demo,official] [--sizes 720,1080] [--faces 0,1,4]
@@ -241,8 +241,8 @@ struct Stage {
 constexpr Stage kStages[] = {
     {"handoff", &sp::StageTimes::handoff},   {"detection", &sp::StageTimes::detection},
     {"landmarks", &sp::StageTimes::landmarks}, {"warp", &sp::StageTimes::warp},
-    {"networks", &sp::StageTimes::networks}, {"compositing", &sp::StageTimes::compositing},
-    {"frame", &sp::StageTimes::frame},
+    {"networks", &sp::StageTimes::networks}, {"temporal", &sp::StageTimes::temporal},
+    {"compositing", &sp::StageTimes::compositing}, {"frame", &sp::StageTimes::frame},
 };
 
 struct CaseResult {

@@ -286,7 +286,7 @@ TEST(Element, IsRegisteredWithDocumentedProperties) {
                             "reference", "style-file", "device", "precision", "mode",
                             "detect-interval", "max-faces", "min-face-size", "smoothing",
                             "feather", "color-match", "view", "active-device", "post-messages",
-                            "overlap", "stats", "strength", "transition", "style-per-face"};
+                            "overlap", "stats", "strength", "transition", "style-per-face", "temporal"};
   for (const char* name : expected) {
     GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), name);
     ASSERT_NE(spec, nullptr) << name;
@@ -1140,6 +1140,43 @@ TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
   // (HOG alone, detecting on every frame, misses it in about 15 frames where the head is turned).
   ASSERT_EQ(a.faces.size(), 270u);
   EXPECT_EQ(with_faces, 269);
+}
+
+// Temporal stabilisation keeps files exact: the same bytes on every run and without overlap; it
+// changes the frames after a face's first (which has no history) and nothing else; temporal=0 is
+// the per-frame output.
+TEST(Pipeline, TemporalStabilisationIsExactAndOnlyChangesFacesWithAHistory) {
+  REQUIRE_FACE_VIDEO();
+  const auto run = [&](const std::string& props) {
+    return run_pipeline("filesrc location=\"" + megamind_video()->string() +
+                        "\" ! avidemux ! avdec_mpeg4 ! identity eos-after=40 ! videoconvert ! "
+                        "video/x-raw,format=BGRx ! starganv2 device=cpu seed=3 post-messages=true checkpoint=\"" +
+                        g_files->tiny.string() + "\" " + props + " ! appsink name=sink sync=false");
+  };
+  const Decoded off = run("temporal=0");
+  const Decoded a = run("temporal=0.85");
+  const Decoded b = run("temporal=0.85");
+  const Decoded sequential = run("temporal=0.85 overlap=false");
+  for (const Decoded* d : {&off, &a, &b, &sequential}) {
+    ASSERT_TRUE(d->error.empty()) << d->error;
+    ASSERT_EQ(d->checksums.size(), off.checksums.size());  // identity's eos-after: the first 40 or 41
+  }
+  ASSERT_GE(off.checksums.size(), 40u);
+  int first_face = -1, stabilised = 0;
+  for (size_t i = 0; i < a.checksums.size(); ++i) {
+    EXPECT_EQ(a.checksums[i], b.checksums[i]) << "frame " << i << " differs between two runs";
+    EXPECT_EQ(a.checksums[i], sequential.checksums[i]) << "frame " << i << " differs without overlap";
+    if (a.faces[i] == 0) {
+      EXPECT_EQ(a.checksums[i], off.checksums[i]) << "frame " << i << " has no face: nothing to stabilise";
+    } else if (first_face < 0) {
+      first_face = static_cast<int>(i);
+      EXPECT_EQ(a.checksums[i], off.checksums[i]) << "a face's first frame is its per-frame translation";
+    } else {
+      stabilised += a.checksums[i] != off.checksums[i];
+    }
+  }
+  ASSERT_GE(first_face, 0);
+  EXPECT_GT(stabilised, 30) << "later frames of the face are stabilised";
 }
 
 // ---------------------------------------------------------------------------------------------
