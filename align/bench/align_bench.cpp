@@ -9,6 +9,10 @@
 //           mask (AlignedFace::shape, what the element does) and, in the same run, through the
 //           canonical template's precomputed mask (before issue 26); "mask" is the difference:
 //           what drawing the face's own mask costs.
+// temporal TemporalStabiliser::stabilise of one face (align/temporal.h, the element's `temporal`)
+//           on the aligned crops of the moving face at 64 px (the demo model) and 256 px (the
+//           official models), the "translation" being the crop with its colours inverted; beside
+//           the composite of the same crop (same run) for scale.
 // Baselines: dlib's own example pipeline (HOG at full resolution + 68 landmarks, no alignment),
 // and a composite that warps the crop and mask over the whole frame and blends every pixel.
 
@@ -32,6 +36,7 @@
 
 #include "align/compositor.h"
 #include "align/face_aligner.h"
+#include "align/temporal.h"
 
 using namespace starganv2::align;
 using Clock = std::chrono::steady_clock;
@@ -116,6 +121,7 @@ int main(int argc, char** argv) try {
               face_path.c_str());
   std::printf("%-10s %-9s %10s %12s %12s %8s %6s | %14s %12s\n", "frame", "detect", "align ms", "composite ms",
               "template ms", "mask ms", "found", "dlib-plain ms", "full-frame ms");
+  std::vector<cv::Mat> crops;  // the moving face's aligned crops (640x480, 1 in 5), for `temporal`
   for (const cv::Size size : {cv::Size(640, 480), cv::Size(1920, 1080)}) {
     const std::vector<cv::Mat> frames = make_frames(face, boxes[0], size, num_frames);
 
@@ -142,6 +148,7 @@ int main(int argc, char** argv) try {
         align_ms.push_back(ms_since(t0));
         if (faces.empty()) continue;
         ++found;
+        if (size.width == 640 && detect_interval == 5) crops.push_back(faces[0].crop);
         cv::Mat out = f.clone(), out_template = f.clone();
         // Taking turns at going first, so that neither is always the one with warm caches.
         for (int k = 0; k < 2; ++k) {
@@ -174,6 +181,28 @@ int main(int argc, char** argv) try {
                   every.c_str(), median(align_ms), median(composite_ms), median(template_ms),
                   median(composite_ms) - median(template_ms), found, num_frames, median(plain), median(naive));
     }
+  }
+  // Temporal stabilisation of one face, per crop size.
+  std::printf("\n%-6s %14s %14s\n", "crop", "temporal ms", "composite ms");
+  for (const int crop_size : {64, 256}) {
+    TemporalStabiliser stabiliser({.strength = 0.7});
+    const Compositor compositor(crop_size);
+    std::vector<double> temporal_ms, composite_ms;
+    cv::Mat canvas(480, 640, CV_8UC3, cv::Scalar::all(80));
+    for (size_t i = 0; i < crops.size(); ++i) {
+      cv::Mat crop;
+      cv::resize(crops[i], crop, {crop_size, crop_size}, 0, 0, cv::INTER_AREA);
+      const cv::Mat translated = cv::Scalar::all(255) - crop;
+      const auto t0 = Clock::now();
+      const cv::Mat shown = stabiliser.stabilise(0, crop, translated);
+      if (i > 0) temporal_ms.push_back(ms_since(t0));
+      const double s = 200.0 / crop_size;
+      const cv::Matx23d inverse(s, 0, 200, 0, s, 120);
+      const auto t1 = Clock::now();
+      compositor.composite(canvas, PixelFormat::kBGR, shown, inverse);
+      composite_ms.push_back(ms_since(t1));
+    }
+    std::printf("%-6d %14.3f %14.3f\n", crop_size, median(temporal_ms), median(composite_ms));
   }
   return 0;
 } catch (const std::exception& e) {

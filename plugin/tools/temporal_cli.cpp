@@ -196,6 +196,7 @@ int run(const Options& o, const char* program) {
   engine.device = o.device;
   AlignOptions off;
   off.smoothing = o.smoothing;
+  off.temporal = 0;
   AlignOptions on = off;
   on.temporal = o.temporal;
   Processor per_frame(engine, off), stabilised(engine, on);
@@ -213,6 +214,7 @@ int run(const Options& o, const char* program) {
     double ghost = 0;  // mean |stabilised - per-frame| over the changed pixels, grey levels
     std::vector<std::string> events;
     double temporal_ms = 0;
+    double mouth = -1;  // mouth events: the same difference over the mouth alone
   };
   std::vector<Row> rows;
   std::optional<FaceFacts> last_facts;
@@ -260,7 +262,20 @@ int run(const Options& o, const char* program) {
     if (i == o.style_change_at) row.events.push_back("style change");
     const std::optional<FaceFacts> now = facts(r_off);
     if (now && last_facts) {
-      if (std::abs(now->mouth - last_facts->mouth) > 0.06) row.events.push_back("mouth");
+      if (std::abs(now->mouth - last_facts->mouth) > 0.06) {
+        row.events.push_back("mouth");
+        // Where the change is: the mouth itself (the lips' hull, grown by a quarter of its width).
+        const auto& l = r_off.faces.front().landmarks;
+        std::vector<cv::Point> lips;
+        for (int k = 48; k < 68; ++k) lips.emplace_back(cvRound(l[2 * k]), cvRound(l[2 * k + 1]));
+        std::vector<cv::Point> hull;
+        cv::convexHull(lips, hull);
+        cv::Mat region = cv::Mat::zeros(input.size(), CV_8U);
+        cv::fillConvexPoly(region, hull, cv::Scalar(255));
+        const int grow = std::max(1, cvRound(0.25 * cv::boundingRect(hull).width));
+        cv::dilate(region, region, cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * grow + 1, 2 * grow + 1}));
+        row.mouth = mean_abs(out_on, out_off, region);
+      }
       if (std::abs(now->turn - last_facts->turn) > 0.02) row.events.push_back("turn");
     }
     last_facts = now;
@@ -300,16 +315,23 @@ int run(const Options& o, const char* program) {
     std::printf("  on %-12s frames (%3zu): mean %.2f, max %.2f\n", event.c_str(), values.size(),
                 std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size()),
                 *std::max_element(values.begin(), values.end()));
+  std::vector<double> mouths;
+  for (const Row& r : rows)
+    if (r.mouth >= 0) mouths.push_back(r.mouth);
+  if (!mouths.empty())
+    std::printf("  on the mouth itself in mouth frames: mean %.2f, max %.2f\n",
+                std::accumulate(mouths.begin(), mouths.end(), 0.0) / static_cast<double>(mouths.size()),
+                *std::max_element(mouths.begin(), mouths.end()));
   std::printf("stabilisation CPU time per frame: median %.3f ms, 90th percentile %.3f ms\n", median(costs),
               percentile(costs, 0.9));
 
   if (!o.csv_path.empty()) {
     std::ofstream csv(o.csv_path);
-    csv << "frame,ghost,temporal_ms,events\n";
+    csv << "frame,ghost,mouth,temporal_ms,events\n";
     for (const Row& r : rows) {
       std::string events;
       for (const std::string& e : r.events) events += (events.empty() ? "" : ";") + e;
-      csv << r.frame << "," << r.ghost << "," << r.temporal_ms << "," << events << "\n";
+      csv << r.frame << "," << r.ghost << "," << r.mouth << "," << r.temporal_ms << "," << events << "\n";
     }
     if (!csv) throw Fatal("cannot write " + o.csv_path);
   }
@@ -329,6 +351,7 @@ int run(const Options& o, const char* program) {
                          {"ghost_p90", percentile(ghosts, 0.9)},
                          {"ghost_max", *std::max_element(ghosts.begin(), ghosts.end())},
                          {"events", events},
+                         {"mouth_region_mean", mouths.empty() ? json(nullptr) : json(std::accumulate(mouths.begin(), mouths.end(), 0.0) / static_cast<double>(mouths.size()))},
                          {"temporal_ms_median", median(costs)},
                          {"temporal_ms_p90", percentile(costs, 0.9)}};
     std::ofstream f(o.json_path);
