@@ -10,7 +10,7 @@
 // throughput with frame overlap on and off, measured in the same run (the baseline).
 //
 //   starganv2-gst-bench [--models demo,official] [--sizes 720,1080] [--faces 0,1,4]
-//                       [--modes live,file] [--frames N] [--official-frames N]
+//                       [--modes live,file] [--frames N] [--official-frames N] [--temporal W]
 //                       [--device cpu|cuda:N] [--json]
 //
 // The faces come from frame 40 of Megamind.avi (Debian's opencv-doc), decoded with GStreamer.
@@ -61,6 +61,7 @@ struct Options {
   int frames = 40;           // timed frames per case (demo model)
   int official_frames = 6;   // the official model is ~100x slower on a CPU
   int warmup = 5;
+  double temporal = sp::AlignOptions{}.temporal;  // the element's default
   bool json = false;
   // Which cases to run (all by default): frame heights, face counts, live and/or file.
   std::vector<int> heights = {720, 1080};
@@ -71,7 +72,7 @@ struct Options {
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   std::fprintf(stderr,
                "%s\nusage: %s [--models demo,official] [--sizes 720,1080] [--faces 0,1,4] [--modes live,file]\n"
-               "       [--frames N] [--official-frames N] [--warmup N] [--device cpu|cuda:N] [--json]\n",
+               "       [--frames N] [--official-frames N] [--warmup N] [--temporal W] [--device cpu|cuda:N] [--json]\n",
                problem.c_str(), argv0);
   std::exit(2);
 }
@@ -130,7 +131,10 @@ Options parse(int argc, char** argv) {
     } else if (a == "--frames") o.frames = count(1);
     else if (a == "--official-frames") o.official_frames = count(1);
     else if (a == "--warmup") o.warmup = count(0);
-    else if (a == "--device") o.device = value();
+    else if (a == "--temporal") {
+      o.temporal = std::atof(value().c_str());
+      if (!(o.temporal >= 0 && o.temporal < 1)) usage(argv[0], "--temporal: a weight in [0, 1)");
+    } else if (a == "--device") o.device = value();
     else if (a == "--json") o.json = true;
     else if (a == "--help" || a == "-h") usage(argv[0], "starganv2-gst-bench: per-stage times of the element's pipeline");
     else usage(argv[0], "unknown argument " + a);
@@ -262,6 +266,7 @@ CaseResult run_case(const std::string& checkpoint, const Options& o, const cv::M
   engine.device = o.device;
   sp::AlignOptions align;
   align.min_face_size = 0;
+  align.temporal = o.temporal;
   sp::Processor p(engine, align);
   p.set_style(sp::StyleOptions{});
   p.set_stream(sp::StreamOptions{.live = live, .overlap = overlap});
