@@ -6,7 +6,8 @@
 # Environment: BUILD_DIR (default build), MESON_OPTIONS (extra `meson setup` options),
 #              SKIP_APT=1 (do not touch system packages), SKIP_BUILD=1 (stop after installing),
 #              SKIP_DEMO=1 (build only), DEMO_DOMAIN (female), DEMO_SEED (7),
-#              DEMO_VIEW (merged; side-by-side shows the aligned and translated crops too).
+#              DEMO_VIEW (side-by-side: the merged frame with each face's aligned and translated
+#              crops in its corner; merged for the frame alone).
 set -euo pipefail
 cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
@@ -87,7 +88,7 @@ demo() {
   log "main job: translating the face in $video into '${DEMO_DOMAIN:-female}' with the demo model"
   GST_PLUGIN_PATH="$PWD/$BUILD_DIR/plugin" gst-launch-1.0 -q \
     filesrc location="$video" ! avidemux ! avdec_mpeg4 ! videoconvert ! \
-    starganv2 checkpoint="$model" domain="${DEMO_DOMAIN:-female}" seed="${DEMO_SEED:-7}" view="${DEMO_VIEW:-merged}" ! \
+    starganv2 checkpoint="$model" domain="${DEMO_DOMAIN:-female}" seed="${DEMO_SEED:-7}" view="${DEMO_VIEW:-side-by-side}" ! \
     videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=faster ! h264parse ! mp4mux ! filesink location="$out"
   log "output: $PWD/$out"
 }

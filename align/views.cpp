@@ -2,23 +2,29 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
+
 #include <string>
 
 namespace starganv2::align {
 
 namespace {
 
-// Draws the crops in a row from the frame's top-left corner (as far as they fit).
+// Draws the crops in a row from the frame's top-left corner (as far as they fit), each enlarged by
+// a whole factor (nearest neighbour: every pixel the model saw or made stays a visible square) to
+// about a quarter of the frame's height, so that a 64 px model's crops can be seen in a 720p frame.
 void draw_crops(cv::Mat& frame, PixelFormat format, const std::vector<const cv::Mat*>& crops) {
   int x = 0;
   for (const cv::Mat* crop : crops) {
-    const cv::Rect r = cv::Rect(x, 0, crop->cols, crop->rows) & cv::Rect(0, 0, frame.cols, frame.rows);
+    const int factor = std::max(1, frame.rows / 4 / std::max(1, crop->rows));
+    cv::Mat shown = *crop;
+    if (factor > 1) cv::resize(*crop, shown, {}, factor, factor, cv::INTER_NEAREST);
+    const cv::Rect r = cv::Rect(x, 0, shown.cols, shown.rows) & cv::Rect(0, 0, frame.cols, frame.rows);
     if (r.empty()) break;
-    put_rgb((*crop)(cv::Rect(0, 0, r.width, r.height)), frame(r), format);
-    x += crop->cols;
+    put_rgb(shown(cv::Rect(0, 0, r.width, r.height)), frame(r), format);
+    x += shown.cols;
   }
 }
-
 }  // namespace
 
 void put_rgb(const cv::Mat& rgb, cv::Mat dst, PixelFormat format) {

@@ -17,7 +17,8 @@ namespace starganv2::align {
 
 enum class View {
   kMerged,      // the translated faces blended into the frame
-  kAligned,     // the aligned crops, in a row from the top-left corner
+  kAligned,     // the aligned crops, in a row from the top-left corner (crops are drawn enlarged by
+                //   a whole factor to about a quarter of the frame's height, nearest neighbour)
   kTranslated,  // merged, with the translated crops in a row from the top-left corner
   kMask,        // the blend weights as grey (white = translated)
   kSideBySide,  // merged, with each face's aligned and translated crop next to each other
