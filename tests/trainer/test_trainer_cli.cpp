@@ -20,8 +20,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <opencv2/imgcodecs.hpp>
+
+#include "model/inception.h"
+#include "model/lpips.h"
+#include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "synthetic.h"
+#include "trainer/evaluation.h"
 #include "trainer/options.h"
 
 namespace fs = std::filesystem;
@@ -120,7 +126,7 @@ TEST(Cli, FanErrorNamesAConverterCommandThatRuns_n) {
   std::vector<std::string> args = tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(),
                                                                           "--out", (dir.path / "run").string()};
   for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--w-hpf") args[i + 1] = "1";
+    if (args[i] == "--w-hpf") args[i + 1] = std::string("1");
   const Result r = run(args, dir.path);
   EXPECT_EQ(r.rc, 1);
   // The message quotes the converter as a command: `<command> --wing wing.ckpt --out wing.safetensors`.
@@ -140,7 +146,7 @@ TEST(Cli, WrongSettingsAreRefusedBeforeTraining_n) {
   std::vector<std::string> args = tiny_args() + data;
   // w_hpf > 0 needs the FAN.
   for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--w-hpf") args[i + 1] = "1";
+    if (args[i] == "--w-hpf") args[i + 1] = std::string("1");
   Result r = run(args, dir.path);
   EXPECT_EQ(r.rc, 1);
   EXPECT_CONTAINS(r.err, "--fan");
@@ -307,6 +313,30 @@ TEST(Cli, AugmentationOptionsAreCheckedBeforeTraining_n) {
   EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints"));
 }
 
+TEST(Cli, EvalOptionsAreCheckedBeforeTraining_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  const std::vector<std::string> base =
+      tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out", (dir.path / "run").string()};
+  const std::vector<std::string> val = {"--val-dir", (dir.path / "data").string()};
+  auto one_error = [](const Result& r, const std::string& what) {
+    EXPECT_EQ(r.rc, 1) << r.out << r.err;
+    EXPECT_CONTAINS(r.err, "starganv2-train: error: " + what);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  one_error(run(base + std::vector<std::string>{"--eval-every", "2"}, dir.path), "--eval-every needs --val-dir");
+  const std::string missing = (dir.path / "inception.safetensors").string();
+  one_error(run(base + val + std::vector<std::string>{"--eval-every", "2", "--inception", missing, "--lpips", missing}, dir.path),
+            "--inception " + missing + ": no such file; make it with `");
+  one_error(run(base + val + std::vector<std::string>{"--eval-every", "2", "--lpips", missing}, dir.path),
+            "--lpips without --inception");
+  one_error(run(base + val + std::vector<std::string>{"--inception", missing}, dir.path), "--inception is for the evaluation");
+  Result r = run(base + val + std::vector<std::string>{"--eval-every", "-1"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "--eval-every");
+  EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints")) << "nothing may be written before the input is checked";
+}
+
 // One number of a log line: "key":value.
 double log_number(const std::string& line, const std::string& key) {
   const auto at = line.find("\"" + key + "\":");
@@ -456,6 +486,94 @@ TEST(Resume, StopMessageCommandWorksAsPrinted) {
   EXPECT_CONTAINS(resumed.out, "Resumed");
   EXPECT_CONTAINS(resumed.out, "Done: " + std::to_string(total) + " iterations");
   EXPECT_TRUE(fs::exists(dir.path / "runs" / "my run" / "checkpoints" / ("model-0000" + std::to_string(total) + ".safetensors")));
+}
+
+// --eval-every (issue 23): figures on their own log lines at the scheduled steps, the official
+// FID/LPIPS files in <out>/eval, the curves picture; the weights are those of a run without
+// evaluation, and a resumed run keeps the schedule.
+TEST(Eval, LogsFiguresAtItsStepsAndLeavesTheWeightsAlone) {
+  if (TrainingEvaluator::has_face_metrics() && !fs::exists("/usr/share/dlib/shape_predictor_68_face_landmarks.dat"))
+    GTEST_SKIP() << "dlib's shape model is not installed";
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 4, 32, 4);
+  test::write_synthetic_set(dir.path / "val", 1, 32, 9);
+  // LibTorch's default initialisation stands in for the downloaded weights.
+  const fs::path inception = dir.path / "inception.safetensors", lpips = dir.path / "lpips.safetensors";
+  torch::manual_seed(1);
+  write_safetensors(inception, named_state(*InceptionV3()), {{"contents", kInceptionContents}});
+  auto lpips_state = named_state(*LPIPS());
+  for (auto& [name, t] : lpips_state)  // the official linear weights are >= 0
+    if (name.rfind("lpips_weights.", 0) == 0) t = t.detach().abs();
+  write_safetensors(lpips, lpips_state, {{"contents", kLpipsContents}});
+  const std::vector<std::string> common =
+      tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--val-dir",
+                                             (dir.path / "val").string(), "--print-every", "1", "--save-every", "2",
+                                             "--lr", "0.001"};
+  const std::vector<std::string> eval = {"--eval-every", "2", "--eval-images", "1"};
+  const fs::path on = dir.path / "on", off = dir.path / "off", resumed = dir.path / "resumed";
+  Result r = run(common + eval +
+                     std::vector<std::string>{"--inception", inception.string(), "--lpips", lpips.string(), "--out",
+                                              on.string(), "--total-iters", "4"},
+                 dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Evaluation at iteration 2 (");
+  EXPECT_CONTAINS(r.out, "FID latent ");
+  r = run(common + std::vector<std::string>{"--out", off.string(), "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  expect_same_files(on / "checkpoints" / "resume.safetensors", off / "checkpoints" / "resume.safetensors",
+                    {"step", "lambda_ds", "sampler", "options"});
+  expect_same_files(on / "checkpoints" / "model-000004.safetensors", off / "checkpoints" / "model-000004.safetensors",
+                    {"step", "config", "domains"});
+
+  // Loss lines as without evaluation; evaluation lines at steps 2 and 4 only.
+  auto eval_steps = [](const fs::path& log_file, std::vector<nlohmann::json>* evals) {
+    std::vector<int64_t> steps;
+    std::istringstream log(slurp(log_file));
+    for (std::string line; std::getline(log, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (!j.contains("eval_s")) {
+        EXPECT_TRUE(j.contains("D/latent_total")) << line;
+        continue;
+      }
+      steps.push_back(j.at("step").get<int64_t>());
+      for (const auto& [k, v] : j.items()) EXPECT_TRUE(k == "step" || k == "time" || k == "eval_s" || k.rfind("eval/", 0) == 0) << k;
+      if (evals) evals->push_back(j);
+    }
+    return steps;
+  };
+  std::vector<nlohmann::json> evals;
+  EXPECT_EQ(eval_steps(on / "log.jsonl", &evals), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(eval_steps(off / "log.jsonl", nullptr), std::vector<int64_t>{});
+  EXPECT_EQ(slurp(off / "log.jsonl").find("eval"), std::string::npos);
+  ASSERT_EQ(evals.size(), 2u);
+  std::vector<std::string> keys = {"eval/diversity/cool", "eval/diversity/warm", "eval/diversity/mean",
+                                   "eval/FID_latent/cool2warm", "eval/FID_latent/mean", "eval/FID_reference/mean",
+                                   "eval/LPIPS_latent/mean", "eval/LPIPS_reference/warm2cool"};
+  if (TrainingEvaluator::has_face_metrics())
+    keys.insert(keys.end(), {"eval/face_found/mean", "eval/face_found/source", "eval/pose_error/warm", "eval/face_score/mean"});
+  for (const auto& k : keys) EXPECT_TRUE(evals[0].contains(k)) << k << " in " << evals[0].dump();
+  EXPECT_GT(evals[0].at("eval/diversity/mean").get<double>(), 0.0);
+  EXPECT_TRUE(std::isfinite(evals[1].at("eval/FID_latent/mean").get<double>()));
+  // The official files, named by the step, with the logged values.
+  for (const char* f : {"FID_00002_latent.json", "FID_00004_reference.json", "LPIPS_00004_latent.json"})
+    EXPECT_TRUE(fs::exists(on / "eval" / f)) << f;
+  const auto fid = nlohmann::json::parse(slurp(on / "eval" / "FID_00004_latent.json"));
+  EXPECT_DOUBLE_EQ(fid.at("FID_latent/mean").get<double>(), evals[1].at("eval/FID_latent/mean").get<double>());
+  // The curves: a picture that decodes, in both runs; with the metric panels, taller.
+  const cv::Mat curves_on = cv::imread((on / "samples" / "curves.png").string()),
+                curves_off = cv::imread((off / "samples" / "curves.png").string());
+  ASSERT_FALSE(curves_on.empty());
+  ASSERT_FALSE(curves_off.empty());
+  EXPECT_GT(curves_on.rows, curves_off.rows);
+
+  // Two iterations, then resumed with nothing but the run folder: the evaluation goes on at 4.
+  r = run(common + eval + std::vector<std::string>{"--out", resumed.string(), "--total-iters", "2"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run({"--out", resumed.string(), "--resume", "latest", "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(eval_steps(resumed / "log.jsonl", nullptr), (std::vector<int64_t>{2, 4}));
+  expect_same_files(on / "checkpoints" / "model-000004.safetensors", resumed / "checkpoints" / "model-000004.safetensors",
+                    {"step", "config", "domains"});
 }
 
 }  // namespace
