@@ -56,6 +56,19 @@ void require_file(const fs::path& path, const char* option, const std::string& m
                                 converter_command() + " " + make_it + "`");
 }
 
+// The official protocol's options in a run: its defaults (10 outputs per source, both modes), the
+// run's folders, seed, device, and --val-batch-size as the official val_batch_size.
+OfficialEvalOptions official_options(const EvalSetup& s) {
+  OfficialEvalOptions o;
+  o.val_dir = s.val_dir;
+  o.train_dir = s.train_dir;
+  o.eval_dir = s.eval_dir;
+  o.batch_size = s.batch_size;
+  o.seed = s.seed;
+  o.device = s.device;
+  return o;
+}
+
 }  // namespace
 
 double pixel_distance(const at::Tensor& a, const at::Tensor& b) {
@@ -92,6 +105,11 @@ TrainingEvaluator::TrainingEvaluator(const EvalSetup& setup, const ImageFolder& 
                                 " without " + (setup.inception.empty() ? "--inception" : "--lpips") +
                                 ": FID and LPIPS come from one protocol run; give both weight files");
   if (!setup.inception.empty()) {
+    // LPIPS runs AlexNet's features on the outputs at the model's size; at 32 px its last pooling
+    // has nothing left to pool.
+    if (setup.img_size < 64)
+      throw std::invalid_argument("--inception/--lpips: LPIPS needs images of at least 64 px (AlexNet's features); "
+                                  "this run's --img-size is " + std::to_string(setup.img_size));
     require_file(setup.inception, "--inception", "--inception inception_v3_google-0cc3c7bd.pth --out " + setup.inception.string());
     require_file(setup.lpips, "--lpips",
                  "--alexnet alexnet-owt-7be5be79.pth --lpips lpips_weights.ckpt --out " + setup.lpips.string());
@@ -100,6 +118,18 @@ TrainingEvaluator::TrainingEvaluator(const EvalSetup& setup, const ImageFolder& 
       m.lpips = load_lpips(setup.lpips);
     } catch (const std::exception& e) {
       throw std::invalid_argument(e.what());
+    }
+    // The folders FID and LPIPS will read, now rather than at the first evaluation.
+    TranslatorNets shape_only;
+    shape_only.config.num_domains = static_cast<int64_t>(setup.domains.size());
+    shape_only.domains = setup.domains;
+    try {
+      check_official_eval(shape_only, official_options(setup));
+    } catch (const std::invalid_argument& e) {
+      std::string what = std::string("FID and LPIPS (--inception, --lpips): ") + e.what();
+      // The protocol's batch is the trainer's --val-batch-size.
+      if (const auto at = what.find("lower --batch-size"); at != std::string::npos) what.replace(at, 18, "lower --val-batch-size");
+      throw std::invalid_argument(what);
     }
   }
 #ifdef STARGANV2_TRAIN_FACES
@@ -217,14 +247,8 @@ EvalFigures TrainingEvaluator::evaluate(Solver& solver) {
     t.mapping_network = nets.mapping_network;
     t.style_encoder = nets.style_encoder;
     t.fan = solver.fan();
-    OfficialEvalOptions o;
-    o.val_dir = s.val_dir;
-    o.train_dir = s.train_dir;
-    o.eval_dir = s.eval_dir;
-    o.batch_size = s.batch_size;
-    o.seed = s.seed;
+    OfficialEvalOptions o = official_options(s);
     o.step = solver.step();
-    o.device = device;
     const auto decode = [](const fs::path& p) {
       cv::Mat rgb = decode_rgb(p);
       return at::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, at::kByte).clone();

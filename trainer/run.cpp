@@ -526,14 +526,6 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       }
     }
 
-    const fs::path ckpt_dir = config.out_dir / "checkpoints", sample_dir = config.out_dir / "samples";
-    if (rank == 0) {
-      std::error_code ec;
-      fs::create_directories(ckpt_dir, ec);
-      if (!ec) fs::create_directories(sample_dir, ec);
-      if (ec) throw InputError(config.out_dir.string() + ": cannot create the run folder: " + ec.message());
-    }
-
     std::unique_ptr<TrainingEvaluator> evaluator;
     if (rank == 0 && config.eval_every > 0) {
       EvalSetup e;
@@ -557,6 +549,14 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       if (!TrainingEvaluator::has_face_metrics())
         out << "Note: this starganv2-train was built without align/ (dlib): --eval-every logs diversity"
             << (config.inception.empty() ? "" : ", FID and LPIPS") << ", not face found or pose error\n";
+    }
+
+    const fs::path ckpt_dir = config.out_dir / "checkpoints", sample_dir = config.out_dir / "samples";
+    if (rank == 0) {
+      std::error_code ec;
+      fs::create_directories(ckpt_dir, ec);
+      if (!ec) fs::create_directories(sample_dir, ec);
+      if (ec) throw InputError(config.out_dir.string() + ": cannot create the run folder: " + ec.message());
     }
 
     std::optional<SampleInputs> sample_in;

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -82,6 +83,8 @@ TEST(PixelDistance, IsTheMeanAbsoluteDifferenceOfThe8BitPixels) {
 
 TEST(TrainingEvaluator, FiguresOfTheEmaNetworksLeaveTrainingAlone) {
   if (shape_model_missing()) GTEST_SKIP() << "dlib's shape model is not installed: " << "face metrics cannot be measured";
+  // One thread: OpenMP's threads cost more than they give to a tiny model on a loaded 2-core machine.
+  at::set_num_threads(1);
   TempDir dir;
   test::write_synthetic_set(dir.path / "val", 2, 32, 11);
   const ImageFolder val = scan_image_folder(dir.path / "val", {}, [](const std::string&) {});
