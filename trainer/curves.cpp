@@ -177,10 +177,9 @@ cv::Mat draw_curves(const std::string& log_text) {
     x1 = std::max(x1, step);
   }
   if (!(x1 >= x0)) return {};
-  if (x1 == x0) {
-    x0 -= 1;
-    x1 += 1;
-  }
+  // From iteration 0, so that the first evaluations and a run's start are where they belong.
+  x0 = std::min(x0, 0.0);
+  if (x1 == x0) x1 += 1;
 
   std::vector<std::pair<const PanelSpec*, std::vector<std::pair<std::string, Series>>>> shown;
   for (const PanelSpec& spec : panels()) {

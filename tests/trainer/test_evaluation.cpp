@@ -140,7 +140,7 @@ TEST(TrainingEvaluator, BadSettingsAreNamed_n) {
   const ImageFolder val = scan_image_folder(dir.path / "val", {}, [](const std::string&) {});
   EvalSetup setup;
   setup.domains = val.domains;
-  setup.img_size = 32;
+  setup.img_size = 64;
   auto message = [&](const EvalSetup& s) {
     try {
       TrainingEvaluator e(s, val);
@@ -155,6 +155,8 @@ TEST(TrainingEvaluator, BadSettingsAreNamed_n) {
   s.lpips = dir.path / "lpips.safetensors";
   EXPECT_NE(message(s).find("--inception " + s.inception.string() + ": no such file; make it with `"), std::string::npos)
       << message(s);
+  s.img_size = 32;
+  EXPECT_NE(message(s).find("LPIPS needs images of at least 64 px"), std::string::npos) << message(s);
   s = setup;
   s.landmarks = dir.path / "nope.dat";
   EXPECT_NE(message(s).find("--landmarks"), std::string::npos) << message(s);
