@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   };
 
   app.add_option("--train-dir", config.train_dir, "Training images: one sub-folder per domain (domain names = sorted folder names)");
-  app.add_option("--val-dir", config.val_dir, "Validation images for the sample grids, same domains (default: --train-dir)");
+  app.add_option("--val-dir", config.val_dir, "Validation images for the sample grids and --eval-every, same domains (sample grids default to --train-dir)");
   app.add_option("--out", config.out_dir, "Run folder for checkpoints, samples and the log");
   app.add_option("--resume", config.resume, "Continue a run: a resume file, or 'latest' for <out>/checkpoints/resume.safetensors");
   app.add_option("--fan", config.fan, "FAN weights (a safetensors file with fan.* tensors, e.g. converted wing.ckpt); required when w_hpf > 0");
