@@ -414,9 +414,11 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     if (config.eval_every > 0 && config.val_dir.empty())
       throw InputError("--eval-every needs --val-dir: the evaluation translates validation images (one sub-folder "
                        "per domain, as --train-dir), never the training images");
-    if (config.eval_every == 0 && (!config.inception.empty() || !config.lpips.empty() || !config.landmarks.empty()))
-      throw InputError(std::string(!config.inception.empty() ? "--inception" : !config.lpips.empty() ? "--lpips" : "--landmarks") +
-                       " is for the evaluation during training: give --eval-every N too");
+    // Weight files given on this command line without an evaluation are a mistake; taken from a
+    // resumed run's run.json they are just unused (`--eval-every 0` turns a run's evaluation off).
+    for (const char* name : {"inception", "lpips", "landmarks"})
+      if (config.eval_every == 0 && config.explicit_run_options.count(name))
+        throw InputError(dashed(name) + " is for the evaluation during training: give --eval-every N too");
     torch::Device device(torch::kCPU);
     try {
       if (denv) {
