@@ -81,6 +81,49 @@ std::vector<at::Tensor> per_image(int64_t n, const std::function<at::Tensor(int6
   return out;
 }
 
+}  // namespace
+
+OfficialEvalInputs check_official_eval(const TranslatorNets& nets, const OfficialEvalOptions& o) {
+  OfficialEvalInputs inputs;
+  if (o.num_outs_per_domain < 2)
+    throw std::invalid_argument("num_outs_per_domain must be >= 2 (LPIPS compares pairs of outputs)");
+  if (o.batch_size < 1) throw std::invalid_argument("batch size must be >= 1");
+  for (const auto& m : o.modes)
+    if (m != "latent" && m != "reference")
+      throw std::invalid_argument("mode \"" + m + "\": expected latent or reference");
+  inputs.domains = official_domains(o.val_dir);
+  if (static_cast<int64_t>(inputs.domains.size()) != nets.config.num_domains) {
+    std::string names;
+    for (const auto& d : inputs.domains) names += (names.empty() ? "" : ", ") + d;
+    std::string model;
+    for (const auto& d : nets.domains) model += (model.empty() ? "" : ", ") + d;
+    throw std::invalid_argument(o.val_dir.string() + ": " + std::to_string(inputs.domains.size()) + " domain folders (" +
+                                (names.empty() ? "none" : names) + ") but the model has " +
+                                std::to_string(nets.config.num_domains) + " domains (" + model +
+                                "); the folders, sorted, give the domain indices");
+  }
+  for (const auto& d : inputs.domains) {
+    inputs.val_files[d] = official_image_files(o.val_dir / d);
+    if (inputs.val_files[d].empty())
+      throw std::invalid_argument((o.val_dir / d).string() + ": no images (png, jpg, jpeg, JPG)");
+    std::error_code ec;
+    if (!fs::is_directory(o.train_dir / d, ec))
+      throw std::invalid_argument((o.train_dir / d).string() +
+                                  ": no such folder (FID compares the outputs with the target domain's training "
+                                  "images; --train-dir)");
+    if (official_image_files(o.train_dir / d).size() < 2)
+      throw std::invalid_argument((o.train_dir / d).string() + ": fewer than 2 images (FID needs a covariance)");
+    if (std::count(o.modes.begin(), o.modes.end(), "reference") &&
+        static_cast<int64_t>(inputs.val_files[d].size()) < o.batch_size)
+      throw std::invalid_argument((o.val_dir / d).string() + ": " + std::to_string(inputs.val_files[d].size()) +
+                                  " images, fewer than one reference batch of " + std::to_string(o.batch_size) +
+                                  " (the official loader drops incomplete reference batches; lower --batch-size)");
+  }
+  return inputs;
+}
+
+namespace {
+
 class Protocol {
  public:
   Protocol(TranslatorNets& nets, const FeatureFn& inception, LPIPSImpl& lpips, const OfficialEvalOptions& o,
@@ -98,40 +141,9 @@ class Protocol {
   int64_t img_size() const { return nets_.config.img_size; }
 
   void check() {
-    if (o_.num_outs_per_domain < 2)
-      throw std::invalid_argument("num_outs_per_domain must be >= 2 (LPIPS compares pairs of outputs)");
-    if (o_.batch_size < 1) throw std::invalid_argument("batch size must be >= 1");
-    for (const auto& m : o_.modes)
-      if (m != "latent" && m != "reference")
-        throw std::invalid_argument("mode \"" + m + "\": expected latent or reference");
-    domains_ = official_domains(o_.val_dir);
-    if (static_cast<int64_t>(domains_.size()) != nets_.config.num_domains) {
-      std::string names;
-      for (const auto& d : domains_) names += (names.empty() ? "" : ", ") + d;
-      std::string model;
-      for (const auto& d : nets_.domains) model += (model.empty() ? "" : ", ") + d;
-      throw std::invalid_argument(o_.val_dir.string() + ": " + std::to_string(domains_.size()) + " domain folders (" +
-                                  (names.empty() ? "none" : names) + ") but the model has " +
-                                  std::to_string(nets_.config.num_domains) + " domains (" + model +
-                                  "); the folders, sorted, give the domain indices");
-    }
-    for (const auto& d : domains_) {
-      val_files_[d] = official_image_files(o_.val_dir / d);
-      if (val_files_[d].empty())
-        throw std::invalid_argument((o_.val_dir / d).string() + ": no images (png, jpg, jpeg, JPG)");
-      std::error_code ec;
-      if (!fs::is_directory(o_.train_dir / d, ec))
-        throw std::invalid_argument((o_.train_dir / d).string() +
-                                    ": no such folder (FID compares the outputs with the target domain's training "
-                                    "images; --train-dir)");
-      if (official_image_files(o_.train_dir / d).size() < 2)
-        throw std::invalid_argument((o_.train_dir / d).string() + ": fewer than 2 images (FID needs a covariance)");
-      if (std::count(o_.modes.begin(), o_.modes.end(), "reference") &&
-          static_cast<int64_t>(val_files_[d].size()) < o_.batch_size)
-        throw std::invalid_argument((o_.val_dir / d).string() + ": " + std::to_string(val_files_[d].size()) +
-                                    " images, fewer than one reference batch of " + std::to_string(o_.batch_size) +
-                                    " (the official loader drops incomplete reference batches; lower --batch-size)");
-    }
+    OfficialEvalInputs inputs = check_official_eval(nets_, o_);
+    domains_ = std::move(inputs.domains);
+    val_files_ = std::move(inputs.val_files);
     fs::create_directories(o_.eval_dir);
   }
 

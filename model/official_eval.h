@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,6 +71,17 @@ std::vector<std::filesystem::path> official_image_files(const std::filesystem::p
 
 // The domains: the sorted names of the folders in val_dir.
 std::vector<std::string> official_domains(const std::filesystem::path& val_dir);
+
+// What run_official_eval checks before any work, for callers that want every problem reported
+// up front (starganv2-train checks at start what its evaluations will need): the options, the
+// domain folders of val_dir (as many as the model's domains), each with images, train_dir/<domain>
+// with at least 2 images, enough references for a reference batch. Throws std::invalid_argument
+// naming the folder and the problem; returns the sorted domains and the val images of each.
+struct OfficialEvalInputs {
+  std::vector<std::string> domains;
+  std::map<std::string, std::vector<std::filesystem::path>> val_files;
+};
+OfficialEvalInputs check_official_eval(const TranslatorNets& nets, const OfficialEvalOptions& options);
 
 // Runs the protocol for each of options.modes on nets (moved to options.device; float32), with
 // the given Inception and LPIPS networks (moved too). Checks every folder first and throws

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
       "starganv2-train: train StarGAN v2 exactly as the official code (clovaai/stargan-v2), resumable.\n"
       "Writes <out>/checkpoints/model-<step>.safetensors (EMA networks for the starganv2 element),\n"
       "<out>/checkpoints/resume.safetensors (everything needed to continue), <out>/samples/*.png and\n"
-      "<out>/log.jsonl, <out>/options.json and <out>/run.json (the data folders and run options).\n"
+      "<out>/log.jsonl, <out>/samples/curves.png (losses and --eval-every figures over iterations), <out>/options.json\n"
+      "and <out>/run.json (the data folders and run options).\n"
       "Ctrl-C saves a resume file and stops; `--resume latest --out <out>` alone continues (options given\n"
       "again override the run's; hyper-parameters must match)."};
   app.footer(
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
   };
 
   app.add_option("--train-dir", config.train_dir, "Training images: one sub-folder per domain (domain names = sorted folder names)");
-  app.add_option("--val-dir", config.val_dir, "Validation images for the sample grids, same domains (default: --train-dir)");
+  app.add_option("--val-dir", config.val_dir, "Validation images for the sample grids and --eval-every, same domains (sample grids default to --train-dir)");
   app.add_option("--out", config.out_dir, "Run folder for checkpoints, samples and the log");
   app.add_option("--resume", config.resume, "Continue a run: a resume file, or 'latest' for <out>/checkpoints/resume.safetensors");
   app.add_option("--fan", config.fan, "FAN weights (a safetensors file with fan.* tensors, e.g. converted wing.ckpt); required when w_hpf > 0");
@@ -142,6 +143,23 @@ int main(int argc, char** argv) {
   app.add_option("--workers", config.workers, "Image decoding threads (0 = decode on the training thread)");
   app.add_option("--val-batch-size", config.val_batch_size, "Source and reference images per sample grid");
   app.add_option("--sample-outs", config.sample_outs, "Latent rows per domain in the latent sample grids");
+  app.add_option("--eval-every", config.eval_every,
+                 "Evaluate the EMA networks every N iterations (0 = never; needs --val-dir): diversity, face found and "
+                 "pose error (dlib, as `starganv2-eval faces`) of --eval-images sources per domain, and FID and LPIPS "
+                 "by the official protocol with --inception and --lpips; logged to log.jsonl (\"eval/...\" keys) and "
+                 "drawn with the losses in <out>/samples/curves.png")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--eval-images", config.eval_images,
+                 "Sources per domain of --val-dir (the first, sorted) for --eval-every's diversity and face metrics; "
+                 "each is translated into every domain with 3 fixed latent styles")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--inception", config.inception,
+                 "Inception-v3 weights for FID at each --eval-every (as `starganv2-eval official --inception`; with --lpips); "
+                 "the official JSON files go to <out>/eval/");
+  app.add_option("--lpips", config.lpips, "AlexNet and linear weights for LPIPS at each --eval-every (with --inception)");
+  app.add_option("--landmarks", config.landmarks,
+                 "dlib's 68-point shape predictor (.dat) for --eval-every's pose error (default: "
+                 "/usr/share/dlib/shape_predictor_68_face_landmarks.dat)");
   app.add_flag("--no-verify", no_verify, "Do not decode every image once before training");
   app.add_flag("--no-progress", no_progress, "No progress bar on a terminal (plain lines instead)");
   app.add_option("--dist-timeout", config.dist_timeout_s,

@@ -19,6 +19,7 @@ enum class RandomStream : uint64_t {
   kValidation = 5, // images shown in the sample grids
   kSampleZ = 6,    // latent codes of the sample grids
   kDiffAugment = 7, // augmentation of D's inputs (trainer/diff_augment.h) in an iteration
+  kEvalStyle = 8,   // latent styles of --eval-every (trainer/evaluation.h)
 };
 
 // SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.

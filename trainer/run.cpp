@@ -27,7 +27,9 @@
 #include "data/augment.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
+#include "curves.h"
 #include "distributed.h"
+#include "evaluation.h"
 #include "model/locations.h"
 #include "model/safetensors.h"
 #include "random.h"
@@ -44,6 +46,9 @@ using Clock = std::chrono::steady_clock;
 
 // In the run folder, next to options.json: the run options (see kRunOptionNames).
 constexpr const char* kRunFile = "run.json";
+// In <out>/samples, rewritten at every sample and evaluation step and at the end: the curves of
+// log.jsonl (trainer/curves.h).
+constexpr const char* kCurvesFile = "curves.png";
 
 // A problem with the user's input, reported as one line before training starts.
 struct InputError : std::runtime_error {
@@ -174,6 +179,11 @@ std::string run_file_text(const RunConfig& c) {
   j["sample_outs"] = c.sample_outs;
   j["verify_images"] = c.verify_images;
   j["keep_last"] = c.keep_last;
+  j["eval_every"] = c.eval_every;
+  j["eval_images"] = c.eval_images;
+  j["inception"] = absolute_or_empty(c.inception);
+  j["lpips"] = absolute_or_empty(c.lpips);
+  j["landmarks"] = absolute_or_empty(c.landmarks);
   return j.dump(2) + "\n";
 }
 
@@ -193,6 +203,7 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
     }
   };
   std::string train_dir = c.train_dir.string(), val_dir = c.val_dir.string(), fan = c.fan.string();
+  std::string inception = c.inception.string(), lpips = c.lpips.string(), landmarks = c.landmarks.string();
   std::string precision = to_string(c.precision);
   take("train_dir", train_dir);
   take("val_dir", val_dir);
@@ -207,6 +218,14 @@ void apply_run_file(const fs::path& path, RunConfig& c) {
   take("sample_outs", c.sample_outs);
   take("verify_images", c.verify_images);
   take("keep_last", c.keep_last);
+  take("eval_every", c.eval_every);
+  take("eval_images", c.eval_images);
+  take("inception", inception);
+  take("lpips", lpips);
+  take("landmarks", landmarks);
+  c.inception = inception;
+  c.lpips = lpips;
+  c.landmarks = landmarks;
   c.train_dir = train_dir;
   c.val_dir = val_dir;
   c.fan = fan;
@@ -391,6 +410,15 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     if (config.val_batch_size < 1 || config.sample_outs < 1)
       throw InputError("--val-batch-size and --sample-outs must be >= 1");
     if (config.train_dir.empty()) throw InputError("--train-dir is required (one sub-folder of images per domain)");
+    if (config.eval_every < 0) throw InputError("--eval-every must be >= 0 (0 = no evaluation)");
+    if (config.eval_every > 0 && config.val_dir.empty())
+      throw InputError("--eval-every needs --val-dir: the evaluation translates validation images (one sub-folder "
+                       "per domain, as --train-dir), never the training images");
+    // Weight files given on this command line without an evaluation are a mistake; taken from a
+    // resumed run's run.json they are just unused (`--eval-every 0` turns a run's evaluation off).
+    for (const char* name : {"inception", "lpips", "landmarks"})
+      if (config.eval_every == 0 && config.explicit_run_options.count(name))
+        throw InputError(dashed(name) + " is for the evaluation during training: give --eval-every N too");
     torch::Device device(torch::kCPU);
     try {
       if (denv) {
@@ -415,6 +443,10 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
           << device.str() << "); a rank that stops or hangs ends the run within " << config.dist_timeout_s << " s\n"
           << std::flush;
     }
+    if (denv && config.eval_every > 0)
+      throw InputError("--eval-every is not available under torchrun: the other ranks would wait for rank 0's "
+                       "evaluation inside the next all-reduce; train without it and measure the model files with "
+                       "starganv2-eval");
     if (config.precision == Precision::kBFloat16 && !device.is_cuda())
       throw InputError("--precision bf16 is autocast on CUDA; the device is " + device.str() + " (use fp32)");
 
@@ -494,6 +526,31 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
                            " --wing wing.ckpt --out wing.safetensors`, or use --w-hpf 0");
         fan = load_fan(config.fan);
       }
+    }
+
+    std::unique_ptr<TrainingEvaluator> evaluator;
+    if (rank == 0 && config.eval_every > 0) {
+      EvalSetup e;
+      e.domains = train.domains;
+      e.val_dir = config.val_dir;
+      e.train_dir = config.train_dir;
+      e.eval_dir = config.out_dir / "eval";
+      e.images_per_domain = config.eval_images;
+      e.img_size = options.model.img_size;
+      e.batch_size = config.val_batch_size;
+      e.seed = options.seed;
+      e.inception = config.inception;
+      e.lpips = config.lpips;
+      e.landmarks = config.landmarks;
+      e.device = device;
+      try {
+        evaluator = std::make_unique<TrainingEvaluator>(e, val);
+      } catch (const std::invalid_argument& x) {
+        throw InputError(x.what());
+      }
+      if (!TrainingEvaluator::has_face_metrics())
+        out << "Note: this starganv2-train was built without align/ (dlib): --eval-every logs diversity"
+            << (config.inception.empty() ? "" : ", FID and LPIPS") << ", not face found or pose error\n";
     }
 
     const fs::path ckpt_dir = config.out_dir / "checkpoints", sample_dir = config.out_dir / "samples";
@@ -699,10 +756,30 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
       }
       progress.update(step, it_per_s, print ? &named : nullptr);
 
-      if (rank == 0 && step % config.sample_every == 0) {
+      const bool sample = rank == 0 && step % config.sample_every == 0;
+      if (sample) {
         for (const auto& grid : debug_grids(solver, *sample_in, options.seed, config.sample_outs))
           write_png(sample_dir / (step_name(step) + "_" + grid.name + ".png"), grid.image);
       }
+      const bool evaluate = evaluator && step % config.eval_every == 0;
+      if (evaluate) {
+        progress.clear();
+        const auto t0 = Clock::now();
+        const EvalFigures figures = evaluator->evaluate(solver);
+        const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        // A line of its own: the loss lines keep their keys, and a reader finds the figures by "eval/".
+        nlohmann::ordered_json j;
+        j["step"] = step;
+        j["time"] = static_cast<int64_t>(std::time(nullptr));
+        j["eval_s"] = seconds;
+        for (const auto& [k, v] : figures) j[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+        log << j.dump() << "\n" << std::flush;
+        out << "Evaluation at iteration " << step << " (" << hms(seconds) << "): " << TrainingEvaluator::summary(figures)
+            << "\n" << std::flush;
+        // The evaluation's time is not the training's speed.
+        window_start += Clock::now() - t0;
+      }
+      if (sample || evaluate) write_curves(config.out_dir / "log.jsonl", sample_dir / kCurvesFile);
       if (step % config.save_every == 0) {
         save();
         last_saved = step;
@@ -710,6 +787,7 @@ int run_training(const RunConfig& given, std::ostream& out_all, std::ostream& er
     }
     progress.clear();
     if (last_saved != solver.step()) save();
+    if (rank == 0) write_curves(config.out_dir / "log.jsonl", sample_dir / kCurvesFile);
     out << "Done: " << options.total_iters << " iterations; model file "
         << (ckpt_dir / ("model-" + step_name(solver.step()) + ".safetensors")).string() << "\n";
     return kExitDone;

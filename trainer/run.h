@@ -28,6 +28,13 @@ struct RunConfig {
   int64_t val_batch_size = 8;  // images per row of the sample grids
   int64_t sample_outs = 10;    // latent rows per domain in the latent grids (official num_outs_per_domain)
   bool verify_images = true;
+  // Evaluation during training (trainer/evaluation.h): every N iterations (0 = never) on the EMA
+  // networks and val_dir (required): diversity, face kept and pose kept (builds with align/) of
+  // eval_images sources per domain, and FID/LPIPS when both weight files are given; the figures go
+  // to log.jsonl, the official JSON files to <out>/eval/. landmarks empty = align's default model.
+  int64_t eval_every = 0;
+  int64_t eval_images = 32;
+  std::filesystem::path inception, lpips, landmarks;
   int64_t keep_last = 0;     // keep only the newest N model files (0 = all)
   bool progress_bar = true;  // only drawn when stdout is a terminal
   // Data-parallel training (started by torchrun): seconds after which a rank that waits for a
@@ -51,7 +58,8 @@ struct RunConfig {
 inline constexpr const char* kRunOptionNames[] = {"train_dir",  "val_dir",        "fan",         "print_every",
                                                   "sample_every", "save_every",   "device",      "precision",
                                                   "workers",    "val_batch_size", "sample_outs", "verify_images",
-                                                  "keep_last"};
+                                                  "keep_last",  "eval_every",     "eval_images", "inception",
+                                                  "lpips",      "landmarks"};
 
 // Exit codes of starganv2-train (and of run_training).
 inline constexpr int kExitDone = 0;

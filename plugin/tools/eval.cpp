@@ -40,6 +40,7 @@
 #include "align/alignment.h"
 #include "align/detector.h"
 #include "align/face_aligner.h"
+#include "align/face_metrics.h"
 #include "align/flicker.h"
 #include "align/image.h"
 #include "align/landmarks.h"
@@ -69,16 +70,6 @@ constexpr const char* kProgram = "starganv2-eval";
 // Exit codes, as --help and the README state them.
 constexpr int kExitDone = 0;
 constexpr int kExitBadInput = 1;  // bad options, inputs, model or outputs (one message on stderr)
-
-// The side the detector and the landmark fitter see every crop at: dlib's HOG window is 80 px,
-// and an aligned CelebA-HQ face fills about half the crop, so 256 px puts it well above that
-// whatever the model's size (a 64 px crop's face alone would be too small to be found).
-constexpr int kMeasureSize = 256;
-
-// The detector is run down to this score so that a crop without a face still has a figure ("how
-// far from a face"): a missed face scores between -1 and 0, noise at -1. Windows that reach 0
-// (dlib's threshold) are found and scored exactly as at the default threshold.
-constexpr double kScoreFloor = -1.0;
 
 class Fatal : public std::runtime_error {
  public:
@@ -191,120 +182,18 @@ cv::Mat rgb_crop(const std::vector<uint8_t>& rgb, int size) {
   return cv::Mat(size, size, CV_8UC3, const_cast<uint8_t*>(rgb.data())).clone();
 }
 
-// What the detector and the landmark fitter say about one crop (RGB, at kMeasureSize).
-struct CropFacts {
-  bool found = false;  // best >= 0: dlib's own operating point
-  double best = kScoreFloor;  // the best HOG window score, kScoreFloor when none reaches it
-  align::FaceBox box;
-};
-
-// Mean absolute difference of two 8-bit images, in [0, 1] (pixel values / 255).
-double mean_abs_diff(const cv::Mat& a, const cv::Mat& b) {
-  cv::Mat d;
-  cv::absdiff(a, b, d);
-  const cv::Scalar s = cv::mean(d);
-  return (s[0] + s[1] + s[2]) / (3.0 * 255.0);
+// The judge of `starganv2-eval faces`: align/face_metrics.h with the shape model the Processor
+// has loaded already when it is the default one (loading takes seconds).
+align::FaceJudge make_judge(const std::string& landmarks_path) {
+  try {
+    return align::FaceJudge(landmarks_path == align::kDefaultShapeModel ? starganv2::plugin::shared_shape_model()
+                                                                          : align::ShapeModel::load(landmarks_path));
+  } catch (const align::AlignError& e) {
+    throw Fatal(std::string("--landmarks: ") + e.what());
+  } catch (const ProcessorError& e) {
+    throw Fatal(e.what());
+  }
 }
-
-// Mean distance between corresponding landmarks, in crop widths.
-double landmark_error(const align::Landmarks& a, const align::Landmarks& b) {
-  double sum = 0;
-  for (int i = 0; i < align::kNumLandmarks; ++i) sum += std::hypot(a[i].x - b[i].x, a[i].y - b[i].y);
-  return sum / align::kNumLandmarks / kMeasureSize;
-}
-
-class FaceJudge {
- public:
-  explicit FaceJudge(const std::string& landmarks_path) {
-    // One plain pass of dlib's detector on the whole 256 px crop: no downscaling, no rotated or
-    // finer retries, so that "found" (score >= 0) means what it means to anyone running dlib's
-    // frontal_face_detector on that crop.
-    align::DetectorOptions d;
-    d.max_width = 0;
-    d.upsample = 0;
-    d.threshold = kScoreFloor;
-    d.max_faces = 1000;  // every window that reaches the floor: the best one is kept below
-    d.retry_angles_deg = {};
-    d.retry_max_width = 0;
-    detector_ = std::make_unique<align::Detector>(d);
-    // The default model is the one the Processor has loaded already (it takes seconds).
-    try {
-      shape_ = landmarks_path == align::kDefaultShapeModel ? starganv2::plugin::shared_shape_model()
-                                                            : align::ShapeModel::load(landmarks_path);
-    } catch (const align::AlignError& e) {
-      throw Fatal(std::string("--landmarks: ") + e.what());
-    } catch (const ProcessorError& e) {
-      throw Fatal(e.what());
-    }
-  }
-
-  // The detector on one crop (RGB, kMeasureSize): found, and the best box and its score.
-  CropFacts detect(const cv::Mat& rgb) {
-    CropFacts f;
-    for (const align::FaceBox& b : detector_->detect(rgb, align::PixelFormat::kRGB)) {
-      if (b.score > f.best) {
-        f.best = b.score;
-        f.box = b;
-      }
-    }
-    f.found = f.best >= 0;
-    return f;
-  }
-
-  // The 68 landmarks fitted from `start` (the same box for a source and its translations, so that
-  // only the pictures differ), averaged over 5 shifted fits as the aligner does for stills.
-  align::Landmarks fit(const cv::Mat& rgb, const align::FaceBox& start) const {
-    return align::fit_landmarks(*shape_, rgb, align::PixelFormat::kRGB, start, 5);
-  }
-
-  // Where dlib's detector puts its box on a face aligned to the project's template: the start of
-  // the fit when the source itself has no detection.
-  static align::FaceBox canonical_box() {
-    const align::TemplateBox& t = align::canonical_detector_box();
-    align::FaceBox b;
-    b.center = t.center * static_cast<double>(kMeasureSize);
-    b.size = t.size * kMeasureSize;
-    return b;
-  }
-
- private:
-  std::unique_ptr<align::Detector> detector_;
-  std::shared_ptr<const align::ShapeModel> shape_;
-};
-
-cv::Mat to_measure_size(const cv::Mat& crop) {
-  if (crop.cols == kMeasureSize) return crop;
-  cv::Mat out;
-  cv::resize(crop, out, {kMeasureSize, kMeasureSize}, 0, 0, crop.cols < kMeasureSize ? cv::INTER_LINEAR : cv::INTER_AREA);
-  return out;
-}
-
-// Running totals of one row of the table.
-struct Tally {
-  long crops = 0, found = 0;
-  double score_sum = 0;  // best scores of found crops
-  double best_sum = 0;   // best scores of all crops
-  double pose_sum = 0;
-  long pose_n = 0;
-  double change_sum = 0;
-  double diversity_sum = 0;
-  long diversity_n = 0;
-
-  void add_detection(const CropFacts& f) {
-    ++crops;
-    best_sum += f.best;
-    if (f.found) {
-      ++found;
-      score_sum += f.best;
-    }
-  }
-  double found_rate() const { return crops ? static_cast<double>(found) / crops : NAN; }
-  double mean_score() const { return found ? score_sum / found : NAN; }
-  double mean_best() const { return crops ? best_sum / crops : NAN; }
-  double pose() const { return pose_n ? pose_sum / pose_n : NAN; }
-  double change() const { return crops ? change_sum / crops : NAN; }
-  double diversity() const { return diversity_n ? diversity_sum / diversity_n : NAN; }
-};
 
 StyleOptions latent_style(const std::string& domain, uint64_t seed, double psi) {
   StyleOptions s;
@@ -361,15 +250,15 @@ int run_faces(const FacesOptions& o) {
     const auto& names = processor->domains();
     if (std::find(names.begin(), names.end(), d) == names.end()) d = names.at(std::stoul(d));
   }
-  FaceJudge judge(o.landmarks);
+  align::FaceJudge judge = make_judge(o.landmarks);
 
   if (!o.quiet)
     std::cout << kProgram << " faces: " << o.checkpoint << " (" << size << "x" << size << ", "
               << processor->active_device() << "), " << images.size() << " images, " << domains.size()
               << " domains, seeds " << seed_list(o.seeds) << "\n";
 
-  Tally source_tally;
-  std::map<std::string, Tally> tallies;
+  align::FaceTally source_tally;
+  std::map<std::string, align::FaceTally> tallies;
   json per_image = json::array();
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t n = 0; n < images.size(); ++n) {
@@ -389,17 +278,14 @@ int run_faces(const FacesOptions& o) {
     } catch (const ProcessorError& e) {
       throw Fatal(path.string() + ": " + e.what());
     }
-    const cv::Mat source_big = to_measure_size(source_rgb);
-    const CropFacts source = judge.detect(source_big);
-    source_tally.add_detection(source);
-    const align::FaceBox start = source.found ? source.box : FaceJudge::canonical_box();
-    const align::Landmarks source_landmarks = judge.fit(source_big, start);
+    const align::SourceFacts source = judge.measure_source(source_rgb);
+    source_tally.add_detection(source.facts);
 
     json image_json = {{"file", path.string()},
-                       {"source", {{"found", source.found}, {"score", number(source.best)}}},
+                       {"source", {{"found", source.facts.found}, {"score", number(source.facts.best)}}},
                        {"translated", json::array()}};
     for (const std::string& domain : domains) {
-      Tally& tally = tallies[domain];
+      align::FaceTally& tally = tallies[domain];
       std::vector<cv::Mat> outputs;
       for (uint64_t seed : o.seeds) {
         cv::Mat out = small.clone();
@@ -413,27 +299,18 @@ int run_faces(const FacesOptions& o) {
         }
         if (faces.empty()) throw Fatal(path.string() + ": the model gave no translation");
         const cv::Mat translated = rgb_crop(faces.front().translated, size);
-        const cv::Mat translated_big = to_measure_size(translated);
-        const CropFacts facts = judge.detect(translated_big);
-        const double pose = landmark_error(judge.fit(translated_big, start), source_landmarks);
-        const double change = mean_abs_diff(translated, source_rgb);
-        tally.add_detection(facts);
-        tally.pose_sum += pose;
-        ++tally.pose_n;
-        tally.change_sum += change;
+        const align::TranslationFacts facts = judge.measure_translation(source, translated);
+        const double change = tally.add_change(translated, source_rgb);
+        tally.add_translation(facts);
         outputs.push_back(translated);
         image_json["translated"].push_back({{"domain", domain},
                                             {"seed", seed},
-                                            {"found", facts.found},
-                                            {"score", number(facts.best)},
-                                            {"pose_error", number(pose)},
+                                            {"found", facts.facts.found},
+                                            {"score", number(facts.facts.best)},
+                                            {"pose_error", number(facts.pose_error)},
                                             {"change", number(change)}});
       }
-      for (size_t i = 0; i < outputs.size(); ++i)
-        for (size_t j = i + 1; j < outputs.size(); ++j) {
-          tally.diversity_sum += mean_abs_diff(outputs[i], outputs[j]);
-          ++tally.diversity_n;
-        }
+      tally.add_diversity(outputs);
     }
     per_image.push_back(image_json);
     if (!o.quiet && (n + 1) % 10 == 0 && n + 1 < images.size())
@@ -446,7 +323,7 @@ int run_faces(const FacesOptions& o) {
               << std::left << std::setw(14) << "" << std::right << std::setw(7) << "crops" << std::setw(16)
               << "found" << std::setw(8) << "score" << std::setw(8) << "best" << std::setw(12) << "pose error" << std::setw(11)
               << "diversity" << std::setw(9) << "change" << "\n";
-    auto row = [&](const std::string& name, const Tally& t, bool translated) {
+    auto row = [&](const std::string& name, const align::FaceTally& t, bool translated) {
       const std::string found = std::to_string(t.found) + "/" + std::to_string(t.crops) + " " +
                                 fixed(100.0 * t.found_rate(), 0) + "%";
       std::cout << std::left << std::setw(14) << name << std::right << std::setw(7) << t.crops << std::setw(16)
@@ -457,9 +334,9 @@ int run_faces(const FacesOptions& o) {
     };
     row("source", source_tally, false);
     for (const std::string& d : domains) row("-> " + d, tallies[d], true);
-    std::cout << "\nfound: dlib's HOG frontal-face detector finds a face (score >= 0) in the crop at " << kMeasureSize
+    std::cout << "\nfound: dlib's HOG frontal-face detector finds a face (score >= 0) in the crop at " << align::kMeasureSize
               << " px; score: its mean best score over the crops where it found one;\n"
-                 "best: its mean best score over all crops (down to " << kScoreFloor << ": noise; a missed face is between that and 0).\n"
+                 "best: its mean best score over all crops (down to " << align::kScoreFloor << ": noise; a missed face is between that and 0).\n"
                  "pose error: mean distance of the 68 landmarks, translated vs source, in crop widths.\n"
                  "diversity: mean |difference| between the outputs of two seeds for one source, pixels in [0, 1];\n"
                  "change: the same between each output and its source.\n"
@@ -467,7 +344,7 @@ int run_faces(const FacesOptions& o) {
   }
 
   if (!o.json_path.empty()) {
-    auto tally_json = [](const Tally& t, bool translated) {
+    auto tally_json = [](const align::FaceTally& t, bool translated) {
       json j = {{"crops", t.crops}, {"found", t.found}, {"found_rate", number(t.found_rate())},
                 {"mean_score", number(t.mean_score())}, {"mean_best_score", number(t.mean_best())}};
       if (translated) {
@@ -480,7 +357,7 @@ int run_faces(const FacesOptions& o) {
     json report = {{"measure", "faces"},
                    {"checkpoint", o.checkpoint},
                    {"img_size", size},
-                   {"measure_size", kMeasureSize},
+                   {"measure_size", align::kMeasureSize},
                    {"seeds", o.seeds},
                    {"psi", o.psi},
                    {"images", images.size()},

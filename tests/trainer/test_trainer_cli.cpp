@@ -20,8 +20,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <opencv2/imgcodecs.hpp>
+
+#include "model/inception.h"
+#include "model/lpips.h"
+#include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "synthetic.h"
+#include "trainer/evaluation.h"
 #include "trainer/options.h"
 
 namespace fs = std::filesystem;
@@ -68,7 +74,8 @@ TEST(Cli, HelpDocumentsEveryOptionWithItsDefault) {
         "--beta2 FLOAT=0.99", "--weight-decay FLOAT=0.0001", "--latent-dim INT=16", "--style-dim INT=64",
         "--max-conv-dim INT=512", "--randcrop-prob FLOAT=0.5", "--seed UINT=777", "--print-every INT=10",
         "--sample-every INT=5000", "--save-every INT=10000", "--device TEXT=auto", "--precision", "=fp32", "--workers INT=4",
-        "--out TEXT=expr", "--preset", "celeba_hq", "afhq", "--benchmark"})
+        "--out TEXT=expr", "--preset", "celeba_hq", "afhq", "--benchmark", "--eval-every INT:NONNEGATIVE=0",
+        "--eval-images INT:POSITIVE=32", "--inception", "--lpips", "--landmarks", "samples/curves.png"})
     EXPECT_CONTAINS(r.out, s);
 }
 
@@ -120,7 +127,7 @@ TEST(Cli, FanErrorNamesAConverterCommandThatRuns_n) {
   std::vector<std::string> args = tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(),
                                                                           "--out", (dir.path / "run").string()};
   for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--w-hpf") args[i + 1] = "1";
+    if (args[i] == "--w-hpf") args[i + 1] = std::string("1");
   const Result r = run(args, dir.path);
   EXPECT_EQ(r.rc, 1);
   // The message quotes the converter as a command: `<command> --wing wing.ckpt --out wing.safetensors`.
@@ -140,7 +147,7 @@ TEST(Cli, WrongSettingsAreRefusedBeforeTraining_n) {
   std::vector<std::string> args = tiny_args() + data;
   // w_hpf > 0 needs the FAN.
   for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--w-hpf") args[i + 1] = "1";
+    if (args[i] == "--w-hpf") args[i + 1] = std::string("1");
   Result r = run(args, dir.path);
   EXPECT_EQ(r.rc, 1);
   EXPECT_CONTAINS(r.err, "--fan");
@@ -307,6 +314,30 @@ TEST(Cli, AugmentationOptionsAreCheckedBeforeTraining_n) {
   EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints"));
 }
 
+TEST(Cli, EvalOptionsAreCheckedBeforeTraining_n) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 2, 32, 1);
+  const std::vector<std::string> base =
+      tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--out", (dir.path / "run").string()};
+  const std::vector<std::string> val = {"--val-dir", (dir.path / "data").string()};
+  auto one_error = [](const Result& r, const std::string& what) {
+    EXPECT_EQ(r.rc, 1) << r.out << r.err;
+    EXPECT_CONTAINS(r.err, "starganv2-train: error: " + what);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  one_error(run(base + std::vector<std::string>{"--eval-every", "2"}, dir.path), "--eval-every needs --val-dir");
+  const std::string missing = (dir.path / "inception.safetensors").string();
+  one_error(run(base + val + std::vector<std::string>{"--eval-every", "2", "--img-size", "64", "--inception", missing, "--lpips", missing}, dir.path),
+            "--inception " + missing + ": no such file; make it with `");
+  one_error(run(base + val + std::vector<std::string>{"--eval-every", "2", "--lpips", missing}, dir.path),
+            "--lpips without --inception");
+  one_error(run(base + val + std::vector<std::string>{"--inception", missing}, dir.path), "--inception is for the evaluation");
+  Result r = run(base + val + std::vector<std::string>{"--eval-every", "-1"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "--eval-every");
+  EXPECT_FALSE(fs::exists(dir.path / "run" / "checkpoints")) << "nothing may be written before the input is checked";
+}
+
 // One number of a log line: "key":value.
 double log_number(const std::string& line, const std::string& key) {
   const auto at = line.find("\"" + key + "\":");
@@ -456,6 +487,151 @@ TEST(Resume, StopMessageCommandWorksAsPrinted) {
   EXPECT_CONTAINS(resumed.out, "Resumed");
   EXPECT_CONTAINS(resumed.out, "Done: " + std::to_string(total) + " iterations");
   EXPECT_TRUE(fs::exists(dir.path / "runs" / "my run" / "checkpoints" / ("model-0000" + std::to_string(total) + ".safetensors")));
+}
+
+// Which log lines carry evaluation figures (their steps), each checked to hold nothing else;
+// the others must be the loss lines.
+std::vector<int64_t> eval_steps(const fs::path& log_file, std::vector<nlohmann::json>* evals = nullptr) {
+  std::vector<int64_t> steps;
+  std::istringstream log(slurp(log_file));
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (!j.contains("eval_s")) {
+      EXPECT_TRUE(j.contains("D/latent_total") && j.contains("G/ref_cyc")) << line;
+      continue;
+    }
+    steps.push_back(j.at("step").get<int64_t>());
+    for (const auto& [k, v] : j.items())
+      EXPECT_TRUE(k == "step" || k == "time" || k == "eval_s" || k.rfind("eval/", 0) == 0) << k;
+    if (evals) evals->push_back(j);
+  }
+  return steps;
+}
+
+// One thread: LibTorch's and Inception's OpenMP threads cost more than they give to tiny models on a
+// loaded 2-core machine.
+Result run_one_thread(const std::vector<std::string>& args, const fs::path& scratch) {
+  std::vector<std::string> argv = {test::tool_path(g_cli)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return test::run_argv(argv, scratch, {}, {{"OMP_NUM_THREADS", "1"}});
+}
+
+bool shape_model_missing() {
+  return TrainingEvaluator::has_face_metrics() && !fs::exists("/usr/share/dlib/shape_predictor_68_face_landmarks.dat");
+}
+
+// --eval-every (issue 23): figures on their own log lines at the scheduled steps and the curves
+// picture; the weights are those of a run without evaluation, and a resumed run keeps the schedule.
+TEST(Eval, LogsFiguresAtItsStepsAndLeavesTheWeightsAlone) {
+  if (shape_model_missing()) GTEST_SKIP() << "dlib's shape model is not installed";
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 4, 32, 4);
+  test::write_synthetic_set(dir.path / "val", 1, 32, 9);
+  const std::vector<std::string> common =
+      tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--val-dir",
+                                             (dir.path / "val").string(), "--print-every", "1", "--save-every", "2",
+                                             "--lr", "0.001"};
+  const std::vector<std::string> eval = {"--eval-every", "2", "--eval-images", "1"};
+  const fs::path on = dir.path / "on", off = dir.path / "off", resumed = dir.path / "resumed";
+  Result r = run_one_thread(common + eval + std::vector<std::string>{"--out", on.string(), "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Evaluation at iteration 2 (");
+  EXPECT_CONTAINS(r.out, "Evaluation at iteration 4 (");
+  // A build without align/ says once what it leaves out.
+  if (TrainingEvaluator::has_face_metrics())
+    EXPECT_EQ(r.out.find("built without align/"), std::string::npos) << r.out;
+  else
+    EXPECT_CONTAINS(r.out, "built without align/ (dlib): --eval-every logs diversity, not face found or pose error");
+  r = run_one_thread(common + std::vector<std::string>{"--out", off.string(), "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  expect_same_files(on / "checkpoints" / "resume.safetensors", off / "checkpoints" / "resume.safetensors",
+                    {"step", "lambda_ds", "sampler", "options"});
+  expect_same_files(on / "checkpoints" / "model-000004.safetensors", off / "checkpoints" / "model-000004.safetensors",
+                    {"step", "config", "domains"});
+
+  std::vector<nlohmann::json> evals;
+  EXPECT_EQ(eval_steps(on / "log.jsonl", &evals), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(eval_steps(off / "log.jsonl"), std::vector<int64_t>{});
+  EXPECT_EQ(slurp(off / "log.jsonl").find("eval"), std::string::npos);
+  ASSERT_EQ(evals.size(), 2u);
+  std::vector<std::string> keys = {"eval/diversity/cool", "eval/diversity/warm", "eval/diversity/mean"};
+  if (TrainingEvaluator::has_face_metrics())
+    keys.insert(keys.end(), {"eval/face_found/mean", "eval/face_found/source", "eval/pose_error/warm", "eval/face_score/mean"});
+  for (const auto& k : keys) EXPECT_TRUE(evals[1].contains(k)) << k << " in " << evals[1].dump();
+  EXPECT_GT(evals[0].at("eval/diversity/mean").get<double>(), 0.0);
+  EXPECT_FALSE(fs::exists(on / "eval")) << "FID/LPIPS files without --inception";
+  // The curves: a picture that decodes, in both runs; with the metric panels, taller.
+  const cv::Mat curves_on = cv::imread((on / "samples" / "curves.png").string()),
+                curves_off = cv::imread((off / "samples" / "curves.png").string());
+  ASSERT_FALSE(curves_on.empty());
+  ASSERT_FALSE(curves_off.empty());
+  EXPECT_GT(curves_on.rows, curves_off.rows);
+
+  // Two iterations, then resumed with nothing but the run folder: the evaluation goes on at 4.
+  r = run_one_thread(common + eval + std::vector<std::string>{"--out", resumed.string(), "--total-iters", "2"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_one_thread({"--out", resumed.string(), "--resume", "latest", "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(eval_steps(resumed / "log.jsonl"), (std::vector<int64_t>{2, 4}));
+  expect_same_files(on / "checkpoints" / "model-000004.safetensors", resumed / "checkpoints" / "model-000004.safetensors",
+                    {"step", "config", "domains"});
+}
+
+// With --inception and --lpips, the official protocol's figures join the log and its JSON files
+// go to <out>/eval, named by the step (random weight files stand in for the converted ones).
+TEST(Eval, FidAndLpipsWithTheWeightFiles) {
+  if (shape_model_missing()) GTEST_SKIP() << "dlib's shape model is not installed";
+  TempDir dir;
+  // 64 px: LPIPS's AlexNet needs it.
+  test::write_synthetic_set(dir.path / "data", 2, 64, 4);
+  test::write_synthetic_set(dir.path / "val", 1, 64, 9);
+  const fs::path inception = dir.path / "inception.safetensors", lpips = dir.path / "lpips.safetensors";
+  torch::manual_seed(1);
+  write_safetensors(inception, named_state(*InceptionV3()), {{"contents", kInceptionContents}});
+  auto lpips_state = named_state(*LPIPS());
+  for (auto& [name, t] : lpips_state)  // the official linear weights are >= 0
+    if (name.rfind("lpips_weights.", 0) == 0) t = t.detach().abs();
+  write_safetensors(lpips, lpips_state, {{"contents", kLpipsContents}});
+  Result r = run_one_thread(tiny_args() + std::vector<std::string>{"--img-size", "64", "--train-dir", (dir.path / "data").string(),
+                                                                  "--val-dir", (dir.path / "val").string(), "--out",
+                                                                  (dir.path / "run").string(), "--total-iters", "1",
+                                                                  "--eval-every", "1", "--eval-images", "1",
+                                                                  "--val-batch-size", "1", "--inception", inception.string(),
+                                                                  "--lpips", lpips.string()},
+                            dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "FID latent ");
+  std::vector<nlohmann::json> evals;
+  EXPECT_EQ(eval_steps(dir.path / "run" / "log.jsonl", &evals), std::vector<int64_t>{1});
+  ASSERT_EQ(evals.size(), 1u);
+  for (const char* k : {"eval/FID_latent/cool2warm", "eval/FID_latent/warm2cool", "eval/FID_latent/mean",
+                        "eval/FID_reference/mean", "eval/LPIPS_latent/mean", "eval/LPIPS_reference/warm2cool",
+                        "eval/diversity/mean"})
+    EXPECT_TRUE(evals[0].contains(k)) << k << " in " << evals[0].dump();
+  // The official files, named by the step, hold the logged values.
+  for (const char* f : {"FID_00001_latent.json", "FID_00001_reference.json", "LPIPS_00001_latent.json", "LPIPS_00001_reference.json"})
+    EXPECT_TRUE(fs::exists(dir.path / "run" / "eval" / f)) << f;
+  const auto fid = nlohmann::json::parse(slurp(dir.path / "run" / "eval" / "FID_00001_latent.json"));
+  EXPECT_DOUBLE_EQ(fid.at("FID_latent/mean").get<double>(), evals[0].at("eval/FID_latent/mean").get<double>());
+  const auto lp = nlohmann::json::parse(slurp(dir.path / "run" / "eval" / "LPIPS_00001_reference.json"));
+  EXPECT_DOUBLE_EQ(lp.at("LPIPS_reference/mean").get<double>(), evals[0].at("eval/LPIPS_reference/mean").get<double>());
+
+  // At 32 px LPIPS cannot run: refused before training, as are weight files of the wrong kind.
+  r = run(tiny_args() + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--val-dir",
+                                                 (dir.path / "val").string(), "--out", (dir.path / "small").string(),
+                                                 "--eval-every", "1", "--inception", inception.string(), "--lpips",
+                                                 lpips.string()},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "LPIPS needs images of at least 64 px");
+  r = run(tiny_args() + std::vector<std::string>{"--img-size", "64", "--train-dir", (dir.path / "data").string(), "--val-dir",
+                                                 (dir.path / "val").string(), "--out", (dir.path / "swapped").string(),
+                                                 "--eval-every", "1", "--inception", lpips.string(), "--lpips",
+                                                 inception.string()},
+          dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, lpips.string());
+  EXPECT_FALSE(fs::exists(dir.path / "swapped" / "checkpoints"));
 }
 
 }  // namespace
