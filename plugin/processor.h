@@ -129,7 +129,7 @@ struct StageTimes {
   double warp = 0;         // streaming thread: aligned crops
   double networks = 0;     // engine thread: FAN, G for this frame's batch
   double compositing = 0;  // streaming thread: blending back / drawing the view
-  double temporal = 0;     // streaming thread: temporal stabilisation of the translated faces
+  double temporal = 0;     // engine thread, after the networks: temporal stabilisation of the faces
   double frame = 0;        // streaming thread: all it spent on this frame, waits included
 };
 

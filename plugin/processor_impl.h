@@ -102,8 +102,9 @@ struct InFlight {
   std::vector<align::AlignedFace> faces;
   cv::Mat square;  // Mode::kFrame: the frame at img_size
   struct Translated {
-    std::vector<cv::Mat> crops;
+    std::vector<cv::Mat> crops;  // stabilised when the frame asks for it
     double ms = 0;
+    double temporal_ms = 0;
   };
   std::future<Translated> translated;  // from the engine thread
   FrameReport report;
@@ -142,12 +143,13 @@ struct Processor::Impl {
   StreamOptions stream;
   std::deque<InFlight> queue;
   std::vector<align::TranslatedFace> last;  // the last translated faces, for late frames
-  // Temporal stabilisation, applied as frames finish, in their order: what it carries from frame
-  // to frame depends on the frames alone, so files stay exact. Rebuilt (its history forgotten)
-  // when a frame asks for another strength.
+  // Temporal stabilisation, applied by the engine thread right after each frame's translation
+  // (jobs run in frame order: what it carries from frame to frame depends on the frames alone,
+  // so files stay exact). Engine jobs only (and discard(), once the engine is idle). Rebuilt
+  // (its history forgotten) when a frame asks for another strength.
   align::TemporalStabiliser stabiliser;
   uint64_t style_serial = 0;    // of the last plan set_style() made
-  uint64_t transient_key = 0;   // style keys of frames in a style transition: each its own
+  uint64_t transient_key = 0;   // streaming thread: style keys of frames in a style transition, each its own
   StreamCounters counters;
 
   // Aligned reference faces by file (size and time tell a rewritten file), most recent last:
@@ -205,9 +207,10 @@ struct Processor::Impl {
   void start_ready(bool all);
   void start(InFlight& f);
   FrameReport finish(InFlight& f);
-  // The crops to show for `translated` (stabilised when the frame asks for it).
-  std::vector<cv::Mat> stabilise(InFlight& f, const std::vector<cv::Mat>& aligned, const std::vector<int>& ids,
-                                 const std::vector<cv::Mat>& translated);
+  // Engine thread: the crops to show for `translated`, stabilised with strength `temporal` (see
+  // align/temporal.h); `translated` itself when 0.
+  std::vector<cv::Mat> stabilise(double temporal, uint64_t style_key, const std::vector<cv::Mat>& aligned,
+                                 const std::vector<int>& ids, const std::vector<cv::Mat>& translated);
   void discard();
 
   // still.cpp

@@ -140,13 +140,22 @@ void Processor::Impl::start(InFlight& f) {
   if (crops.empty() || !f.plan) return;
   const double weight = transition_weight(f.timestamp_s - f.since_s, f.transition_s);
   f.report.style = style_report(*f.plan, weight);
-  // One batch for every face of the frame, a style per face, on the engine thread.
+  // A new style is shown at once, not blended in: every plan has its own key, and so has every
+  // frame of a style transition (the transition is the change the viewer asked to see).
+  const uint64_t style_key = weight < 1.0 ? (uint64_t{1} << 63) | ++transient_key : f.plan->serial;
+  // One batch for every face of the frame, a style per face, on the engine thread, and its
+  // temporal stabilisation right after it there: engine jobs run in frame order, so what the
+  // stabiliser carries from frame to frame depends on the frames alone (files stay exact), and
+  // the streaming thread's budget is not touched.
   f.translated = engine_worker->submit(
-      [this, crops = std::move(crops), ids = std::move(ids), plan = f.plan, weight] {
+      [this, crops = std::move(crops), ids = std::move(ids), plan = f.plan, weight, temporal = f.temporal, style_key] {
         const auto t0 = Clock::now();
         InFlight::Translated out;
         out.crops = translate(crops, frame_styles(plan, ids, weight));
         out.ms = ms_since(t0);
+        const auto t1 = Clock::now();
+        out.crops = stabilise(temporal, style_key, crops, ids, out.crops);
+        out.temporal_ms = temporal > 0 ? ms_since(t1) : 0;
         return out;
       });
 }
@@ -166,52 +175,37 @@ FrameReport Processor::Impl::finish(InFlight& f) {
     return report;
   }
   last.clear();
-  if (!f.translated.valid()) {  // nothing to translate
-    stabiliser.end_frame({});   // faces gone: their history with them
-    return report;
-  }
+  if (!f.translated.valid()) return report;  // nothing to translate
   InFlight::Translated t = f.translated.get();  // waits for the engine thread; rethrows its error
   report.times.networks = t.ms;
+  report.times.temporal = t.temporal_ms;
   const auto t0 = Clock::now();
   if (f.settings.mode == Mode::kFrame) {
-    const std::vector<cv::Mat> shown = stabilise(f, {f.square}, {kFrameFaceId}, t.crops);
-    align::square_to_frame(shown.front(), f.frame, f.format, f.settings.strength);
+    align::square_to_frame(t.crops.front(), f.frame, f.format, f.settings.strength);
   } else {
-    std::vector<cv::Mat> aligned;
-    std::vector<int> ids;
-    for (const auto& face : f.faces) {
-      aligned.push_back(face.crop);
-      ids.push_back(face.id);
-    }
-    const std::vector<cv::Mat> shown = stabilise(f, aligned, ids, t.crops);
     for (size_t i = 0; i < f.faces.size(); ++i)
-      last.push_back({f.faces[i].crop, shown[i], f.faces[i].inverse, f.faces[i].shape});
+      last.push_back({f.faces[i].crop, t.crops[i], f.faces[i].inverse, f.faces[i].shape});
     align::render_view(f.frame, f.format, to_align_view(f.settings.view), last, *f.compositor,
                        *f.mask_compositor, f.settings.strength);
   }
-  report.times.compositing = ms_since(t0) - report.times.temporal;
+  report.times.compositing = ms_since(t0);
   report.changed = true;
   return report;
 }
 
-std::vector<cv::Mat> Processor::Impl::stabilise(InFlight& f, const std::vector<cv::Mat>& aligned,
+std::vector<cv::Mat> Processor::Impl::stabilise(double temporal, uint64_t style_key, const std::vector<cv::Mat>& aligned,
                                                 const std::vector<int>& ids, const std::vector<cv::Mat>& translated) {
-  if (f.temporal != stabiliser.options().strength) {
+  if (temporal != stabiliser.options().strength) {
     align::TemporalOptions o = stabiliser.options();
-    o.strength = f.temporal;
+    o.strength = temporal;
     stabiliser = align::TemporalStabiliser(o);
   }
   if (!stabiliser.enabled()) return translated;
-  const auto t0 = Clock::now();
-  // A new style is shown at once, not blended in: every plan has its own key, and so has every
-  // frame of a style transition (the transition is the change the viewer asked to see).
-  const bool moving = f.report.style.transition < 1.0;
-  const uint64_t key = moving ? (uint64_t{1} << 63) | ++transient_key : f.plan->serial;
   std::vector<cv::Mat> shown;
   shown.reserve(translated.size());
-  for (size_t i = 0; i < translated.size(); ++i) shown.push_back(stabiliser.stabilise(ids[i], aligned[i], translated[i], key));
+  for (size_t i = 0; i < translated.size(); ++i)
+    shown.push_back(stabiliser.stabilise(ids[i], aligned[i], translated[i], style_key));
   stabiliser.end_frame(ids);
-  f.report.times.temporal = ms_since(t0);
   return shown;
 }
 
