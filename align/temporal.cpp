@@ -49,8 +49,9 @@ cv::Mat TemporalStabiliser::stabilise(int id, const cv::Mat& aligned, const cv::
   if (!enabled()) return translated;
 
   const cv::Size size = aligned.size();
-  cv::Mat gray;
+  cv::Mat gray, gray_f;
   cv::cvtColor(aligned, gray, cv::COLOR_BGR2GRAY);  // the channel order changes the weights, not the motion
+  gray.convertTo(gray_f, CV_32F);
   cv::Mat out;
   translated.convertTo(out, CV_32FC3);
 
@@ -81,14 +82,12 @@ cv::Mat TemporalStabiliser::stabilise(int id, const cv::Mat& aligned, const cv::
         in[x] = m[x][0] >= 0 && m[x][1] >= 0 && m[x][0] <= last && m[x][1] <= last;
       }
     }
-    cv::Mat last_gray, warped_gray, warped_out;
-    h.gray.convertTo(last_gray, CV_32F);
-    cv::remap(last_gray, warped_gray, map, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    cv::Mat warped_gray, warped_out;
+    cv::remap(h.gray_f, warped_gray, map, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
     cv::remap(h.output, warped_out, map, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
     // The input's change after the motion is taken out, over 3x3 pixels so that single noisy
     // pixels neither open nor close the gate.
-    cv::Mat gray_f, change;
-    gray.convertTo(gray_f, CV_32F);
+    cv::Mat change;
     cv::absdiff(gray_f, warped_gray, change);
     cv::blur(change, change, cv::Size(3, 3), cv::Point(-1, -1), cv::BORDER_REPLICATE);
 
@@ -109,6 +108,7 @@ cv::Mat TemporalStabiliser::stabilise(int id, const cv::Mat& aligned, const cv::
 
   History& h = history_[id];
   h.gray = gray;
+  h.gray_f = gray_f;
   h.output = out;
   h.style_key = style_key;
   cv::Mat shown;

@@ -82,7 +82,8 @@ class TemporalStabiliser {
 
  private:
   struct History {
-    cv::Mat gray;    // the aligned input crop, grey
+    cv::Mat gray;    // the aligned input crop, grey: what the flow is computed on
+    cv::Mat gray_f;  // the same in float: what is warped to measure the input's change
     cv::Mat output;  // what was shown, CV_32FC3 (kept in float so that the recursion does not
                      // pile up rounding)
     uint64_t style_key = 0;

@@ -58,6 +58,13 @@ MutableImageView mutable_view_of(cv::Mat& crop) {
 
 // A relative path is looked up from the current folder, which is not always the one the user
 // thinks of (a pipeline started from another folder): the error names both.
+// AlignOptions::temporal is the stabiliser's weight: refused when the options are set, not when
+// the engine thread first meets it.
+void check_temporal(double temporal) {
+  if (!(temporal >= 0 && temporal < 1))
+    throw ProcessorError(Kind::kSettings, "temporal must be in [0, 1), not " + std::to_string(temporal));
+}
+
 void require_file(const std::string& path, const char* what) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
@@ -245,8 +252,7 @@ Processor::Impl::Impl(const EngineOptions& options, const AlignOptions& align)
     throw ProcessorError(Kind::kSettings, e.what());
   }
   build_compositors(align);
-  if (!(align.temporal >= 0 && align.temporal < 1))
-    throw ProcessorError(Kind::kSettings, "temporal must be in [0, 1), not " + std::to_string(align.temporal));
+  check_temporal(align.temporal);
   align_options = align;
   engine_worker = std::make_unique<align::SerialWorker>();
   // Whether a stream is live is known only when its frames flow, and the aligner for the other
@@ -291,8 +297,7 @@ void Processor::Impl::build_compositors(const AlignOptions& o) {
 }
 
 void Processor::Impl::set_align(const AlignOptions& o) {
-  if (!(o.temporal >= 0 && o.temporal < 1))
-    throw ProcessorError(Kind::kSettings, "temporal must be in [0, 1), not " + std::to_string(o.temporal));
+  check_temporal(o.temporal);
   if (o.feather != align_options.feather || o.color_match != align_options.color_match)
     build_compositors(o);  // a mask of img_size pixels: instant
   align_options = o;
