@@ -27,6 +27,15 @@ cv::Mat load_bgr(const std::string& path) {
 
 cv::Mat astronaut_head() { return load_bgr(kAstronaut)(cv::Rect(92, 0, 260, 260)).clone(); }
 
+cv::Mat smooth_texture(cv::Size size, uint64_t seed, double sigma, double lo, double hi) {
+  cv::RNG rng(seed);
+  cv::Mat noise(size, CV_32FC3);
+  rng.fill(noise, cv::RNG::NORMAL, 0, 1);
+  cv::GaussianBlur(noise, noise, {0, 0}, sigma);
+  cv::normalize(noise, noise, lo, hi, cv::NORM_MINMAX);
+  return noise;
+}
+
 cv::Mat random_background(cv::Size size, std::mt19937& rng) {
   std::uniform_int_distribution<int> level(30, 225);
   cv::Mat coarse(6, 8, CV_8UC3);

@@ -2,6 +2,7 @@
 // public-domain images the project installs, and synthetic frames built from them.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
@@ -31,6 +32,11 @@ inline const cv::Point2d kHeadFaceCentre(130, 126);
 
 // A smooth random colour field with a little grain: "some other background".
 cv::Mat random_background(cv::Size size, std::mt19937& rng);
+
+// A smooth random colour texture, CV_32FC3: normal noise (cv::RNG(seed)) blurred by `sigma`
+// pixels and stretched to [lo, hi]. Float, so that changes can be added before frames are cut
+// from it and rounded; make it larger than the frames so that they can drift across it.
+cv::Mat smooth_texture(cv::Size size, uint64_t seed, double sigma, double lo, double hi);
 
 // `image` warped by M (image px -> canvas px, antialiased) and pasted over `background`.
 cv::Mat place(const cv::Mat& image, const cv::Mat& background, const cv::Matx23d& M);

@@ -10,6 +10,7 @@
 
 #include "align/flicker.h"
 #include "align/image.h"
+#include "helpers.h"
 
 namespace starganv2::align::test {
 namespace {
@@ -18,14 +19,8 @@ constexpr int kWidth = 160, kHeight = 120, kFrames = 6;
 constexpr double kStepX = 1.3, kStepY = 0.6;  // drift per frame, pixels
 
 // A smooth random colour texture, larger than the frames so that they can drift across it.
-cv::Mat texture(uint64_t seed) {
-  cv::RNG rng(seed);
-  cv::Mat noise(kHeight + 60, kWidth + 60, CV_32FC3);
-  rng.fill(noise, cv::RNG::NORMAL, 0, 1);
-  cv::GaussianBlur(noise, noise, {0, 0}, 2.5);
-  cv::normalize(noise, noise, 40, 215, cv::NORM_MINMAX);
-  return noise;  // float: colour changes are added before the frames are cut and rounded
-}
+// Float: colour changes are added before the frames are cut and rounded.
+cv::Mat texture(uint64_t seed) { return smooth_texture({kWidth + 60, kHeight + 60}, seed, 2.5, 40, 215); }
 
 // Frame t: the texture moved by t steps (bilinear), rounded to 8 bits.
 cv::Mat frame_of(const cv::Mat& tex, int t) {

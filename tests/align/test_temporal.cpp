@@ -12,6 +12,7 @@
 #include "align/flicker.h"
 #include "align/image.h"
 #include "align/temporal.h"
+#include "helpers.h"
 
 namespace starganv2::align::test {
 namespace {
@@ -19,14 +20,8 @@ namespace {
 constexpr int kCrop = 64, kFrames = 12;
 constexpr double kStepX = 0.7, kStepY = 0.4;  // drift per frame, crop pixels
 
-cv::Mat texture() {
-  cv::RNG rng(11);
-  cv::Mat noise(kCrop + 40, kCrop + 40, CV_32FC3);
-  rng.fill(noise, cv::RNG::NORMAL, 0, 1);
-  cv::GaussianBlur(noise, noise, {0, 0}, 2.0);
-  cv::normalize(noise, noise, 50, 205, cv::NORM_MINMAX);
-  return noise;
-}
+// A textured "face", larger than the crop so that the crop can drift across it.
+cv::Mat texture() { return smooth_texture({kCrop + 40, kCrop + 40}, 11, 2.0, 50, 205); }
 
 // Crop t: the texture moved by t steps, as an aligned crop of a drifting face is.
 cv::Mat crop_at(const cv::Mat& tex, int t) {

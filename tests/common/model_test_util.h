@@ -15,8 +15,11 @@
 #include "model/checkpoint.h"
 #include "model/fan.h"
 #include "model/generator.h"
+#include "model/inception.h"
 #include "model/init.h"
+#include "model/lpips.h"
 #include "model/mapping_network.h"
+#include "model/safetensors.h"
 #include "model/style_encoder.h"
 
 namespace starganv2::test {
@@ -71,6 +74,19 @@ inline void write_random_model(const std::filesystem::path& path, const RandomMo
   meta.domains = m.domains;
   meta.producer = m.producer;
   write_checkpoint(path, meta, nets);
+}
+
+// Inception and LPIPS weight files as the converter writes them, with LibTorch's default
+// initialisation (drawn after torch::manual_seed(seed)) standing in for the downloaded weights;
+// the LPIPS linear weights made >= 0, as the official ones are.
+inline void write_random_metric_weights(const std::filesystem::path& inception, const std::filesystem::path& lpips,
+                                        uint64_t seed = 1) {
+  torch::manual_seed(seed);
+  write_safetensors(inception, named_state(*InceptionV3()), {{"contents", kInceptionContents}});
+  auto lpips_state = named_state(*LPIPS());
+  for (auto& [name, t] : lpips_state)
+    if (name.rfind("lpips_weights.", 0) == 0) t = t.detach().abs();
+  write_safetensors(lpips, lpips_state, {{"contents", kLpipsContents}});
 }
 
 }  // namespace starganv2::test

@@ -15,8 +15,6 @@
 #include "../common/cli_test_util.h"
 #include "../common/model_test_util.h"
 #include "model/checkpoint.h"
-#include "model/inception.h"
-#include "model/lpips.h"
 #include "model/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -43,13 +41,7 @@ struct Files {
     test::RandomModel m;
     m.config = test::small_config(0.0, 2, 32, 64, /*base_dim=*/16);
     test::write_random_model(model, m);
-    // LibTorch's default initialisation stands in for the downloaded weights.
-    torch::manual_seed(1);
-    write_safetensors(inception, named_state(*InceptionV3()), {{"contents", kInceptionContents}});
-    auto lpips_state = named_state(*LPIPS());
-    for (auto& [name, t] : lpips_state)  // the official linear weights are >= 0
-      if (name.rfind("lpips_weights.", 0) == 0) t = t.detach().abs();
-    write_safetensors(lpips, lpips_state, {{"contents", kLpipsContents}});
+    test::write_random_metric_weights(inception, lpips);
     cv::RNG rng(7);
     for (const std::string d : {"female", "male"}) {
       fs::create_directories(dir.path / "val" / d);

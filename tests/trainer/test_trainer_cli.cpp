@@ -22,8 +22,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "model/inception.h"
-#include "model/lpips.h"
+#include "../common/model_test_util.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "synthetic.h"
@@ -586,12 +585,7 @@ TEST(Eval, FidAndLpipsWithTheWeightFiles) {
   test::write_synthetic_set(dir.path / "data", 2, 64, 4);
   test::write_synthetic_set(dir.path / "val", 1, 64, 9);
   const fs::path inception = dir.path / "inception.safetensors", lpips = dir.path / "lpips.safetensors";
-  torch::manual_seed(1);
-  write_safetensors(inception, named_state(*InceptionV3()), {{"contents", kInceptionContents}});
-  auto lpips_state = named_state(*LPIPS());
-  for (auto& [name, t] : lpips_state)  // the official linear weights are >= 0
-    if (name.rfind("lpips_weights.", 0) == 0) t = t.detach().abs();
-  write_safetensors(lpips, lpips_state, {{"contents", kLpipsContents}});
+  test::write_random_metric_weights(inception, lpips);
   Result r = run_one_thread(tiny_args() + std::vector<std::string>{"--img-size", "64", "--train-dir", (dir.path / "data").string(),
                                                                   "--val-dir", (dir.path / "val").string(), "--out",
                                                                   (dir.path / "run").string(), "--total-iters", "1",
