@@ -32,16 +32,6 @@ namespace {
 // Faces the aligner follows at most; max-faces picks the largest of them for translation.
 constexpr int kMaxTrackedFaces = 32;
 
-starganv2::Precision to_engine_precision(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return starganv2::Precision::kFloat32;
-    case Precision::kFp16: return starganv2::Precision::kFloat16;
-    case Precision::kBf16: return starganv2::Precision::kBFloat16;
-    case Precision::kAuto: break;
-  }
-  return starganv2::Precision::kAuto;
-}
-
 int cv_type(PixelLayout layout) {
   return (layout == PixelLayout::kRGB || layout == PixelLayout::kBGR) ? CV_8UC3 : CV_8UC4;
 }
@@ -56,8 +46,6 @@ MutableImageView mutable_view_of(cv::Mat& crop) {
                           PixelFormat::kRGB};
 }
 
-// A relative path is looked up from the current folder, which is not always the one the user
-// thinks of (a pipeline started from another folder): the error names both.
 // AlignOptions::temporal is the stabiliser's weight: refused when the options are set, not when
 // the engine thread first meets it.
 void check_temporal(double temporal) {
@@ -65,6 +53,32 @@ void check_temporal(double temporal) {
     throw ProcessorError(Kind::kSettings, "temporal must be in [0, 1), not " + std::to_string(temporal));
 }
 
+std::mutex& pool_lock() {
+  static std::mutex m;
+  return m;
+}
+
+std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>>& pool_spares() {
+  static std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>> s;
+  return s;
+}
+
+constexpr size_t kMaxSpareAligners = 4;
+
+}  // namespace
+
+starganv2::Precision to_engine_precision(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return starganv2::Precision::kFloat32;
+    case Precision::kFp16: return starganv2::Precision::kFloat16;
+    case Precision::kBf16: return starganv2::Precision::kBFloat16;
+    case Precision::kAuto: break;
+  }
+  return starganv2::Precision::kAuto;
+}
+
+// A relative path is looked up from the current folder, which is not always the one the user
+// thinks of (a pipeline started from another folder): the error names both.
 void require_file(const std::string& path, const char* what) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
@@ -81,43 +95,6 @@ void require_file(const std::string& path, const char* what) {
   if (fs::is_directory(path, ec))
     throw ProcessorError(Kind::kRead, std::string(what) + " " + path + " is a directory");
 }
-
-Translator open_translator(const EngineOptions& options) {
-  require_file(options.checkpoint, "checkpoint");
-  if (!options.fan_checkpoint.empty()) require_file(options.fan_checkpoint, "FAN checkpoint");
-  TranslatorOptions t;
-  t.device = options.device;
-  t.precision = to_engine_precision(options.precision);
-  try {
-    return Translator::open(options.checkpoint, t, options.fan_checkpoint);
-  } catch (const CheckpointError& e) {
-    throw ProcessorError(Kind::kRead, e.what());
-  } catch (const std::invalid_argument& e) {
-    // Bad device or precision strings, or a model the engine cannot take.
-    const std::string what = e.what();
-    const bool model_problem = what.rfind("Translator:", 0) == 0;
-    throw ProcessorError(model_problem ? Kind::kRead : Kind::kSettings,
-                         model_problem ? options.checkpoint + ": " + what : what);
-  } catch (const std::runtime_error& e) {
-    if (options.device.rfind("cuda", 0) == 0)
-      throw ProcessorError(Kind::kDevice, "device " + options.device + ": " + e.what());
-    throw ProcessorError(Kind::kFailed, options.checkpoint + ": " + e.what());
-  }
-}
-
-std::mutex& pool_lock() {
-  static std::mutex m;
-  return m;
-}
-
-std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>>& pool_spares() {
-  static std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>> s;
-  return s;
-}
-
-constexpr size_t kMaxSpareAligners = 4;
-
-}  // namespace
 
 // dlib's landmark model (about 100 MB, a second to load) is read-only and shared by every
 // Processor of the process; it stays loaded once used.
@@ -244,7 +221,7 @@ std::unique_ptr<align::FaceAligner> AlignerPool::take_or_build(const AlignerKey&
 // ---- Processor::Impl: model, styles, settings ------------------------------------------------
 
 Processor::Impl::Impl(const EngineOptions& options, const AlignOptions& align)
-    : engine(options), translator(open_translator(options)) {
+    : engine_options(options), engine(std::make_unique<EngineClient>(SharedEngine::acquire(options))) {
   aligner_key = key_for(align);
   try {
     aligner = AlignerPool::take_or_build(aligner_key);
@@ -254,7 +231,6 @@ Processor::Impl::Impl(const EngineOptions& options, const AlignOptions& align)
   build_compositors(align);
   check_temporal(align.temporal);
   align_options = align;
-  engine_worker = std::make_unique<align::SerialWorker>();
   // Whether a stream is live is known only when its frames flow, and the aligner for the other
   // kind would take a detector load to build then: it is built now, in the background.
   AlignerKey other = aligner_key;
@@ -266,8 +242,9 @@ Processor::Impl::Impl(const EngineOptions& options, const AlignOptions& align)
 }
 
 Processor::Impl::~Impl() {
-  // Frames still inside hold jobs on the engine thread that use the translator: let them end.
-  engine_worker.reset();
+  // Frames still inside hold jobs on the engine thread that use this stream's state: let them
+  // end (the engine itself goes when its last stream does).
+  engine.reset();
   if (pending.valid()) {
     try {
       AlignerPool::give(pending_key, pending.get());
@@ -357,7 +334,7 @@ void Processor::Impl::use_aligner_now() {
   swap_aligner(std::move(next), want);
 }
 
-void Processor::Impl::wait_engine_idle() { engine_worker->wait_idle(); }
+void Processor::Impl::wait_engine_idle() { engine->wait_idle(); }
 
 // The reference image's largest face, aligned as the generator expects.
 cv::Mat Processor::Impl::reference_crop(const std::string& path) {
@@ -417,28 +394,34 @@ void Processor::Impl::set_style(const StyleOptions& o) {
       return;
     }
   }
+  const SharedEngine& model = engine->engine();
   int64_t domain = 0;
   try {
-    if (!o.domain.empty()) domain = translator.domain_index(o.domain);
+    if (!o.domain.empty()) domain = engine->call([&](Translator& t) { return t.domain_index(o.domain); });
   } catch (const std::invalid_argument& e) {
     throw ProcessorError(Kind::kSettings, e.what());
   }
   auto next = std::make_shared<StylePlan>();
   next->options = o;
   next->domain = domain;
-  next->domain_name = translator.domains().at(static_cast<size_t>(domain));
+  next->domain_name = model.domains().at(static_cast<size_t>(domain));
   if (!o.style_file.empty()) {
     next->source = StyleSource::kStyleFile;
     require_file(o.style_file, "style file");
     try {
       std::map<std::string, std::string> meta;
-      translator.use_style(load_style(o.style_file, translator.config().style_dim, &meta));
+      const at::Tensor loaded = load_style(o.style_file, model.config().style_dim, &meta);
+      // The engine's own checks of a style (shape, finite values), on its thread.
+      next->code = engine->call([&](Translator& t) {
+        t.use_style(loaded);
+        return t.current_style();
+      });
       // A style file's style is of the domain it was made for (its "domain", as --save-style
       // writes it): that is the domain reported, not the domain setting, which only chooses
       // latent and reference styles. A file without one, or naming a domain this model lacks,
       // is reported under the domain setting.
       const auto named = meta.find("domain");
-      const auto& names = translator.domains();
+      const auto& names = model.domains();
       const auto it = named == meta.end() ? names.end() : std::find(names.begin(), names.end(), named->second);
       if (it != names.end()) {
         next->domain = it - names.begin();
@@ -452,33 +435,32 @@ void Processor::Impl::set_style(const StyleOptions& o) {
   } else if (!o.reference.empty()) {
     next->source = StyleSource::kReference;
     const cv::Mat crop = reference_crop(o.reference);
-    translator.use_reference_style(domain, view_of(crop));
+    next->code = engine->call([&](Translator& t) { return t.reference_style(domain, view_of(crop)); });
   } else {
     try {
-      translator.use_latent_style(domain, o.seed, o.psi);
+      next->code = engine->call([&](Translator& t) { return t.latent_style(domain, o.seed, o.psi); });
     } catch (const std::invalid_argument& e) {
       throw ProcessorError(Kind::kSettings, e.what());
     }
   }
-  next->code = translator.current_style();
   next->serial = ++style_serial;
   plan = std::move(next);
   style = o;
   has_style = true;
 }
 
-at::Tensor Processor::Impl::target_style(const StylePlan& p, int id) {
+at::Tensor Processor::Impl::target_style(Translator& t, const StylePlan& p, int id) {
   if (!p.per_face_latent()) return p.code;
   auto it = book.targets.find(id);
   if (it != book.targets.end()) return it->second;
   // Faces come and go over a long stream; their codes are cheap to make again (F on one z).
   if (book.targets.size() >= 64) book.targets.clear();
-  at::Tensor code = translator.latent_style(p.domain, face_seed(p.options.seed, id), p.options.psi);
+  at::Tensor code = t.latent_style(p.domain, face_seed(p.options.seed, id), p.options.psi);
   book.targets.emplace(id, code);
   return code;
 }
 
-at::Tensor Processor::Impl::frame_styles(const std::shared_ptr<const StylePlan>& p,
+at::Tensor Processor::Impl::frame_styles(Translator& t, const std::shared_ptr<const StylePlan>& p,
                                          const std::vector<int>& ids, double weight) {
   if (p != book.plan) {
     // A new style: its faces move from what they showed last. A change that comes during
@@ -491,7 +473,7 @@ at::Tensor Processor::Impl::frame_styles(const std::shared_ptr<const StylePlan>&
   std::vector<at::Tensor> codes;
   std::map<int, at::Tensor> shown;
   for (int id : ids) {
-    at::Tensor code = target_style(*p, id);
+    at::Tensor code = target_style(t, *p, id);
     auto from = book.from.find(id);
     // The paper's interpolation: a straight line between the two style codes, whatever their
     // domains (G takes the domain from the code alone), as in the official video, where the
@@ -504,7 +486,7 @@ at::Tensor Processor::Impl::frame_styles(const std::shared_ptr<const StylePlan>&
   return at::stack(codes);
 }
 
-std::vector<cv::Mat> Processor::Impl::translate(const std::vector<cv::Mat>& crops, const at::Tensor& styles) {
+std::vector<cv::Mat> Processor::Impl::translate(const std::vector<cv::Mat>& crops) {
   std::vector<cv::Mat> out(crops.size());
   std::vector<ImageView> in_views;
   std::vector<MutableImageView> out_views;
@@ -513,7 +495,12 @@ std::vector<cv::Mat> Processor::Impl::translate(const std::vector<cv::Mat>& crop
     in_views.push_back(view_of(crops[i]));
     out_views.push_back(mutable_view_of(out[i]));
   }
-  translator.translate(in_views, out_views, styles);  // one batch for every face of the frame
+  const at::Tensor code = plan ? plan->code : at::Tensor();
+  engine->call([&](Translator& t) {
+    // Styles are always given: the engine's current style may be another stream's.
+    const at::Tensor one = code.defined() ? code : t.average_style(0);
+    t.translate(in_views, out_views, one.reshape({1, -1}).expand({static_cast<int64_t>(crops.size()), -1}).contiguous());
+  });
   return out;
 }
 
@@ -536,21 +523,21 @@ Processor::Processor(const EngineOptions& engine, const AlignOptions& align)
 
 Processor::~Processor() = default;
 
-std::string Processor::active_device() const { return impl_->translator.device().str(); }
+std::string Processor::active_device() const { return impl_->engine->engine().device(); }
 
-std::vector<std::string> Processor::warnings() const { return impl_->translator.warnings(); }
-
-const std::vector<std::string>& Processor::domains() const {
-  return impl_->translator.domains();
+std::vector<std::string> Processor::warnings() const {
+  return impl_->engine->call([](Translator& t) { return t.warnings(); });
 }
+
+const std::vector<std::string>& Processor::domains() const { return impl_->engine->engine().domains(); }
 
 int Processor::img_size() const { return impl_->img_size(); }
 
 void Processor::set_style(const StyleOptions& options) {
   // A property controller sets the same value again on every frame: nothing to wait for then.
   if (impl_->has_style && options == impl_->style) return;
-  // The translator computes the new style: the engine thread must be done with it first.
-  impl_->wait_engine_idle();
+  // The style is computed on the engine thread (engine->call), between two forwards; frames
+  // already pushed keep the plan they were pushed with.
   try {
     impl_->set_style(options);
   } catch (const c10::Error& e) {
@@ -569,10 +556,15 @@ void Processor::set_align(const AlignOptions& options) {
 std::chrono::nanoseconds Processor::warm_up() {
   impl_->wait_engine_idle();
   const cv::Mat blank(img_size(), img_size(), CV_8UC3, cv::Scalar::all(128));
-  if (impl_->translator.device().is_cuda()) {
+  if (impl_->engine->engine().is_cuda()) {
     // Loads kernels and captures a CUDA graph for every batch size 1..max-faces here, at start,
     // so that none is captured on the streaming thread; the call after it is what a face costs.
-    impl_->translator.warm_up_to(std::max(1, impl_->align_options.max_faces), PixelFormat::kRGB);
+    // (A shared engine keeps the graphs of the first stream that warms it up; larger live
+    // batches of several streams run eagerly.)
+    const int64_t faces = std::max(1, impl_->align_options.max_faces);
+    impl_->engine->call([faces](Translator& t) {
+      if (t.graph_batch_sizes(PixelFormat::kRGB).empty()) t.warm_up_to(faces, PixelFormat::kRGB);
+    });
   }
   // On the CPU the first call is the warm-up and a fair (slightly high) measure at once.
   const auto t0 = Clock::now();
@@ -581,8 +573,8 @@ std::chrono::nanoseconds Processor::warm_up() {
 }
 
 std::vector<float> Processor::style_vector() const {
-  const at::Tensor s = impl_->translator.current_style();
-  if (!s.defined()) return {};
+  if (!impl_->plan) return {};
+  const at::Tensor s = impl_->plan->code;
   const at::Tensor values = s.to(at::kCPU, at::kFloat).contiguous().reshape({-1});
   return std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
 }

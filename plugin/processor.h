@@ -44,6 +44,9 @@ struct EngineOptions {
   std::string fan_checkpoint;  // FAN weights when they are not in `checkpoint`; "" = same file
   std::string device = "auto"; // auto | cpu | cuda:N
   Precision precision = Precision::kAuto;
+  // Share the loaded model and its engine thread with every other Processor of the process that
+  // loads the same file, FAN, device and precision (shared_engine.h); false: one of its own.
+  bool share = true;
 };
 
 // What the style is made of. Precedence: style_file, then reference, then seed + psi.
@@ -130,6 +133,9 @@ struct StageTimes {
   double networks = 0;     // engine thread: FAN, G for this frame's batch
   double compositing = 0;  // streaming thread: blending back / drawing the view
   double temporal = 0;     // engine thread, after the networks: temporal stabilisation of the faces
+  double queued = 0;       // waiting for the (shared) engine before the forward began
+  int batch_faces = 0;     // faces in that forward (other streams' included)
+  int batch_streams = 0;   // streams in that forward
   double frame = 0;        // streaming thread: all it spent on this frame, waits included
 };
 
@@ -150,6 +156,9 @@ struct StreamOptions {
   // Live streams then hold one frame more; files hold a few more so that detections can run
   // ahead on a worker.
   bool overlap = true;
+  // Live streams on a shared engine: how long a frame's faces may wait for other live streams'
+  // faces to join their forward (0: batch whatever is queued, wait for nothing).
+  std::chrono::microseconds batch_timeout{0};
   bool operator==(const StreamOptions&) const = default;
 };
 

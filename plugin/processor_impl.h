@@ -21,6 +21,7 @@
 #include "align/worker.h"
 #include "model/translator.h"
 #include "processor.h"
+#include "shared_engine.h"
 
 namespace starganv2::plugin {
 
@@ -29,6 +30,10 @@ namespace starganv2::plugin {
 inline constexpr align::PixelFormat kCropFormat = align::PixelFormat::kRGB;
 
 align::PixelFormat to_align_format(PixelLayout layout);
+starganv2::Precision to_engine_precision(Precision p);
+// Throws ProcessorError (kNotFound, naming the folder a relative path was looked up from, or
+// kRead for a folder) unless `path` is a file; `what` names it ("checkpoint", "style file", ...).
+void require_file(const std::string& path, const char* what);
 align::View to_align_view(View view);
 // A cv::Mat over a mapped frame: no copy, writes go straight to the buffer.
 cv::Mat wrap(const FrameView& frame);
@@ -103,7 +108,7 @@ struct InFlight {
   cv::Mat square;  // Mode::kFrame: the frame at img_size
   struct Translated {
     std::vector<cv::Mat> crops;  // stabilised when the frame asks for it
-    double ms = 0;
+    BatchInfo batch;
     double temporal_ms = 0;
   };
   std::future<Translated> translated;  // from the engine thread
@@ -111,11 +116,11 @@ struct InFlight {
 };
 
 struct Processor::Impl {
-  EngineOptions engine;
-  Translator translator;
-  // Runs every translation of the stream, so the streaming thread aligns the next frame
-  // meanwhile. Anything else that uses the translator waits for it to be idle first.
-  std::unique_ptr<align::SerialWorker> engine_worker;
+  EngineOptions engine_options;
+  // The model and the thread that runs it, maybe shared with other streams (shared_engine.h):
+  // every translation of the stream is queued there, so the streaming thread aligns the next
+  // frame meanwhile; styles and still images go through engine->call().
+  std::unique_ptr<EngineClient> engine;
 
   // Alignment. `aligner` follows the faces; a change of detect-interval, smoothing or liveness
   // builds its replacement on a worker thread (or takes one from the pool) while frames flow.
@@ -172,7 +177,7 @@ struct Processor::Impl {
   Impl(const EngineOptions& options, const AlignOptions& align);
   ~Impl();
 
-  int img_size() const { return static_cast<int>(translator.config().img_size); }
+  int img_size() const { return static_cast<int>(engine->engine().config().img_size); }
   AlignerKey key_for(const AlignOptions& o) const;
   void build_compositors(const AlignOptions& o);
   void set_align(const AlignOptions& o);
@@ -186,16 +191,16 @@ struct Processor::Impl {
   void set_style(const StyleOptions& o);
   cv::Mat reference_crop(const std::string& path);
   cv::Mat align_reference(const std::string& path);
-  // Blocks until the engine thread has run everything queued; then the translator is free.
+  // Blocks until the engine has run every job of this stream queued so far.
   void wait_engine_idle();
-  // The translation of `crops` (one batch), on the calling thread; with `styles` ((N,style_dim)),
-  // a style per crop instead of the current one.
-  std::vector<cv::Mat> translate(const std::vector<cv::Mat>& crops, const at::Tensor& styles = {});
+  // The translation of `crops` (one batch) with the current style (the first domain's average
+  // style before any), on the engine thread; the caller waits.
+  std::vector<cv::Mat> translate(const std::vector<cv::Mat>& crops);
   // Engine thread: the style codes of a frame's faces ((N,style_dim) float32), moving from the
   // codes shown before a plan change to the plan's over the transition (see StyleBook).
-  at::Tensor frame_styles(const std::shared_ptr<const StylePlan>& plan, const std::vector<int>& ids,
+  at::Tensor frame_styles(Translator& t, const std::shared_ptr<const StylePlan>& plan, const std::vector<int>& ids,
                           double weight);
-  at::Tensor target_style(const StylePlan& plan, int id);
+  at::Tensor target_style(Translator& t, const StylePlan& plan, int id);
   // max-faces and min-face-size: the largest faces that are big enough.
   std::vector<align::AlignedFace> select_faces(std::vector<align::AlignedFace> faces) const;
 

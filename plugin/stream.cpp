@@ -143,21 +143,31 @@ void Processor::Impl::start(InFlight& f) {
   // A new style is shown at once, not blended in: every plan has its own key, and so has every
   // frame of a style transition (the transition is the change the viewer asked to see).
   const uint64_t style_key = weight < 1.0 ? (uint64_t{1} << 63) | ++transient_key : f.plan->serial;
-  // One batch for every face of the frame, a style per face, on the engine thread, and its
-  // temporal stabilisation right after it there: engine jobs run in frame order, so what the
-  // stabiliser carries from frame to frame depends on the frames alone (files stay exact), and
-  // the streaming thread's budget is not touched.
-  f.translated = engine_worker->submit(
-      [this, crops = std::move(crops), ids = std::move(ids), plan = f.plan, weight, temporal = f.temporal, style_key] {
-        const auto t0 = Clock::now();
-        InFlight::Translated out;
-        out.crops = translate(crops, frame_styles(plan, ids, weight));
-        out.ms = ms_since(t0);
-        const auto t1 = Clock::now();
-        out.crops = stabilise(temporal, style_key, crops, ids, out.crops);
-        out.temporal_ms = temporal > 0 ? ms_since(t1) : 0;
-        return out;
-      });
+  // One batch for every face of the frame, a style per face, on the engine thread (with other
+  // live streams' faces when the engine is shared), and its temporal stabilisation right after it
+  // there: a stream's jobs run in its frame order, so what the stabiliser carries from frame to
+  // frame depends on the frames alone (files stay exact), and the streaming thread's budget is
+  // not touched.
+  auto result = std::make_shared<std::promise<InFlight::Translated>>();
+  f.translated = result->get_future();
+  TranslationJob job;
+  job.crops = std::move(crops);
+  job.styles = [this, ids, plan = f.plan, weight](Translator& t) { return frame_styles(t, plan, ids, weight); };
+  job.done = [this, result, ids, temporal = f.temporal, style_key](std::exception_ptr error, std::vector<cv::Mat> aligned,
+                                                                  std::vector<cv::Mat> translated, const BatchInfo& info) {
+    try {
+      if (error) std::rethrow_exception(error);
+      InFlight::Translated out;
+      out.batch = info;
+      const auto t0 = Clock::now();
+      out.crops = stabilise(temporal, style_key, aligned, ids, translated);
+      out.temporal_ms = temporal > 0 ? ms_since(t0) : 0;
+      result->set_value(std::move(out));
+    } catch (...) {
+      result->set_exception(std::current_exception());
+    }
+  };
+  engine->submit(std::move(job), stream.live, stream.batch_timeout);
 }
 
 FrameReport Processor::Impl::finish(InFlight& f) {
@@ -177,7 +187,10 @@ FrameReport Processor::Impl::finish(InFlight& f) {
   last.clear();
   if (!f.translated.valid()) return report;  // nothing to translate
   InFlight::Translated t = f.translated.get();  // waits for the engine thread; rethrows its error
-  report.times.networks = t.ms;
+  report.times.networks = t.batch.network_ms;
+  report.times.queued = t.batch.queued_ms;
+  report.times.batch_faces = t.batch.faces;
+  report.times.batch_streams = t.batch.streams;
   report.times.temporal = t.temporal_ms;
   const auto t0 = Clock::now();
   if (f.settings.mode == Mode::kFrame) {
