@@ -187,6 +187,7 @@ struct StreamCounters {
   long frames = 0;
   long detections_on_streaming_thread = 0;
   long detections_on_workers = 0;
+  int engine_streams = 0;  // streams on this stream's engine, itself included (shared_engine.h)
 };
 
 // Why something failed, so the element can name the right GStreamer error.

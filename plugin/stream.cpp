@@ -294,7 +294,11 @@ void Processor::discard() { impl_->discard(); }
 
 void Processor::reset() { impl_->discard(); }
 
-StreamCounters Processor::counters() const { return impl_->counters; }
+StreamCounters Processor::counters() const {
+  StreamCounters c = impl_->counters;
+  c.engine_streams = impl_->engine->engine().clients();
+  return c;
+}
 
 FrameReport Processor::process(const FrameView& frame, Mode mode, View view, double timestamp_s) {
   if (!impl_->queue.empty())

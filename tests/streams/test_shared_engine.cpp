@@ -420,6 +420,7 @@ TEST_F(SharedEngineTest, AFileBesideOtherStreamsGivesTheBytesItGivesAlone) {
   const long loaded = SharedEngine::models_loaded();
   Processor x(options(), align), y(options(), align), z(options(), align);
   EXPECT_EQ(SharedEngine::models_loaded(), loaded + 1) << "three streams, one model";
+  EXPECT_EQ(x.counters().engine_streams, 3);
   x.set_style(style);
   y.set_style(latent("female", 9));
   z.set_style(latent("female", 1, true));
