@@ -131,6 +131,8 @@ enum {
   PROP_STRENGTH,
   PROP_TRANSITION,
   PROP_STYLE_PER_FACE,
+  PROP_SHARED_ENGINE,
+  PROP_BATCH_TIMEOUT,
   N_PROPERTIES,
 };
 // Filled in by gst_starganv2_install_properties(); for g_object_notify_by_pspec().
@@ -156,6 +158,8 @@ constexpr gboolean kDefaultOverlap = TRUE;
 constexpr gdouble kDefaultStrength = 1.0;
 constexpr guint kDefaultTransition = 0;
 constexpr gboolean kDefaultStylePerFace = FALSE;
+constexpr gboolean kDefaultSharedEngine = TRUE;
+constexpr guint64 kDefaultBatchTimeoutUs = 0;
 
 // Everything a property sets. Copied out whole under the lock by the streaming side.
 struct Settings {
@@ -177,6 +181,8 @@ struct Settings {
   };
   bool post_messages = kDefaultPostMessages;
   bool overlap = kDefaultOverlap;
+  bool shared_engine = kDefaultSharedEngine;
+  guint64 batch_timeout_us = kDefaultBatchTimeoutUs;
   double strength = kDefaultStrength;
   guint transition_ms = kDefaultTransition;
 };

@@ -189,7 +189,8 @@ static GstFlowReturn submit_unguarded(GstStarganv2* self, GstBuffer* input) {
   // Applied outside the lock: a new style may take a network pass (or a reference image's
   // alignment), and property setters must not wait for it.
   if (reset) priv->processor->reset();
-  priv->processor->set_stream(sp::StreamOptions{.live = live, .overlap = s.overlap});
+  priv->processor->set_stream(sp::StreamOptions{
+      .live = live, .overlap = s.overlap, .batch_timeout = std::chrono::microseconds(s.batch_timeout_us)});
   if (align_dirty) priv->processor->set_align(s.align);
   if (style_dirty) apply_style(self, s.style);
   // Written in place: a buffer someone else still holds is copied first.

@@ -149,6 +149,7 @@ static gboolean start_unguarded(GstStarganv2* self) {
       .fan_checkpoint = s.fan_checkpoint,
       .device = s.device,
       .precision = to_precision(s.precision),
+      .share = s.shared_engine,
   };
   GST_INFO_OBJECT(self, "loading %s on %s", s.checkpoint.c_str(), s.device.c_str());
   auto processor = std::make_unique<sp::Processor>(engine, s.align);

@@ -72,6 +72,7 @@ constexpr guint kMaxMinFaceSize = 8192;
 constexpr gdouble kMaxFeather = 0.5;
 constexpr gdouble kMaxTemporal = 0.95;
 constexpr guint kMaxTransition = 600000;  // ten minutes
+constexpr guint64 kMaxBatchTimeoutUs = 1000000;  // a second: far more than a frame
 
 GParamSpec* gst_starganv2_properties[N_PROPERTIES];
 
@@ -183,6 +184,13 @@ static void gst_starganv2_set_property(GObject* object, guint prop_id, const GVa
         if (engine_fixed) refused = true;
         else s.overlap = g_value_get_boolean(value);
         break;
+      case PROP_SHARED_ENGINE:
+        if (engine_fixed) refused = true;
+        else s.shared_engine = g_value_get_boolean(value);
+        break;
+      case PROP_BATCH_TIMEOUT:
+        s.batch_timeout_us = g_value_get_uint64(value);
+        break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -227,6 +235,8 @@ static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* v
       case PROP_TEMPORAL: g_value_set_double(value, s.align.temporal); break;
       case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
       case PROP_OVERLAP: g_value_set_boolean(value, s.overlap); break;
+      case PROP_SHARED_ENGINE: g_value_set_boolean(value, s.shared_engine); break;
+      case PROP_BATCH_TIMEOUT: g_value_set_uint64(value, s.batch_timeout_us); break;
       case PROP_STRENGTH: g_value_set_double(value, s.strength); break;
       case PROP_TRANSITION: g_value_set_uint(value, s.transition_ms); break;
       case PROP_STYLE_PER_FACE: g_value_set_boolean(value, s.style.per_face); break;
@@ -236,7 +246,8 @@ static void gst_starganv2_get_property(GObject* object, guint prop_id, GValue* v
             "starganv2-stats", "frames", G_TYPE_UINT64, static_cast<guint64>(priv->counters.frames),
             "detections-on-streaming-thread", G_TYPE_UINT64,
             static_cast<guint64>(priv->counters.detections_on_streaming_thread), "detections-on-workers",
-            G_TYPE_UINT64, static_cast<guint64>(priv->counters.detections_on_workers), nullptr);
+            G_TYPE_UINT64, static_cast<guint64>(priv->counters.detections_on_workers), "engine-streams", G_TYPE_UINT,
+            static_cast<guint>(priv->counters.engine_streams), nullptr);
         g_value_take_boxed(value, st);
         break;
       }
@@ -499,11 +510,14 @@ void gst_starganv2_install_properties(GObjectClass* object_class) {
    *
    * Counters since the element started: `frames` (taken in), `detections-on-streaming-thread`
    * and `detections-on-workers` (whole-frame face detections, by where they ran; in a live
-   * stream none runs on the streaming thread).
+   * stream none runs on the streaming thread), and `engine-streams` (guint: the elements of the
+   * process on this element's model and engine thread, itself included; see
+   * #GstStarganv2:shared-engine).
    */
   properties[PROP_STATS] = g_param_spec_boxed(
       "stats", "Statistics",
-      "Counters since start: frames, detections-on-streaming-thread, detections-on-workers",
+      "Counters since start: frames, detections-on-streaming-thread, detections-on-workers; "
+      "engine-streams (elements sharing this element's model, itself included)",
       GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**
@@ -547,6 +561,38 @@ void gst_starganv2_install_properties(GObjectClass* object_class) {
       "Each tracked face gets its own latent style from (seed, face id); a reference or style "
       "file is shared by all faces",
       kDefaultStylePerFace, kPlaying);
+
+  /**
+   * GstStarganv2:shared-engine:
+   *
+   * Elements of one process that load the same model file (same path, size and modification
+   * time) with the same fan-checkpoint, device and precision share one loaded model and one
+   * engine thread: N streams cost one model's memory, and live streams' faces ready at the same
+   * time are translated in one forward. Files are never batched with other streams, so a file's
+   * output is the same bytes as with a model of its own. Styles, views and every other setting,
+   * errors and state changes stay per element; the model is freed when its last element stops.
+   * FALSE gives this element a model and engine thread of its own.
+   */
+  properties[PROP_SHARED_ENGINE] = g_param_spec_boolean(
+      "shared-engine", "Shared engine",
+      "Share the loaded model and its engine thread with the other elements of the process that load "
+      "the same model file, FAN, device and precision (live streams are batched together, files never); "
+      "FALSE = a model of its own",
+      kDefaultSharedEngine, kReady);
+
+  /**
+   * GstStarganv2:batch-timeout:
+   *
+   * Live streams on a shared engine: how long (microseconds) a frame's faces may wait for the
+   * other live streams' frames to join their forward, a batch being cheaper per face than single
+   * frames on a GPU. The wait counts in the frame time the LATENCY query reports. 0 = batch what
+   * is queued and wait for nothing. Files never wait (they are not batched).
+   */
+  properties[PROP_BATCH_TIMEOUT] = g_param_spec_uint64(
+      "batch-timeout", "Batch timeout",
+      "Live streams on a shared engine: microseconds a frame may wait for other live streams' frames "
+      "to share its forward (0 = none: batch whatever is queued)",
+      0, kMaxBatchTimeoutUs, kDefaultBatchTimeoutUs, kPlaying);
 
   g_object_class_install_properties(object_class, N_PROPERTIES, properties);
 

@@ -286,7 +286,8 @@ TEST(Element, IsRegisteredWithDocumentedProperties) {
                             "reference", "style-file", "device", "precision", "mode",
                             "detect-interval", "max-faces", "min-face-size", "smoothing",
                             "feather", "color-match", "view", "active-device", "post-messages",
-                            "overlap", "stats", "strength", "transition", "style-per-face", "temporal"};
+                            "overlap", "stats", "strength", "transition", "style-per-face", "temporal",
+                            "shared-engine", "batch-timeout"};
   for (const char* name : expected) {
     GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), name);
     ASSERT_NE(spec, nullptr) << name;
@@ -862,6 +863,38 @@ TEST(Errors, IncompatibleCheckpoint_n) {
                      GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, {"fan"});
 }
 
+// Many streams, one model (issue 25): elements on the same model file share it (stats'
+// engine-streams counts them), an element that opts out has its own, one that fails to start
+// leaves the others running, and one that stops leaves its engine to the others.
+TEST(Errors, ElementsOnOneModelShareItAndFailAlone_n) {
+  Image img{160, 120, std::vector<uint8_t>(160 * 120 * 3, 90)};
+  auto engine_streams = [&](Running& r) {
+    EXPECT_TRUE(r.push(img)) << "a frame through the element";
+    GstStructure* stats = nullptr;
+    g_object_get(r.element.get(), "stats", &stats, nullptr);
+    guint n = 0;
+    EXPECT_TRUE(stats && gst_structure_get_uint(stats, "engine-streams", &n));
+    if (stats) gst_structure_free(stats);
+    return n;
+  };
+  Running a = start(tiny_props(), "RGB", 160, 120);
+  Running b = start(tiny_props({{"seed", "5"}, {"domain", "male"}}), "RGB", 160, 120);
+  ASSERT_TRUE(a.element && b.element);
+  EXPECT_EQ(engine_streams(a), 2u);
+  EXPECT_EQ(engine_streams(b), 2u);
+  Running own = start(tiny_props({{"shared-engine", "false"}}), "RGB", 160, 120);
+  EXPECT_EQ(engine_streams(own), 1u);
+  EXPECT_EQ(engine_streams(a), 2u);
+  // An unknown domain fails that element's start; the others go on.
+  expect_start_error(tiny_props({{"domain", "cat"}}), GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {"cat"});
+  EXPECT_EQ(engine_streams(a), 2u);
+  EXPECT_EQ(engine_streams(b), 2u);
+  // b stops: a keeps the engine alone.
+  b.h.reset();
+  EXPECT_EQ(engine_streams(a), 1u);
+  EXPECT_TRUE(a.errors().empty());
+}
+
 TEST(Errors, UnknownDomainListsTheValidOnes_n) {
   expect_start_error(tiny_props({{"domain", "robot"}}), GST_RESOURCE_ERROR,
                      GST_RESOURCE_ERROR_SETTINGS, {"robot", "female", "male"});
@@ -1102,8 +1135,9 @@ TEST(Pipeline, OfflineKeepsFrameCountAndTimestamps) {
 }
 
 // Files are exact: the whole of Megamind.avi (270 frames, decoded as the main job does) through
-// the element twice with overlapping frames and once without gives the same bytes in every
-// frame, whatever the threads did; and the faces were really translated (most frames differ
+// the element twice with overlapping frames, once without, once beside two more elements on the
+// same model and once with a model of its own gives the same bytes in every frame, whatever the
+// threads did; and the faces were really translated (most frames differ
 // from a run without the element).
 TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
   REQUIRE_FACE_VIDEO();
@@ -1118,7 +1152,15 @@ TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
   const Decoded a = run(element);
   const Decoded b = run(element);
   const Decoded sequential = run(element + " overlap=false");
-  for (const Decoded* d : {&plain, &a, &b, &sequential}) {
+  // Many streams, one model (issue 25): the same file beside two more elements on the same model
+  // (other styles, one of them per face) in one pipeline, and with a model of its own.
+  const std::string others = "tee name=t t. ! queue ! starganv2 device=cpu seed=9 domain=male checkpoint=\"" +
+                             g_files->tiny.string() + "\" ! fakesink sync=false t. ! queue ! starganv2 device=cpu seed=4 " +
+                             "style-per-face=true checkpoint=\"" + g_files->tiny.string() +
+                             "\" ! fakesink sync=false t. ! queue ! ";
+  const Decoded beside = run(others + element);
+  const Decoded own = run(element + " shared-engine=false");
+  for (const Decoded* d : {&plain, &a, &b, &sequential, &beside, &own}) {
     ASSERT_TRUE(d->error.empty()) << d->error;
     ASSERT_EQ(d->checksums.size(), 270u);
   }
@@ -1127,6 +1169,8 @@ TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
   for (size_t i = 0; i < a.checksums.size(); ++i) {
     EXPECT_EQ(a.checksums[i], b.checksums[i]) << "frame " << i << " differs between two runs";
     EXPECT_EQ(a.checksums[i], sequential.checksums[i]) << "frame " << i << " differs without overlap";
+    EXPECT_EQ(a.checksums[i], beside.checksums[i]) << "frame " << i << " differs beside other streams";
+    EXPECT_EQ(a.checksums[i], own.checksums[i]) << "frame " << i << " differs with a model of its own";
     differ_from_plain += a.checksums[i] != plain.checksums[i];
   }
   std::string faceless;
