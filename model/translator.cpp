@@ -276,6 +276,39 @@ Translator::Translator(TranslatorNets nets, const TranslatorOptions& options) : 
                   (m.device.is_cuda() && options.cuda_graphs ? ", CUDA graphs" : "");
 }
 
+namespace {
+
+// dst's parameters and buffers become src's tensors (same names: the same network and config).
+void share_weights(torch::nn::Module& dst, const torch::nn::Module& src) {
+  const auto params = src.named_parameters(/*recurse=*/true);
+  for (auto& p : dst.named_parameters(/*recurse=*/true)) p.value().set_data(params[p.key()]);
+  const auto buffers = src.named_buffers(/*recurse=*/true);
+  for (auto& b : dst.named_buffers(/*recurse=*/true)) b.value().set_data(buffers[b.key()]);
+}
+
+}  // namespace
+
+Translator Translator::sibling() const {
+  const Impl& m = *impl_;
+  at::NoGradGuard no_grad;
+  TranslatorNets nets;
+  nets.config = m.nets.config;
+  nets.domains = m.nets.domains;
+  nets.warnings = m.nets.warnings;
+  nets.generator = Generator(m.nets.config);
+  share_weights(*nets.generator, *m.nets.generator);
+  nets.mapping_network = MappingNetwork(m.nets.config);
+  share_weights(*nets.mapping_network, *m.nets.mapping_network);
+  nets.style_encoder = StyleEncoder(m.nets.config);
+  share_weights(*nets.style_encoder, *m.nets.style_encoder);
+  if (m.nets.fan) {
+    nets.fan = FAN();
+    share_weights(*nets.fan, *m.nets.fan);
+  }
+  // Already on the device, in the precision and layout: the constructor's conversions keep them.
+  return Translator(std::move(nets), m.options);
+}
+
 Translator::~Translator() = default;
 Translator::Translator(Translator&&) noexcept = default;
 Translator& Translator::operator=(Translator&&) noexcept = default;

@@ -68,6 +68,11 @@ class Translator {
                          const std::filesystem::path& fan_checkpoint = {});
   // Takes over built networks (moved to the device, converted, put in eval mode).
   explicit Translator(TranslatorNets nets, const TranslatorOptions& options = {});
+  // Another Translator on this one's weights, without copying them: its networks' parameters and
+  // buffers are this one's tensors. It has state of its own (styles, staging, CUDA graphs), so a
+  // second thread can translate with it while this one does: the weights are only read. Building
+  // it allocates the networks once before pointing them at the shared tensors (freed at once).
+  Translator sibling() const;
   ~Translator();
   Translator(Translator&&) noexcept;
   Translator& operator=(Translator&&) noexcept;

@@ -15,6 +15,9 @@
 //   - When both kinds wait, live batches and file jobs alternate: a live stream waits at most for
 //     one file frame's forward, however far behind a file stream is, and files still get every
 //     second forward, so neither kind starves the other.
+//   - An engine with several lanes (threads running forwards at once, shared_engine.h) takes
+//     batches for each; a client whose previous batch is still running waits (its frames run in
+//     order, one at a time), so next() skips it until done(client).
 #pragma once
 
 #include <chrono>
@@ -23,6 +26,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -51,6 +55,16 @@ class BatchQueue {
     return true;
   }
 
+  // Whether next() would give a batch now (some client with a job is not running).
+  bool ready() const {
+    for (const auto& [client, q] : queues_)
+      if (eligible(client, q)) return true;
+    return false;
+  }
+
+  // A batch of `client` taken by next() has finished: its next job may run.
+  void done(int client) { running_.erase(client); }
+
   size_t size() const {
     size_t n = 0;
     for (const auto& [client, q] : queues_) n += q.size();
@@ -67,7 +81,7 @@ class BatchQueue {
   int live_heads() const {
     int n = 0;
     for (const auto& [client, q] : queues_)
-      if (!q.empty() && q.front().live) ++n;
+      if (eligible(client, q) && q.front().live) ++n;
     return n;
   }
 
@@ -77,7 +91,7 @@ class BatchQueue {
     if (!next_is_live()) return std::nullopt;
     std::optional<Clock::time_point> deadline;
     for (const auto& [client, q] : queues_) {
-      if (q.empty() || !q.front().live) continue;
+      if (!eligible(client, q) || !q.front().live) continue;
       const Clock::time_point t = q.front().queued + q.front().max_wait;
       if (!deadline || t < *deadline) deadline = t;
     }
@@ -85,16 +99,17 @@ class BatchQueue {
   }
 
   // Takes the next batch out of the queue (see the rules above): one file job, or the oldest job
-  // of as many live clients as fit into max_faces (always at least one). Empty when nothing waits.
+  // of as many live clients as fit into max_faces (always at least one); its clients count as
+  // running until done(). Empty when nothing is ready.
   std::vector<Entry> next(int max_faces) {
     std::vector<Entry> batch;
-    if (empty()) return batch;
+    if (!ready()) return batch;
     const bool live = next_is_live();
     int& last = live ? last_live_client_ : last_file_client_;
     int faces = 0;
     for (int client : round_robin(last)) {
       auto& q = queues_[client];
-      if (q.empty() || q.front().live != live) continue;
+      if (!eligible(client, q) || q.front().live != live) continue;
       if (!batch.empty() && (!live || faces + q.front().faces > max_faces)) continue;
       faces += q.front().faces;
       batch.push_back(std::move(q.front()));
@@ -102,16 +117,22 @@ class BatchQueue {
     }
     last = batch.back().client;  // the next batch starts with the client after the last served
     last_was_live_ = live;
+    for (const Entry& e : batch) running_.insert(e.client);
     return batch;
   }
 
   // Drops a client's queue when it leaves (it has none left normally: it waits for its jobs).
-  void forget(int client) { queues_.erase(client); }
+  void forget(int client) {
+    queues_.erase(client);
+    running_.erase(client);
+  }
 
  private:
+  bool eligible(int client, const std::deque<Entry>& q) const { return !q.empty() && !running_.contains(client); }
+
   bool any_head(bool live) const {
     for (const auto& [client, q] : queues_)
-      if (!q.empty() && q.front().live == live) return true;
+      if (eligible(client, q) && q.front().live == live) return true;
     return false;
   }
 
@@ -126,6 +147,7 @@ class BatchQueue {
   }
 
   std::map<int, std::deque<Entry>> queues_;
+  std::set<int> running_;
   int last_live_client_ = -1;
   int last_file_client_ = -1;
   bool last_was_live_ = false;

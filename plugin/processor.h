@@ -47,6 +47,9 @@ struct EngineOptions {
   // Share the loaded model and its engine thread with every other Processor of the process that
   // loads the same file, FAN, device and precision (shared_engine.h); false: one of its own.
   bool share = true;
+  // On the CPU, forwards the engine may run at once for different streams (each on a thread of
+  // its own, on the same weights): 0 = one per stream. On a GPU always 1.
+  int cpu_lanes = 0;
 };
 
 // What the style is made of. Precedence: style_file, then reference, then seed + psi.

@@ -56,7 +56,7 @@ std::string file_identity(const std::string& path) {
 
 std::string engine_key(const EngineOptions& o) {
   return file_identity(o.checkpoint) + "\n" + file_identity(o.fan_checkpoint) + "\n" + o.device + "\n" +
-         std::to_string(static_cast<int>(o.precision));
+         std::to_string(static_cast<int>(o.precision)) + "\n" + std::to_string(o.cpu_lanes);
 }
 
 Translator open_translator(const EngineOptions& options) {
@@ -89,8 +89,10 @@ Translator open_translator(const EngineOptions& options) {
 // ---- SharedEngine ------------------------------------------------------------------------------
 
 std::shared_ptr<SharedEngine> SharedEngine::acquire(const EngineOptions& options) {
+  // Lanes beyond the first are made as streams attach (on the CPU); 0 = one per stream.
+  const int max_lanes = options.cpu_lanes > 0 ? options.cpu_lanes : 1 << 20;
   if (!options.share)
-    return std::make_shared<SharedEngine>(Private{}, open_translator(options), std::string());
+    return std::make_shared<SharedEngine>(Private{}, open_translator(options), std::string(), max_lanes);
   const std::string key = engine_key(options);
   // Held while a model loads, so that elements starting together with the same model load it
   // once (the others wait for it rather than loading a copy).
@@ -99,7 +101,7 @@ std::shared_ptr<SharedEngine> SharedEngine::acquire(const EngineOptions& options
   if (auto it = r.find(key); it != r.end()) {
     if (auto engine = it->second.lock()) return engine;
   }
-  auto engine = std::make_shared<SharedEngine>(Private{}, open_translator(options), key);
+  auto engine = std::make_shared<SharedEngine>(Private{}, open_translator(options), key, max_lanes);
   r[key] = engine;
   return engine;
 }
@@ -113,14 +115,31 @@ int SharedEngine::engines_alive() {
   return n;
 }
 
-SharedEngine::SharedEngine(Private, Translator translator, std::string key)
-    : translator_(std::move(translator)),
-      key_(std::move(key)),
-      config_(translator_.config()),
-      domains_(translator_.domains()),
-      device_(translator_.device().str()),
-      is_cuda_(translator_.device().is_cuda()),
-      thread_([this] { run(); }) {}
+SharedEngine::SharedEngine(Private, Translator translator, std::string key, int max_lanes)
+    : key_(std::move(key)),
+      max_lanes_(translator.device().is_cuda() ? 1 : std::max(1, max_lanes)),
+      config_(translator.config()),
+      domains_(translator.domains()),
+      device_(translator.device().str()),
+      is_cuda_(translator.device().is_cuda()) {
+  std::lock_guard<std::mutex> lk(lock_);
+  add_lane(std::make_unique<Translator>(std::move(translator)));
+  main_ = lanes_.front()->translator.get();
+}
+
+void SharedEngine::add_lane(std::unique_ptr<Translator> translator) {
+  auto lane = std::make_unique<Lane>();
+  lane->translator = std::move(translator);
+  Lane& l = *lane;
+  const bool first = lanes_.empty();
+  lanes_.push_back(std::move(lane));
+  l.thread = std::thread([this, &l, first] { run(l, first); });
+}
+
+int SharedEngine::lanes() const {
+  std::lock_guard<std::mutex> lk(lock_);
+  return static_cast<int>(lanes_.size());
+}
 
 SharedEngine::~SharedEngine() {
   {
@@ -128,7 +147,7 @@ SharedEngine::~SharedEngine() {
     stop_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  for (auto& lane : lanes_) lane->thread.join();
   if (!key_.empty()) {
     std::lock_guard<std::mutex> lk(registry_lock());
     auto& r = registry();
@@ -143,9 +162,19 @@ int SharedEngine::clients() const {
 }
 
 int SharedEngine::attach() {
-  std::lock_guard<std::mutex> lk(lock_);
+  std::unique_lock<std::mutex> lk(lock_);
   const int id = next_client_++;
   outstanding_[id] = 0;
+  const size_t want = std::min<size_t>(outstanding_.size(), static_cast<size_t>(max_lanes_));
+  if (lanes_.size() < want) {
+    // The sibling is built outside the lock (it allocates networks) from lane 0's Translator,
+    // whose weights are only read, and only by forwards: safe beside a running one.
+    const Translator& first = *main_;
+    lk.unlock();
+    auto sibling = std::make_unique<Translator>(first.sibling());
+    lk.lock();
+    if (lanes_.size() < want && !stop_) add_lane(std::move(sibling));
+  }
   return id;
 }
 
@@ -175,7 +204,7 @@ void SharedEngine::call(std::function<void(Translator&)> fn) {
   {
     std::lock_guard<std::mutex> lk(lock_);
     calls_.push_back([this, &fn, &ran] {
-      fn(translator_);  // packaged by EngineClient::call: never throws
+      fn(*main_);  // packaged by EngineClient::call: never throws
       ran.set_value();
     });
   }
@@ -191,11 +220,11 @@ void SharedEngine::wait_idle(int client) {
   });
 }
 
-void SharedEngine::run() {
+void SharedEngine::run(Lane& lane, bool first) {
   std::unique_lock<std::mutex> lk(lock_);
   for (;;) {
-    wake_.wait(lk, [&] { return stop_ || !calls_.empty() || !queue_.empty(); });
-    if (!calls_.empty()) {
+    wake_.wait(lk, [&] { return stop_ || (first && !calls_.empty()) || queue_.ready(); });
+    if (first && !calls_.empty()) {
       auto fn = std::move(calls_.front());
       calls_.pop_front();
       lk.unlock();
@@ -203,7 +232,7 @@ void SharedEngine::run() {
       lk.lock();
       continue;
     }
-    if (queue_.empty()) {
+    if (!queue_.ready()) {
       if (stop_) return;
       continue;
     }
@@ -211,16 +240,23 @@ void SharedEngine::run() {
     if (auto deadline = queue_.live_deadline()) {
       const auto live_clients = static_cast<int>(std::count_if(live_.begin(), live_.end(), [](auto& c) { return c.second; }));
       wake_.wait_until(lk, *deadline, [&] {
-        return stop_ || !calls_.empty() || queue_.live_heads() >= live_clients || !queue_.next_is_live();
+        return stop_ || (first && !calls_.empty()) || !queue_.ready() || queue_.live_heads() >= live_clients ||
+               !queue_.next_is_live();
       });
-      if (!calls_.empty()) continue;
+      if ((first && !calls_.empty()) || !queue_.ready()) continue;
     }
     std::vector<Queue::Entry> batch = queue_.next(kMaxBatchFaces);
+    std::vector<int> clients;
+    for (const auto& e : batch) clients.push_back(e.client);
     lk.unlock();
-    run_batch(batch);
+    run_batch(*lane.translator, batch);
     lk.lock();
-    for (const auto& e : batch) --outstanding_[e.client];
+    for (int c : clients) {
+      queue_.done(c);
+      --outstanding_[c];
+    }
     idle_.notify_all();
+    wake_.notify_all();  // those clients' next jobs may run now, on any lane
   }
 }
 
@@ -238,14 +274,14 @@ void finish(Entry& e, std::exception_ptr error, std::vector<cv::Mat> translated,
 
 }  // namespace
 
-void SharedEngine::run_batch(std::vector<Queue::Entry>& batch) {
+void SharedEngine::run_batch(Translator& translator, std::vector<Queue::Entry>& batch) {
   const auto start = Clock::now();
   // Each job's styles; a job whose styles fail fails alone.
   std::vector<Queue::Entry*> ready;
   std::vector<at::Tensor> styles;
   for (auto& e : batch) {
     try {
-      at::Tensor s = e.job.styles(translator_);
+      at::Tensor s = e.job.styles(translator);
       if (!s.defined() || s.dim() != 2 || s.size(0) != static_cast<int64_t>(e.job.crops.size()))
         throw std::logic_error("a job's styles do not match its crops");
       styles.push_back(std::move(s));
@@ -267,7 +303,7 @@ void SharedEngine::run_batch(std::vector<Queue::Entry>& batch) {
         out_views.push_back(MutableImageView{o.data, o.cols, o.rows, static_cast<int64_t>(o.step[0]), PixelFormat::kRGB});
       }
     }
-    translator_.translate(in, out_views, codes.size() == 1 ? codes.front() : at::cat(codes));
+    translator.translate(in, out_views, codes.size() == 1 ? codes.front() : at::cat(codes));
     return out;
   };
 

@@ -34,6 +34,13 @@ Queue::Entry entry(int client, bool live, int faces, int seq, std::chrono::micro
   return {.client = client, .live = live, .faces = faces, .queued = Queue::Clock::now(), .max_wait = max_wait, .job = seq};
 }
 
+// next() as an engine of one lane calls it: the batch is done before the next is taken.
+std::vector<Queue::Entry> take(Queue& q, int max_faces = 16) {
+  auto batch = q.next(max_faces);
+  for (const auto& e : batch) q.done(e.client);
+  return batch;
+}
+
 std::vector<std::pair<int, int>> ids(const std::vector<Queue::Entry>& batch) {
   std::vector<std::pair<int, int>> out;
   for (const auto& e : batch) out.emplace_back(e.client, e.job);
@@ -47,7 +54,7 @@ TEST(BatchQueue, FilesRunAloneInTheirOrderAndTakeTurns) {
   // One file job per forward, whatever else is queued; clients in turn; each client's in order.
   std::vector<std::pair<int, int>> order;
   while (!q.empty()) {
-    auto batch = q.next(16);
+    auto batch = take(q);
     ASSERT_EQ(batch.size(), 1u);
     order.push_back(ids(batch).front());
   }
@@ -62,7 +69,7 @@ TEST(BatchQueue, LiveHeadsShareAForwardUpToTheCapAndNoneIsAlwaysLeftOut) {
   // 6 faces each, 16 at most: two clients per forward, one job of each client at most.
   std::vector<int> served(4, 0);
   for (int b = 0; b < 8; ++b) {
-    auto batch = q.next(16);
+    auto batch = take(q);
     ASSERT_EQ(batch.size(), 2u) << "batch " << b;
     EXPECT_NE(batch[0].client, batch[1].client);
     for (const auto& e : batch) {
@@ -77,7 +84,7 @@ TEST(BatchQueue, LiveHeadsShareAForwardUpToTheCapAndNoneIsAlwaysLeftOut) {
   EXPECT_TRUE(q.empty());
   // A job larger than the cap still runs (alone).
   q.push(entry(0, true, 40, 0));
-  EXPECT_EQ(q.next(16).size(), 1u);
+  EXPECT_EQ(take(q).size(), 1u);
 }
 
 TEST(BatchQueue, LiveWaitsForAtMostOneFileFrame) {
@@ -88,15 +95,31 @@ TEST(BatchQueue, LiveWaitsForAtMostOneFileFrame) {
   q.push(entry(2, true, 1, 0));
   // Both kinds waiting: live batch, file job, live batch, file job, ...
   EXPECT_TRUE(q.next_is_live());
-  auto first = q.next(16);
+  auto first = take(q);
   EXPECT_EQ(ids(first), (std::vector<std::pair<int, int>>{{1, 0}, {2, 0}}));
   EXPECT_FALSE(q.next_is_live());
-  EXPECT_EQ(ids(q.next(16)), (std::vector<std::pair<int, int>>{{0, 0}}));
-  EXPECT_EQ(ids(q.next(16)), (std::vector<std::pair<int, int>>{{1, 1}}));
+  EXPECT_EQ(ids(take(q)), (std::vector<std::pair<int, int>>{{0, 0}}));
+  EXPECT_EQ(ids(take(q)), (std::vector<std::pair<int, int>>{{1, 1}}));
   // Only files left: they run back to back.
-  for (int i = 1; i < 5; ++i) EXPECT_EQ(ids(q.next(16)), (std::vector<std::pair<int, int>>{{0, i}}));
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(ids(take(q)), (std::vector<std::pair<int, int>>{{0, i}}));
   EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(take(q).empty());
+}
+
+TEST(BatchQueue, AClientRunsOneBatchAtATime) {
+  Queue q;
+  q.push(entry(0, false, 1, 0));
+  q.push(entry(0, false, 1, 1));
+  q.push(entry(1, false, 1, 0));
+  // Two lanes take batches while the first is still running: the second gets client 1's job,
+  // not client 0's next one.
+  EXPECT_EQ(ids(q.next(16)), (std::vector<std::pair<int, int>>{{0, 0}}));
+  EXPECT_EQ(ids(q.next(16)), (std::vector<std::pair<int, int>>{{1, 0}}));
+  EXPECT_FALSE(q.ready());
   EXPECT_TRUE(q.next(16).empty());
+  q.done(0);
+  EXPECT_TRUE(q.ready());
+  EXPECT_EQ(ids(q.next(16)), (std::vector<std::pair<int, int>>{{0, 1}}));
 }
 
 TEST(BatchQueue, TheLiveDeadlineIsTheEarliestHeadsWait) {
@@ -127,13 +150,16 @@ class SharedEngineTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  EngineOptions options(bool share = true) const {
+  EngineOptions options(bool share = true, int cpu_lanes = 0) const {
     EngineOptions o;
     o.checkpoint = model_.string();
     o.device = "cpu";
     o.share = share;
+    o.cpu_lanes = cpu_lanes;
     return o;
   }
+  // One lane: every batch in turn, so that tests can see what went into which.
+  EngineOptions one_lane() const { return options(true, 1); }
 
   // img_size crops of random pixels.
   static std::vector<cv::Mat> crops(int n, int size, int seed) {
@@ -248,7 +274,7 @@ TEST_F(SharedEngineTest, OneModelPerFileDeviceAndPrecisionFreedWithItsLastStream
 }
 
 TEST_F(SharedEngineTest, LiveStreamsShareAForwardFilesRunAloneAndExact) {
-  auto engine = SharedEngine::acquire(options());
+  auto engine = SharedEngine::acquire(one_lane());
   const int size = static_cast<int>(engine->config().img_size);
   EngineClient a(engine), b(engine), c(engine), f(engine);
   std::promise<Outcome> ra, rb, rf;
@@ -285,7 +311,7 @@ TEST_F(SharedEngineTest, LiveStreamsShareAForwardFilesRunAloneAndExact) {
 }
 
 TEST_F(SharedEngineTest, AJobThatFailsFailsOnlyItsStream) {
-  auto engine = SharedEngine::acquire(options());
+  auto engine = SharedEngine::acquire(one_lane());
   const int size = static_cast<int>(engine->config().img_size);
   EngineClient a(engine), b(engine), c(engine);
   std::promise<Outcome> rb, rc, rc2;
@@ -310,7 +336,7 @@ TEST_F(SharedEngineTest, AJobThatFailsFailsOnlyItsStream) {
 }
 
 TEST_F(SharedEngineTest, StreamsTakeTurnsAndLiveNeverWaitsBehindAFilesBacklog) {
-  auto engine = SharedEngine::acquire(options());
+  auto engine = SharedEngine::acquire(one_lane());
   const int size = static_cast<int>(engine->config().img_size);
   EngineClient a(engine), b(engine), l(engine);
   std::vector<int> order;  // written by the engine thread only
@@ -334,7 +360,7 @@ TEST_F(SharedEngineTest, StreamsTakeTurnsAndLiveNeverWaitsBehindAFilesBacklog) {
 }
 
 TEST_F(SharedEngineTest, BatchTimeoutWaitsForTheOtherLiveStreamsOnly) {
-  auto engine = SharedEngine::acquire(options());
+  auto engine = SharedEngine::acquire(one_lane());
   const int size = static_cast<int>(engine->config().img_size);
   EngineClient a(engine), b(engine);
   // Both streams are known to be live.
@@ -362,6 +388,57 @@ TEST_F(SharedEngineTest, BatchTimeoutWaitsForTheOtherLiveStreamsOnly) {
   std::promise<Outcome> rd;
   a.submit(job(crops(1, size, 4), 1, &rd), true);
   EXPECT_LT(rd.get_future().get().info.queued_ms, 100.0);
+}
+
+TEST_F(SharedEngineTest, FilesOfSeveralStreamsRunAtOnceOnLanesAndStayExact) {
+  auto engine = SharedEngine::acquire(options());
+  const int size = static_cast<int>(engine->config().img_size);
+  EngineClient a(engine), b(engine), c(engine);
+  EXPECT_EQ(engine->lanes(), 3) << "a lane per stream on the CPU";
+  // Each job's styles take 100 ms (on its lane, before the forward): with lanes, jobs of
+  // different streams overlap in time; a stream's own never do.
+  struct Span {
+    int client;
+    std::chrono::steady_clock::time_point begin, end;
+  };
+  std::mutex lock;
+  std::vector<Span> spans;
+  std::vector<std::promise<Outcome>> results(6);
+  EngineClient* clients[] = {&a, &b, &c};
+  for (int k = 0; k < 6; ++k) {
+    TranslationJob j = job(crops(1, size, k), 7 + k, &results[k]);
+    auto styles = j.styles;
+    const int client = k % 3;
+    j.styles = [&, styles, client](Translator& t) {
+      const auto begin = std::chrono::steady_clock::now();
+      std::this_thread::sleep_for(100ms);
+      at::Tensor s = styles(t);
+      std::lock_guard<std::mutex> lk(lock);
+      spans.push_back({client, begin, std::chrono::steady_clock::now()});
+      return s;
+    };
+    clients[client]->submit(std::move(j), /*live=*/false);
+  }
+  std::vector<Outcome> got;
+  for (auto& r : results) got.push_back(r.get_future().get());
+  auto overlap = [](const Span& x, const Span& y) { return x.begin < y.end && y.begin < x.end; };
+  int across = 0;
+  for (size_t i = 0; i < spans.size(); ++i)
+    for (size_t j = i + 1; j < spans.size(); ++j) {
+      if (spans[i].client == spans[j].client) EXPECT_FALSE(overlap(spans[i], spans[j])) << "a stream's jobs ran at once";
+      else across += overlap(spans[i], spans[j]);
+    }
+  EXPECT_GT(across, 0) << "no two streams' jobs ran at once";
+  // The same bytes as one lane gives.
+  auto single = SharedEngine::acquire(options(/*share=*/false, /*cpu_lanes=*/1));
+  EngineClient solo(single);
+  for (int k = 0; k < 6; ++k) {
+    std::promise<Outcome> r;
+    solo.submit(job(crops(1, size, k), 7 + k, &r), false);
+    const Outcome o = r.get_future().get();
+    ASSERT_FALSE(got[k].failed) << got[k].error;
+    EXPECT_TRUE(same_bytes(got[k].translated[0], o.translated[0])) << "job " << k;
+  }
 }
 
 // ---- Processors on a shared engine ---------------------------------------------------------------
