@@ -48,7 +48,9 @@ struct EngineOptions {
   // loads the same file, FAN, device and precision (shared_engine.h); false: one of its own.
   bool share = true;
   // On the CPU, forwards the engine may run at once for different streams (each on a thread of
-  // its own, on the same weights): 0 = one per stream. On a GPU always 1.
+  // its own, on the same weights): 0 = chosen by the model (one per stream below 256 px crops,
+  // where a forward alone leaves cores idle; 1 from 256 px, where it does not and each lane
+  // would hold its activations: see shared_engine.cpp). On a GPU always 1.
   int cpu_lanes = 0;
 };
 

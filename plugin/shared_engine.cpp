@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <filesystem>
 #include <stdexcept>
 #include <utility>
@@ -22,6 +23,14 @@ namespace {
 // graphs of TranslatorOptions::max_graph_batch are kept, and on the CPU well past the batch size
 // where a forward stops getting cheaper per face.
 constexpr int kMaxBatchFaces = 16;
+
+// CPU lanes by default (EngineOptions::cpu_lanes 0), from measurements on the 2-core VM
+// (starganv2-streams-bench): the 64 px demo model's forward is too small to keep both cores busy,
+// and one lane for 4-8 file streams gave 15-19 % less in total than engines of their own, a lane
+// per stream the same as they; the official 256 px model's forward keeps the cores busy alone
+// (one lane: the same total as engines of their own at 2-8 streams), while each more lane running
+// holds about 200 MB of activations. So: a lane per stream below 256 px, one from 256 px up.
+constexpr int64_t kLargeModelSize = 256;
 
 std::atomic<long> g_models_loaded{0};
 
@@ -89,8 +98,7 @@ Translator open_translator(const EngineOptions& options) {
 // ---- SharedEngine ------------------------------------------------------------------------------
 
 std::shared_ptr<SharedEngine> SharedEngine::acquire(const EngineOptions& options) {
-  // Lanes beyond the first are made as streams attach (on the CPU); 0 = one per stream.
-  const int max_lanes = options.cpu_lanes > 0 ? options.cpu_lanes : 1 << 20;
+  const int max_lanes = options.cpu_lanes;  // 0: chosen by the model (see the constructor)
   if (!options.share)
     return std::make_shared<SharedEngine>(Private{}, open_translator(options), std::string(), max_lanes);
   const std::string key = engine_key(options);
@@ -117,7 +125,10 @@ int SharedEngine::engines_alive() {
 
 SharedEngine::SharedEngine(Private, Translator translator, std::string key, int max_lanes)
     : key_(std::move(key)),
-      max_lanes_(translator.device().is_cuda() ? 1 : std::max(1, max_lanes)),
+      max_lanes_(translator.device().is_cuda() ? 1
+                 : max_lanes > 0                  ? max_lanes
+                 : translator.config().img_size < kLargeModelSize ? std::numeric_limits<int>::max()
+                                                                  : 1),
       config_(translator.config()),
       domains_(translator.domains()),
       device_(translator.device().str()),

@@ -10,11 +10,13 @@
 // is BatchQueue's rule (batch_queue.h): live streams are batched with each other, files never
 // are, so a file's bytes are those it gets alone.
 //
-// Lanes: on the CPU, one per stream (up to EngineOptions::cpu_lanes), so that N streams run as
-// many forwards at once as N elements with models of their own would — files cannot be batched
-// there, and one thread's forwards alone were measured 15-19 % slower in total than 4-8 engines
-// of their own with the demo model. A lane costs its activations while it runs, not a copy of the
-// weights. On a GPU one lane: its work is queued on one device, where batching live streams pays.
+// Lanes: on the CPU with a small model (below 256 px), one per stream, so that N streams run as
+// many forwards at once as N elements with models of their own would — files cannot be batched,
+// and one thread's forwards alone were measured 15-19 % slower in total than 4-8 engines of their
+// own with the demo model. A lane costs the activations of its forward while it runs, not a copy
+// of the weights; with the official 256 px model that is about 200 MB, and one forward already
+// keeps the cores busy, so such models get one lane (EngineOptions::cpu_lanes overrides). On a GPU
+// one lane: its work is queued on one device, where batching live streams pays.
 // The engine lives as long as its last client.
 //
 // Loading and errors stay per stream: a model that fails to load fails the element that asked
