@@ -27,20 +27,7 @@ use_element
 need_model
 need gst-discoverer-1.0 gstreamer1.0-plugins-base-apps
 
-case "${OUT,,}" in
-  *.mp4 | *.mov) MUX="mp4mux" ;;
-  *.mkv) MUX="matroskamux" ;;
-  *) die "output $OUT: use a .mp4, .mov or .mkv name" ;;
-esac
-if gst-inspect-1.0 x264enc >/dev/null 2>&1; then
-  # 4:2:0 (else x264enc picks 4:4:4 from the RGB frames, which most players cannot play);
-  # constant quality (pass=qual), so the size follows the picture, not a fixed bitrate.
-  VENC=("video/x-raw,format=I420" ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse)
-else
-  echo "x264enc not found (Debian package gstreamer1.0-plugins-ugly): writing MPEG-4 part 2" >&2
-  need_gst avenc_mpeg4 gstreamer1.0-libav
-  VENC=(avenc_mpeg4 bitrate=4000000 ! mpeg4videoparse)
-fi
+video_output "$OUT"  # MUX, VENC (lib.sh)
 
 # decodebin puts mpeg4videoparse before the MPEG-4 part 2 decoder; on AVI files with packed
 # B-frames (Megamind.avi) it stamps many frames with the previous frame's time, and encoders then

@@ -31,17 +31,7 @@ need_model
 need_gst compositor gstreamer1.0-plugins-base
 W=360 H=264  # each tile: half of Megamind's 720x528
 
-case "${OUT,,}" in
-  *.mp4 | *.mov) MUX=mp4mux ;;
-  *.mkv) MUX=matroskamux ;;
-  *) die "output $OUT: use .mp4, .mov or .mkv" ;;
-esac
-if gst-inspect-1.0 x264enc >/dev/null 2>&1; then
-  VENC=("video/x-raw,format=I420" ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse)
-else
-  echo "x264enc not found (Debian package gstreamer1.0-plugins-ugly): writing MPEG-4 part 2" >&2
-  VENC=(avenc_mpeg4 bitrate=4000000)
-fi
+video_output "$OUT"  # MUX, VENC (lib.sh)
 
 # Domain and seed of each tile.
 STYLES=("domain=female seed=7" "domain=male seed=3" "domain=female seed=21" "domain=male seed=11")

@@ -64,3 +64,23 @@ finish_output() {
   [[ -s $PART ]] || die "$1 not written: the pipeline produced no data"
   mv -f -- "$PART" "$1"
 }
+
+# video_output OUT: sets MUX (the muxer for OUT's extension) and VENC (an array: H.264 with x264enc,
+# else MPEG-4 part 2), or fails naming the extensions it takes.
+# shellcheck disable=SC2034  # MUX and VENC are for the script that sources this
+video_output() {
+  case "${1,,}" in
+    *.mp4 | *.mov) MUX="mp4mux" ;;
+    *.mkv) MUX="matroskamux" ;;
+    *) die "output $1: use a .mp4, .mov or .mkv name" ;;
+  esac
+  if gst-inspect-1.0 x264enc >/dev/null 2>&1; then
+    # 4:2:0 (else x264enc picks 4:4:4 from the RGB frames, which most players cannot play);
+    # constant quality (pass=qual), so the size follows the picture, not a fixed bitrate.
+    VENC=("video/x-raw,format=I420" ! x264enc speed-preset=faster pass=qual quantizer=20 ! h264parse)
+  else
+    echo "x264enc not found (Debian package gstreamer1.0-plugins-ugly): writing MPEG-4 part 2" >&2
+    need_gst avenc_mpeg4 gstreamer1.0-libav
+    VENC=(avenc_mpeg4 bitrate=4000000 ! mpeg4videoparse)
+  fi
+}

@@ -7,12 +7,13 @@
 
 namespace starganv2::plugin {
 
-// VmRSS of this process in MiB (Linux), or -1 where /proc does not tell it.
-inline double resident_mib() {
+// A memory figure of this process's /proc/self/status in MiB (Linux), e.g. "VmRSS:" (resident
+// now) or "VmHWM:" (the peak), or -1 where /proc does not tell it.
+inline double status_mib(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string key;
   while (status >> key) {
-    if (key == "VmRSS:") {
+    if (key == field) {
       double kib = 0;
       status >> kib;
       return kib / 1024.0;
@@ -21,5 +22,8 @@ inline double resident_mib() {
   }
   return -1;
 }
+
+// VmRSS of this process in MiB (Linux), or -1 where /proc does not tell it.
+inline double resident_mib() { return status_mib("VmRSS:"); }
 
 }  // namespace starganv2::plugin

@@ -54,21 +54,6 @@ namespace {
 
 constexpr const char* kVideo = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi";
 
-// Peak resident memory of this process (VmHWM) in MiB.
-double peak_resident_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      double kib = 0;
-      status >> kib;
-      return kib / 1024.0;
-    }
-    status.ignore(4096, '\n');
-  }
-  return -1;
-}
-
 void write_official_model(const fs::path& path) {
   torch::manual_seed(1);
   const starganv2::ModelConfig config = starganv2::afhq_config();
@@ -178,7 +163,7 @@ int run_child(const ChildOptions& o) {
               {"rss_before_mib", before_mib},
               {"rss_loaded_mib", loaded_mib},
               {"rss_end_mib", sp::resident_mib()},
-              {"rss_peak_mib", peak_resident_mib()},
+              {"rss_peak_mib", sp::status_mib("VmHWM:")},
               {"frame_buffers_mib", buffer_mib},
               {"wall_s", wall},
               {"fps_total", o.streams * static_cast<double>(o.frames) / wall},

@@ -588,6 +588,21 @@ TEST(Examples, FailedConversionLeavesNoFile_n) {
   EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
 }
 
+// four-streams.sh: four elements on one model; one setting none of them can take (an unknown
+// domain) fails the run with the element's error and leaves no mosaic, not a partial one.
+TEST(Examples, FourStreamsFailureLeavesNoFile_n) {
+  TempDir dir;
+  const fs::path out = dir.path / "out" / "four.mp4";
+  auto env = script_env(dir.path);
+  env["ELEMENT_OPTS"] = "device=cpu domain=cat";
+  const Result r = run({example("four-streams.sh").string(), out.string(), kVideo.string(), kVideo.string(),
+                        kVideo.string(), kVideo.string()},
+                       env);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find("unknown domain \"cat\""), std::string::npos) << r.err;
+  EXPECT_EQ(joined(files_in(dir.path / "out")), "") << "an empty or partial output was left behind";
+}
+
 // A still image through afhq-frame-mode.sh (one frame of the demo model in frame mode): written
 // whole on success, nothing on failure.
 TEST(Examples, StillImageIsWrittenWholeOrNotAtAll) {
