@@ -38,8 +38,8 @@ STYLES=("domain=female seed=7" "domain=male seed=3" "domain=female seed=21" "dom
 POS=("xpos=0 ypos=0" "xpos=$W ypos=0" "xpos=0 ypos=$H" "xpos=$W ypos=$H")
 BRANCHES=()
 for i in 0 1 2 3; do
-  # The element translates every frame (no leaky queue, non-live sources) and the compositor
-  # waits for all four, so the mosaic loses no frame.
+  # The element translates every frame (no leaky queue, non-live sources); the compositor waits
+  # for all four and puts them on its own output timeline.
   # shellcheck disable=SC2206
   BRANCHES+=(filesrc location="${INPUTS[$i]}" ! decodebin ! videoconvert !
              starganv2 checkpoint="$MODEL" ${STYLES[$i]} ${ELEMENT_OPTS:-} ! videoconvert ! videoscale !
