@@ -566,16 +566,17 @@ void gst_starganv2_install_properties(GObjectClass* object_class) {
    * GstStarganv2:shared-engine:
    *
    * Elements of one process that load the same model file (same path, size and modification
-   * time) with the same fan-checkpoint, device and precision share one loaded model and one
-   * engine thread: N streams cost one model's memory, and live streams' faces ready at the same
-   * time are translated in one forward. Files are never batched with other streams, so a file's
+   * time) with the same fan-checkpoint, device and precision share one loaded model and its
+   * engine threads (on the CPU, a thread per stream for models below 256 px, so that files run
+   * side by side as with models of their own): N streams cost one model's memory, and live
+   * streams' faces ready at the same time are translated in one forward. Files are never batched with other streams, so a file's
    * output is the same bytes as with a model of its own. Styles, views and every other setting,
    * errors and state changes stay per element; the model is freed when its last element stops.
    * FALSE gives this element a model and engine thread of its own.
    */
   properties[PROP_SHARED_ENGINE] = g_param_spec_boolean(
       "shared-engine", "Shared engine",
-      "Share the loaded model and its engine thread with the other elements of the process that load "
+      "Share the loaded model and its engine threads with the other elements of the process that load "
       "the same model file, FAN, device and precision (live streams are batched together, files never); "
       "FALSE = a model of its own",
       kDefaultSharedEngine, kReady);
