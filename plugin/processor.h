@@ -44,7 +44,7 @@ struct EngineOptions {
   std::string fan_checkpoint;  // FAN weights when they are not in `checkpoint`; "" = same file
   std::string device = "auto"; // auto | cpu | cuda:N
   Precision precision = Precision::kAuto;
-  // Share the loaded model and its engine thread with every other Processor of the process that
+  // Share the loaded model and its engine threads with every other Processor of the process that
   // loads the same file, FAN, device and precision (shared_engine.h); false: one of its own.
   bool share = true;
   // On the CPU, forwards the engine may run at once for different streams (each on a thread of

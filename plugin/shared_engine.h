@@ -1,4 +1,4 @@
-// One loaded model and one engine thread for every stream of the process that uses the same model
+// One loaded model and its engine threads for every stream of the process that uses the same model
 // file, FAN, device and precision (issue 25): N elements on one model cost one model's memory, and
 // live streams' faces that are ready together are translated in one forward.
 //
