@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Four videos, four starganv2 elements, one model: the elements load the same model file, so they
-# share one loaded model and one engine thread (shared-engine, on by default), and a compositor
+# share one loaded model and its engine threads (shared-engine, on by default), and a compositor
 # puts the four results into a 2x2 mosaic. Every element keeps its own domain and style.
 #
 # Needs: ./setup.sh done (the element in build/plugin, or installed); Debian packages

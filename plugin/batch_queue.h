@@ -21,9 +21,7 @@
 #pragma once
 
 #include <chrono>
-#include <cstddef>
 #include <deque>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -64,12 +62,6 @@ class BatchQueue {
 
   // A batch of `client` taken by next() has finished: its next job may run.
   void done(int client) { running_.erase(client); }
-
-  size_t size() const {
-    size_t n = 0;
-    for (const auto& [client, q] : queues_) n += q.size();
-    return n;
-  }
 
   // Whether the next batch will be a live one.
   bool next_is_live() const {

@@ -36,16 +36,6 @@ int cv_type(PixelLayout layout) {
   return (layout == PixelLayout::kRGB || layout == PixelLayout::kBGR) ? CV_8UC3 : CV_8UC4;
 }
 
-ImageView view_of(const cv::Mat& crop) {
-  return ImageView{crop.data, crop.cols, crop.rows, static_cast<int64_t>(crop.step[0]),
-                   PixelFormat::kRGB};
-}
-
-MutableImageView mutable_view_of(cv::Mat& crop) {
-  return MutableImageView{crop.data, crop.cols, crop.rows, static_cast<int64_t>(crop.step[0]),
-                          PixelFormat::kRGB};
-}
-
 // AlignOptions::temporal is the stabiliser's weight: refused when the options are set, not when
 // the engine thread first meets it.
 void check_temporal(double temporal) {
@@ -66,6 +56,16 @@ std::vector<std::pair<AlignerKey, std::unique_ptr<align::FaceAligner>>>& pool_sp
 constexpr size_t kMaxSpareAligners = 4;
 
 }  // namespace
+
+ImageView view_of(const cv::Mat& crop) {
+  return ImageView{crop.data, crop.cols, crop.rows, static_cast<int64_t>(crop.step[0]),
+                   PixelFormat::kRGB};
+}
+
+MutableImageView mutable_view_of(cv::Mat& crop) {
+  return MutableImageView{crop.data, crop.cols, crop.rows, static_cast<int64_t>(crop.step[0]),
+                          PixelFormat::kRGB};
+}
 
 starganv2::Precision to_engine_precision(Precision p) {
   switch (p) {
@@ -221,7 +221,7 @@ std::unique_ptr<align::FaceAligner> AlignerPool::take_or_build(const AlignerKey&
 // ---- Processor::Impl: model, styles, settings ------------------------------------------------
 
 Processor::Impl::Impl(const EngineOptions& options, const AlignOptions& align)
-    : engine_options(options), engine(std::make_unique<EngineClient>(SharedEngine::acquire(options))) {
+    : engine(std::make_unique<EngineClient>(SharedEngine::acquire(options))) {
   aligner_key = key_for(align);
   try {
     aligner = AlignerPool::take_or_build(aligner_key);

@@ -30,6 +30,9 @@ namespace starganv2::plugin {
 inline constexpr align::PixelFormat kCropFormat = align::PixelFormat::kRGB;
 
 align::PixelFormat to_align_format(PixelLayout layout);
+// The engine's views of an RGB crop (img_size x img_size, 3 bytes per pixel), no copy.
+ImageView view_of(const cv::Mat& crop);
+MutableImageView mutable_view_of(cv::Mat& crop);
 starganv2::Precision to_engine_precision(Precision p);
 // Throws ProcessorError (kNotFound, naming the folder a relative path was looked up from, or
 // kRead for a folder) unless `path` is a file; `what` names it ("checkpoint", "style file", ...).
@@ -116,7 +119,6 @@ struct InFlight {
 };
 
 struct Processor::Impl {
-  EngineOptions engine_options;
   // The model and the thread that runs it, maybe shared with other streams (shared_engine.h):
   // every translation of the stream is queued there, so the streaming thread aligns the next
   // frame meanwhile; styles and still images go through engine->call().

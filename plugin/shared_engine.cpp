@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "processor_impl.h"  // require_file, to_engine_precision
+#include "processor_impl.h"  // require_file, to_engine_precision, view_of
 
 namespace starganv2::plugin {
 
@@ -257,14 +257,12 @@ void SharedEngine::run(Lane& lane, bool first) {
       if ((first && !calls_.empty()) || !queue_.ready()) continue;
     }
     std::vector<Queue::Entry> batch = queue_.next(kMaxBatchFaces);
-    std::vector<int> clients;
-    for (const auto& e : batch) clients.push_back(e.client);
     lk.unlock();
-    run_batch(*lane.translator, batch);
+    run_batch(*lane.translator, batch);  // hands each job's crops and result on; entries keep their client
     lk.lock();
-    for (int c : clients) {
-      queue_.done(c);
-      --outstanding_[c];
+    for (const auto& e : batch) {
+      queue_.done(e.client);
+      --outstanding_[e.client];
     }
     idle_.notify_all();
     wake_.notify_all();  // those clients' next jobs may run now, on any lane
@@ -309,9 +307,8 @@ void SharedEngine::run_batch(Translator& translator, std::vector<Queue::Entry>& 
     std::vector<std::vector<cv::Mat>> out(jobs.size());
     for (size_t j = 0; j < jobs.size(); ++j) {
       for (const cv::Mat& crop : jobs[j]->job.crops) {
-        cv::Mat& o = out[j].emplace_back(crop.rows, crop.cols, CV_8UC3);
-        in.push_back(ImageView{crop.data, crop.cols, crop.rows, static_cast<int64_t>(crop.step[0]), PixelFormat::kRGB});
-        out_views.push_back(MutableImageView{o.data, o.cols, o.rows, static_cast<int64_t>(o.step[0]), PixelFormat::kRGB});
+        in.push_back(view_of(crop));
+        out_views.push_back(mutable_view_of(out[j].emplace_back(crop.rows, crop.cols, CV_8UC3)));
       }
     }
     translator.translate(in, out_views, codes.size() == 1 ? codes.front() : at::cat(codes));
