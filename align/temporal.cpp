@@ -32,10 +32,13 @@ TemporalStabiliser::TemporalStabiliser(TemporalOptions options) : options_(optio
   if (!(options.strength >= 0 && options.strength < 1))
     throw AlignError("temporal: strength must be in [0, 1)");
   if (!(options.change_levels > 0)) throw AlignError("temporal: change_levels must be > 0");
+  if (options.flow_patch_stride < 1 || options.flow_patch_stride > 8)
+    throw AlignError("temporal: flow_patch_stride must be in [1, 8] (the flow's patches are 8 px)");
   // The ultrafast preset: the crops are small and the faces in them move little between frames
   // (the alignment already follows the face), so one patch iteration per scale is enough.
   dis_ = cv::DISOpticalFlow::create(cv::DISOpticalFlow::PRESET_ULTRAFAST);
   dis_->setFinestScale(kFlowFinestScale);
+  dis_->setPatchStride(options.flow_patch_stride);
 }
 
 TemporalStabiliser::~TemporalStabiliser() = default;

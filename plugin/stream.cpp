@@ -208,9 +208,14 @@ FrameReport Processor::Impl::finish(InFlight& f) {
 
 std::vector<cv::Mat> Processor::Impl::stabilise(double temporal, uint64_t style_key, const std::vector<cv::Mat>& aligned,
                                                 const std::vector<int>& ids, const std::vector<cv::Mat>& translated) {
-  if (temporal != stabiliser.options().strength) {
+  // A live stream's flow is the cheaper one (align/temporal.h: half the stabiliser's cost, a
+  // little less flicker removed), so that it fits the live frame budget; files get the finer one.
+  const int stride = stream.live ? align::TemporalOptions::kLiveFlowPatchStride
+                                 : align::TemporalOptions::kFileFlowPatchStride;
+  if (temporal != stabiliser.options().strength || stride != stabiliser.options().flow_patch_stride) {
     align::TemporalOptions o = stabiliser.options();
     o.strength = temporal;
+    o.flow_patch_stride = stride;
     stabiliser = align::TemporalStabiliser(o);
   }
   if (!stabiliser.enabled()) return translated;

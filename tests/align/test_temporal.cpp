@@ -79,9 +79,12 @@ TEST(Temporal, FirstFrameOfAFaceIsItsTranslation) {
 // The measure and the stabiliser on a clip whose answer is known: the flickering generator's
 // output scores far above 1; stabilised, the flicker it adds (ratio - 1) falls by more than half
 // and the output stays near the noiseless translation, which moves with the input.
-TEST(Temporal, StabilisationLowersTheFlickerOfANoisyGenerator) {
+// Both flows: the files' (patch stride 4) and the live streams' cheaper one (8).
+class TemporalFlow : public ::testing::TestWithParam<int> {};
+
+TEST_P(TemporalFlow, StabilisationLowersTheFlickerOfANoisyGenerator) {
   const cv::Mat tex = texture();
-  TemporalStabiliser s({.strength = 0.8});
+  TemporalStabiliser s({.strength = 0.8, .flow_patch_stride = GetParam()});
   FlickerOptions all;
   all.region = FlickerOptions::Region::kAll;
   FlickerMeter raw(all), stable(all), clean(all);
@@ -104,6 +107,22 @@ TEST(Temporal, StabilisationLowersTheFlickerOfANoisyGenerator) {
   EXPECT_GT(r_raw, 3.0) << "the noisy generator flickers";
   EXPECT_LT(r_stable - 1, 0.5 * (r_raw - 1)) << "raw " << r_raw << ", stabilised " << r_stable;
   EXPECT_LT(error_stable, 0.6 * error_raw) << "closer to the noiseless translation than the raw output";
+}
+
+INSTANTIATE_TEST_SUITE_P(Strides, TemporalFlow,
+                         ::testing::Values(TemporalOptions::kFileFlowPatchStride, TemporalOptions::kLiveFlowPatchStride));
+
+// The stride is used: the live flow's output is not the file flow's.
+TEST(Temporal, TheLiveFlowIsAnotherFlow) {
+  const cv::Mat tex = texture();
+  TemporalStabiliser file({.strength = 0.8}),
+      live({.strength = 0.8, .flow_patch_stride = TemporalOptions::kLiveFlowPatchStride});
+  bool differ = false;
+  for (int t = 0; t < 4; ++t) {
+    const cv::Mat crop = crop_at(tex, t), translated = translate(crop, t);
+    differ |= !same_bytes(file.stabilise(0, crop, translated), live.stabilise(0, crop, translated));
+  }
+  EXPECT_TRUE(differ);
 }
 
 // Where the input changes (a bright patch appears: a mouth opening, an occlusion), the output is
@@ -165,6 +184,8 @@ TEST(Temporal, BadOptionsAndCropsAreRefused) {
   EXPECT_THROW(TemporalStabiliser({.strength = 1.0}), AlignError);
   EXPECT_THROW(TemporalStabiliser({.strength = -0.1}), AlignError);
   EXPECT_THROW(TemporalStabiliser({.strength = 0.5, .change_levels = 0}), AlignError);
+  EXPECT_THROW(TemporalStabiliser({.strength = 0.5, .flow_patch_stride = 0}), AlignError);
+  EXPECT_THROW(TemporalStabiliser({.strength = 0.5, .flow_patch_stride = 9}), AlignError);
   TemporalStabiliser s({.strength = 0.5});
   const cv::Mat crop(kCrop, kCrop, CV_8UC3, cv::Scalar::all(100));
   EXPECT_THROW(s.stabilise(0, crop, cv::Mat(32, 32, CV_8UC3)), AlignError);
