@@ -58,7 +58,7 @@ struct TemporalOptions {
   // counts. Measured on Megamind.avi, demo model, temporal 0.7 (`starganv2-eval temporal`): stride
   // 4 gives a flicker ratio of 1.176 for 0.87 ms per face, 6 gives 1.192 for 0.57 ms, 8 gives 1.212
   // for 0.44 ms (off: 1.481), so 8 still removes more than half of the flicker added.
-  int flow_patch_stride = 4;
+  int flow_patch_stride = kFileFlowPatchStride;
   static constexpr int kFileFlowPatchStride = 4;
   static constexpr int kLiveFlowPatchStride = 8;
 };

@@ -569,10 +569,11 @@ void gst_starganv2_install_properties(GObjectClass* object_class) {
    * time) with the same fan-checkpoint, device and precision share one loaded model and its
    * engine threads (on the CPU, a thread per stream for models below 256 px, so that files run
    * side by side as with models of their own): N streams cost one model's memory, and live
-   * streams' faces ready at the same time are translated in one forward. Files are never batched with other streams, so a file's
-   * output is the same bytes as with a model of its own. Styles, views and every other setting,
-   * errors and state changes stay per element; the model is freed when its last element stops.
-   * FALSE gives this element a model and engine thread of its own.
+   * streams' faces ready at the same time are translated in one forward. Files are never
+   * batched with other streams, so a file's output is the same bytes as with a model of its
+   * own. Styles, views and every other setting, errors and state changes stay per element; the
+   * model is freed when its last element stops. FALSE gives this element a model and engine
+   * threads of its own.
    */
   properties[PROP_SHARED_ENGINE] = g_param_spec_boolean(
       "shared-engine", "Shared engine",
