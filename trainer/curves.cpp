@@ -32,6 +32,7 @@ const std::vector<PanelSpec>& panels() {
       {"G loss (total)", {"G/latent_total", "G/ref_total"}, false},
       {"D terms, latent-guided", {"D/latent_real", "D/latent_fake", "D/latent_reg"}, false},
       {"G terms, latent-guided", {"G/latent_adv", "G/latent_sty", "G/latent_ds", "G/latent_cyc"}, false},
+      {"warm-up reconstruction (--recon-warmup)", {"W/recon"}, false},
       {"diversity (pixels in [0,1]; 0 = one style)", {"eval/diversity/*"}, true},
       {"face found by dlib (rate)", {"eval/face_found/*"}, true},
       {"pose error (crop widths)", {"eval/pose_error/*"}, true},

@@ -131,6 +131,10 @@ int main(int argc, char** argv) {
      "stays near this target (the ADA paper's 0.6); 0 = off. Needs --diffaug");
   hp("ada_interval", o.ada_interval, "Iterations between ADA adjustments");
   hp("ada_kimg", o.ada_kimg, "ADA speed: thousands of real images over which the probability can go from 0 to 1");
+  hp("recon_warmup", o.recon_warmup,
+     "Not in the official code: the first N iterations train only G and E, to give back each image from its own "
+     "style code (L1, logged as W/recon), before the official iterations. For a few dozen to hundreds of images, "
+     "where G otherwise shows its upsampling as a block grid for thousands of iterations; 0 = off");
 
   app.add_option("--print-every", config.print_every, "Log losses every N iterations (log.jsonl; plain lines when not a terminal)");
   app.add_option("--sample-every", config.sample_every, "Write sample grids every N iterations");

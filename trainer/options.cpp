@@ -44,6 +44,8 @@ void TrainOptions::validate() const {
           "ada_target needs augmentation policies to adapt (diffaug, e.g. color,translation,cutout)");
   require(ada_interval >= 1, "ada_interval must be >= 1, got " + std::to_string(ada_interval));
   require(std::isfinite(ada_kimg) && ada_kimg > 0, "ada_kimg must be a finite number > 0, got " + num(ada_kimg));
+  // Not bounded by total_iters: a run may be trained in parts (--total-iters, then a resume).
+  require(recon_warmup >= 0, "recon_warmup must be >= 0, got " + std::to_string(recon_warmup));
 }
 
 std::string TrainOptions::to_json() const {
@@ -69,6 +71,7 @@ std::string TrainOptions::to_json() const {
   j["ada_target"] = ada_target;
   j["ada_interval"] = ada_interval;
   j["ada_kimg"] = ada_kimg;
+  j["recon_warmup"] = recon_warmup;
   // nlohmann writes doubles with enough digits to read back the same value.
   return j.dump();
 }
@@ -122,6 +125,7 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
   if (j.contains("ada_target")) o.ada_target = real("ada_target");
   if (j.contains("ada_interval")) o.ada_interval = integer("ada_interval");
   if (j.contains("ada_kimg")) o.ada_kimg = real("ada_kimg");
+  if (j.contains("recon_warmup")) o.recon_warmup = integer("recon_warmup");
   o.validate();
   return o;
 }

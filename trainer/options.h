@@ -40,13 +40,19 @@ struct TrainOptions {
   int64_t ada_interval = 4;   // iterations between ADA adjustments
   double ada_kimg = 20;       // thousands of real images over which p can go from 0 to 1
 
+  // Not in the official code (Solver::train_step): the first recon_warmup iterations train only G
+  // and E, to give back each real image from its own style code (L1). On a few dozen images the
+  // adversarial start leaves G's nearest-neighbour upsampling visible as a block grid for
+  // thousands of iterations; a G that starts as a smooth autoencoder does not. 0 = off.
+  int64_t recon_warmup = 0;
+
   // Throws std::invalid_argument naming the first bad value (also validates the model config).
   void validate() const;
 
   // {"model": {...}, "batch_size": 8, ...}; doubles are written so that they read back exactly.
   std::string to_json() const;
-  // Requires every field except the augmentation ones (files written before they existed lack
-  // them: the defaults, i.e. off); throws std::invalid_argument naming the problem.
+  // Requires every field except the augmentation and warm-up ones (files written before they
+  // existed lack them: the defaults, i.e. off); throws std::invalid_argument naming the problem.
   static TrainOptions from_json(const std::string& text);
 
   bool operator==(const TrainOptions&) const = default;

@@ -125,6 +125,7 @@ const std::map<std::string, std::function<std::string(const TrainOptions&)>>& id
       {"ada_target", [](const TrainOptions& o) { return nlohmann::json(o.ada_target).dump(); }},
       {"ada_interval", [](const TrainOptions& o) { return std::to_string(o.ada_interval); }},
       {"ada_kimg", [](const TrainOptions& o) { return nlohmann::json(o.ada_kimg).dump(); }},
+      {"recon_warmup", [](const TrainOptions& o) { return std::to_string(o.recon_warmup); }},
   };
   return m;
 }

@@ -57,6 +57,7 @@ Precision parse_training_precision(std::string_view text) {
 }
 
 std::vector<std::pair<std::string, double>> StepLosses::named() const {
+  if (recon.defined()) return {{"W/recon", recon.detach().to(at::kCPU, at::kDouble).item<double>()}};
   const std::vector<std::pair<std::string, const at::Tensor*>> terms = {
       {"D/latent_real", &d_latent.real}, {"D/latent_fake", &d_latent.fake}, {"D/latent_reg", &d_latent.reg},
       {"D/latent_total", &d_latent.total},
@@ -324,6 +325,29 @@ void Solver::moving_average() {
   }
 }
 
+StepLosses Solver::warmup_step(const at::Tensor& x_real, const at::Tensor& y_org, const Masks& masks) {
+  // G starts from He init, and its first adversarial steps teach it to show the 16x16 bottleneck
+  // through the decoder's nearest-neighbour upsampling (each bottleneck cell a visible square);
+  // on a large dataset D soon punishes that, on a few dozen images it stays for thousands of
+  // iterations. Reconstruction from the image's own style code is the cycle loss's target
+  // without a translation in between: L1 on every pixel teaches the decoder smooth output in a
+  // few hundred cheap iterations (one G and one E pass instead of the iteration's dozen), and
+  // the official iterations then start from there. F and D are left as initialised; lambda_ds
+  // and ADA start with the official iterations.
+  AutocastScope autocast(precision_ == Precision::kBFloat16);
+  StepLosses out;
+  const at::Tensor s_org = nets_.style_encoder(x_real, y_org);
+  out.recon = at::mean(at::abs(nets_.generator(x_real, s_org, masks) - x_real));
+  reset_grad();
+  backward(out.recon, {nets_.generator.ptr().get(), nets_.style_encoder.ptr().get()});
+  optim_g_->step();
+  optim_e_->step();
+  if (ema_enabled_) moving_average();
+  ++step_;
+  out.recon = out.recon.detach();
+  return out;
+}
+
 StepLosses Solver::train_step(const Batch& batch) {
   auto on_device = [&](const at::Tensor& t) { return t.to(device_, /*non_blocking=*/true); };
   const at::Tensor x_real = on_device(batch.x_real), y_org = on_device(batch.y_org);
@@ -331,6 +355,7 @@ StepLosses Solver::train_step(const Batch& batch) {
   const at::Tensor z_trg = on_device(batch.z_trg), z_trg2 = on_device(batch.z_trg2);
 
   const Masks masks = masks_for(x_real);
+  if (step_ < options_.recon_warmup) return warmup_step(x_real, y_org, masks);
   StepLosses out;
   // This iteration's augmentation draws, from (seed, step) alone: a resumed run draws the same.
   if (augment_policies_ != 0)

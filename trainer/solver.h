@@ -52,7 +52,10 @@ struct GLosses {
 struct StepLosses {
   DLosses d_latent, d_ref;
   GLosses g_latent, g_ref;
-  // Official log names ("D/latent_real", ..., "G/ref_cyc") and values; copies to the host.
+  // Warm-up iterations (options.recon_warmup) have only this term and none of the others.
+  at::Tensor recon;
+  // Official log names ("D/latent_real", ..., "G/ref_cyc") and values, or ("W/recon", value) in a
+  // warm-up iteration; copies to the host.
   std::vector<std::pair<std::string, double>> named() const;
 };
 
@@ -87,7 +90,8 @@ class Solver {
   Solver(const TrainOptions& options, torch::Device device, Precision precision = Precision::kFloat32,
          FAN fan = nullptr);
 
-  // Runs one iteration on `batch` (moved to the device) and advances step() by one.
+  // Runs one iteration on `batch` (moved to the device) and advances step() by one: a warm-up
+  // iteration while step() < options.recon_warmup, else the official one.
   StepLosses train_step(const Batch& batch);
 
   const TrainOptions& options() const { return options_; }
@@ -144,6 +148,7 @@ class Solver {
   void reset_grad();
   void backward(const at::Tensor& loss, const std::vector<torch::nn::Module*>& stepping);
   void moving_average();
+  StepLosses warmup_step(const at::Tensor& x_real, const at::Tensor& y_org, const Masks& masks);
   // D's input: the augmented x when policies are on, else x itself (the official path).
   at::Tensor augment(const at::Tensor& x);
   void count_real_signs(const at::Tensor& logits);

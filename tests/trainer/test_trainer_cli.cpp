@@ -458,6 +458,45 @@ TEST(Resume, ContinuesExactlyWithAugmentation) {
                     {"step"});
 }
 
+// The reconstruction warm-up is decided by the iteration number alone: a run stopped inside it
+// continues the warm-up and then the official iterations as the uninterrupted run does, and the
+// log names the warm-up's term.
+TEST(Resume, ContinuesExactlyAcrossTheWarmup) {
+  TempDir dir;
+  test::write_synthetic_set(dir.path / "data", 4, 32, 4);
+  const std::vector<std::string> common =
+      tiny_args(2) + std::vector<std::string>{"--train-dir", (dir.path / "data").string(), "--save-every", "1",
+                                              "--print-every", "1", "--sample-every", "1000", "--lr", "0.001",
+                                              "--recon-warmup", "2"};
+  const fs::path one = dir.path / "one", two = dir.path / "two";
+  Result r = run(common + std::vector<std::string>{"--out", one.string(), "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run(common + std::vector<std::string>{"--out", two.string(), "--total-iters", "1"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run({"--out", two.string(), "--resume", "latest", "--total-iters", "4"}, dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  expect_same_files(one / "checkpoints" / "resume.safetensors", two / "checkpoints" / "resume.safetensors",
+                    {"step", "lambda_ds", "sampler", "options"});
+  expect_same_files(one / "checkpoints" / "model-000004.safetensors", two / "checkpoints" / "model-000004.safetensors",
+                    {"step"});
+  std::istringstream log(slurp(one / "log.jsonl"));
+  int64_t lines = 0;
+  for (std::string line; std::getline(log, line); ++lines) {
+    const auto j = nlohmann::json::parse(line);
+    const bool warmup = j.at("step").get<int64_t>() <= 2;
+    EXPECT_EQ(j.contains("W/recon"), warmup) << line;
+    EXPECT_EQ(j.contains("D/latent_total"), !warmup) << line;
+  }
+  EXPECT_EQ(lines, 4);
+  // A negative one is refused before anything starts.
+  std::vector<std::string> bad = common;
+  bad.back() = "-1";
+  r = run(bad + std::vector<std::string>{"--out", (dir.path / "three").string(), "--total-iters", "1"}, dir.path);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_CONTAINS(r.err, "recon_warmup");
+  EXPECT_FALSE(fs::exists(dir.path / "three" / "checkpoints"));
+}
+
 // Ctrl-C stops with a resume command; pasted as printed, in the same shell, it continues the run
 // to its end with nothing else given.
 TEST(Resume, StopMessageCommandWorksAsPrinted) {
