@@ -74,6 +74,7 @@ struct Options {
   std::vector<std::string> references;
   std::vector<std::string> style_files;
   std::string save_style;
+  std::string save_aligned;
   AlignOptions align;
   std::string format = "png";
   std::string no_face = "copy";
@@ -327,10 +328,10 @@ int run(const Options& o, bool seeds_given) {
       {"auto", Precision::kAuto}, {"fp32", Precision::kFp32}, {"fp16", Precision::kFp16}, {"bf16", Precision::kBf16}};
   const View view = kViews.at(o.view);
 
-  if (o.out.empty() && o.grid.empty() && o.save_style.empty())
-    throw Fatal("nothing to write: give --out, --grid or --save-style");
-  if (o.inputs.empty() && (!o.out.empty() || !o.grid.empty()))
-    throw Fatal("no input: give one or more images or folders for --out and --grid (see --help)");
+  if (o.out.empty() && o.grid.empty() && o.save_style.empty() && o.save_aligned.empty())
+    throw Fatal("nothing to write: give --out, --grid, --save-aligned or --save-style");
+  if (o.inputs.empty() && (!o.out.empty() || !o.grid.empty() || !o.save_aligned.empty()))
+    throw Fatal("no input: give one or more images or folders for --out, --grid and --save-aligned (see --help)");
   if (o.checkpoint.empty()) {
     const fs::path demo = starganv2::shipped_model();
     throw Fatal("--checkpoint is required: a model file from starganv2-train or the converter" +
@@ -353,6 +354,11 @@ int run(const Options& o, bool seeds_given) {
     if (!is_image_name(o.grid))
       throw Fatal("--grid " + o.grid + ": not an image file name OpenCV can write (use .png or .jpg)");
     require_writable_folder(fs::path(o.grid).parent_path(), "grid's folder");
+  }
+  if (!o.save_aligned.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.save_aligned, ec);
+    require_writable_folder(o.save_aligned, "--save-aligned folder");
   }
   const std::vector<fs::path> style_paths = style_file_paths(o.save_style, styles);
   if (!style_paths.empty()) require_writable_folder(style_paths.front().parent_path(), "style file's folder");
@@ -416,6 +422,7 @@ int run(const Options& o, bool seeds_given) {
   }
 
   std::vector<cv::Mat> grid_rows;
+  std::set<std::string> aligned_names;  // --save-aligned's files so far: a repeated name gets -2, -3, ...
   std::vector<std::string> unreadable, faceless;
   size_t translated_images = 0, faces_total = 0;
   for (const Job& job : jobs) {
@@ -442,16 +449,24 @@ int run(const Options& o, bool seeds_given) {
       continue;
     }
     std::vector<cv::Mat> cells;
+    const bool want_faces = !o.grid.empty() || !o.save_aligned.empty();
     for (size_t k = 0; k < styles.size(); ++k) {
       cv::Mat result = image->clone();
       std::vector<StillFace> faces;
       try {
         processor->set_style(styles[k].options);
-        processor->render_still(view_of(result), view, o.grid.empty() ? nullptr : &faces);
+        processor->render_still(view_of(result), view, want_faces ? &faces : nullptr);
       } catch (const ProcessorError& e) {
         throw Fatal(job.input.string() + ": " + e.what());
       }
       if (!job.outputs.empty()) write_image(job.outputs[k], result);
+      if (k == 0 && !o.save_aligned.empty() && !faces.empty()) {
+        // The largest face as the networks see it: a set of held-out faces for starganv2-eval
+        // faces, or aligned training images made from photos.
+        std::string name = job.input.stem().string();
+        for (int n = 2; !aligned_names.insert(name).second; ++n) name = job.input.stem().string() + "-" + std::to_string(n);
+        write_image(fs::path(o.save_aligned) / (name + ".png"), crop_to_bgr(faces.front().aligned, size));
+      }
       if (!o.grid.empty() && !faces.empty()) {
         // The largest face (faces come largest first): source, then one column per style.
         if (cells.empty()) cells.push_back(crop_to_bgr(faces.front().aligned, size));
@@ -572,6 +587,9 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--save-aligned", o.save_aligned,
+                 "Also write each image's largest face, aligned, at the model's size (what the networks are given) as "
+                 "DIR/<name>.png: e.g. held-out faces for starganv2-eval faces");
   app.add_option("--save-style", o.save_style,
                  "Write each style (after psi) as a style file: FILE for one style, FILE-<style> for several; "
                  "no input image needed");

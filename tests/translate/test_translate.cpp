@@ -138,7 +138,7 @@ TEST(TranslateCli, HelpDocumentsEveryOptionWithItsDefault) {
                         "--seed UINT=[0]", "--psi FLOAT", "=1", "--reference", "--style-file", "--mode", "=face",
                         "--view", "=merged", "side-by-side", "--device TEXT=auto", "--precision", "=auto",
                         "--max-faces", "=32", "--min-face-size", "--feather", "=0.08", "--color-match", "--format",
-                        "=png", "--no-face", "=copy", "without a face are written unchanged"})
+                        "=png", "--no-face", "=copy", "without a face are written unchanged", "--save-aligned"})
     EXPECT_CONTAINS(r.out, s);
 }
 
@@ -282,6 +282,29 @@ TEST(TranslateCli, GridHasARowPerFaceImageAndAColumnPerStyle) {
             << "row " << row << ": columns " << i << " and " << j << " are the same";
   // Without --out only the grid is written.
   EXPECT_FALSE(fs::exists(dir.path / "a-seed1.png"));
+}
+
+// --save-aligned writes what the grid's first column shows: each face image's largest face as the
+// networks are given it; images without a face write nothing, a repeated name is numbered.
+TEST(TranslateCli, SaveAlignedWritesEachImagesLargestFace) {
+  TempDir dir;
+  const fs::path a = png_copy(kAstronaut, dir.path, "a.png");
+  fs::create_directories(dir.path / "again");
+  const fs::path a2 = png_copy(kAstronaut, dir.path / "again", "a.png");
+  const fs::path wall = flat_png(dir.path, "wall.png");
+  const fs::path grid = dir.path / "grid.png", aligned = dir.path / "aligned";
+  const Result r = run(with_model({a.string(), a2.string(), wall.string(), "--grid", grid.string(), "--save-aligned",
+                                   aligned.string()}),
+                       dir.path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const cv::Mat g = read(grid), face = read(aligned / "a.png"), face2 = read(aligned / "a-2.png");
+  ASSERT_FALSE(face.empty()) << r.out;
+  ASSERT_FALSE(face2.empty()) << r.out;
+  EXPECT_EQ(face.size(), cv::Size(kImgSize, kImgSize));
+  EXPECT_EQ(cv::norm(face, g(cv::Rect(0, 0, kImgSize, kImgSize)), cv::NORM_INF), 0);
+  EXPECT_EQ(cv::norm(face, face2, cv::NORM_INF), 0);
+  EXPECT_FALSE(fs::exists(aligned / "wall.png"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(aligned), fs::directory_iterator{}), 2);
 }
 
 TEST(TranslateCli, FrameModeTranslatesTheWholeImage) {
