@@ -423,6 +423,7 @@ int run(const Options& o, bool seeds_given) {
 
   std::vector<cv::Mat> grid_rows;
   std::set<std::string> aligned_names;  // --save-aligned's files so far: a repeated name gets -2, -3, ...
+  const bool want_faces = !o.grid.empty() || !o.save_aligned.empty();
   std::vector<std::string> unreadable, faceless;
   size_t translated_images = 0, faces_total = 0;
   for (const Job& job : jobs) {
@@ -449,7 +450,6 @@ int run(const Options& o, bool seeds_given) {
       continue;
     }
     std::vector<cv::Mat> cells;
-    const bool want_faces = !o.grid.empty() || !o.save_aligned.empty();
     for (size_t k = 0; k < styles.size(); ++k) {
       cv::Mat result = image->clone();
       std::vector<StillFace> faces;
@@ -460,18 +460,21 @@ int run(const Options& o, bool seeds_given) {
         throw Fatal(job.input.string() + ": " + e.what());
       }
       if (!job.outputs.empty()) write_image(job.outputs[k], result);
-      if (k == 0 && !o.save_aligned.empty() && !faces.empty()) {
-        // The largest face as the networks see it: a set of held-out faces for starganv2-eval
-        // faces, or aligned training images made from photos.
-        std::string name = job.input.stem().string();
-        for (int n = 2; !aligned_names.insert(name).second; ++n) name = job.input.stem().string() + "-" + std::to_string(n);
-        write_image(fs::path(o.save_aligned) / (name + ".png"), crop_to_bgr(faces.front().aligned, size));
+      if (faces.empty()) continue;
+      // The largest face (faces come largest first), as the networks see it: the same for every
+      // style, so taken once.
+      if (k == 0) {
+        const cv::Mat aligned = crop_to_bgr(faces.front().aligned, size);
+        if (!o.save_aligned.empty()) {
+          // A set of held-out faces for starganv2-eval faces, or aligned training images.
+          std::string name = job.input.stem().string();
+          for (int n = 2; !aligned_names.insert(name).second; ++n)
+            name = job.input.stem().string() + "-" + std::to_string(n);
+          write_image(fs::path(o.save_aligned) / (name + ".png"), aligned);
+        }
+        if (!o.grid.empty()) cells.push_back(aligned);  // the grid's row: source, then one column per style
       }
-      if (!o.grid.empty() && !faces.empty()) {
-        // The largest face (faces come largest first): source, then one column per style.
-        if (cells.empty()) cells.push_back(crop_to_bgr(faces.front().aligned, size));
-        cells.push_back(crop_to_bgr(faces.front().translated, size));
-      }
+      if (!o.grid.empty()) cells.push_back(crop_to_bgr(faces.front().translated, size));
     }
     if (!cells.empty()) {
       cv::Mat row;
