@@ -26,6 +26,39 @@ double mean_abs_diff(const cv::Mat& a, const cv::Mat& b) {
   return sum / (d.channels() * 255.0);
 }
 
+double upsampling_seams(const cv::Mat& crop) {
+  if (crop.cols < 4 || crop.rows < 4) throw AlignError("upsampling_seams: a crop of at least 4x4 px is needed");
+  cv::Mat grey;
+  if (crop.channels() == 1)
+    crop.convertTo(grey, CV_32F);
+  else {
+    cv::Mat g8;
+    cv::cvtColor(crop, g8, crop.channels() == 4 ? cv::COLOR_RGBA2GRAY : cv::COLOR_RGB2GRAY);
+    g8.convertTo(grey, CV_32F);
+  }
+  // Steps between neighbours: [0] inside a 2x2 cell (x even -> x + 1), [1] across a seam (x odd).
+  double sum[2] = {0, 0};
+  long n[2] = {0, 0};
+  for (int y = 0; y < grey.rows; ++y) {
+    const float* row = grey.ptr<float>(y);
+    const float* below = y + 1 < grey.rows ? grey.ptr<float>(y + 1) : nullptr;
+    for (int x = 0; x < grey.cols; ++x) {
+      if (x + 1 < grey.cols) {
+        sum[x % 2] += std::abs(row[x + 1] - row[x]);
+        ++n[x % 2];
+      }
+      if (below) {
+        sum[y % 2] += std::abs(below[x] - row[x]);
+        ++n[y % 2];
+      }
+    }
+  }
+  const double inside = sum[0] / static_cast<double>(n[0]), across = sum[1] / static_cast<double>(n[1]);
+  // A flat crop has no steps at all: nothing shows, as for a picture without a grid.
+  if (inside == 0) return across == 0 ? 1.0 : INFINITY;
+  return across / inside;
+}
+
 double landmark_error(const Landmarks& a, const Landmarks& b) {
   double sum = 0;
   for (int i = 0; i < kNumLandmarks; ++i) sum += std::hypot(a[i].x - b[i].x, a[i].y - b[i].y);
@@ -118,11 +151,19 @@ double FaceTally::add_change(const cv::Mat& translated, const cv::Mat& source) {
   return change;
 }
 
+double FaceTally::add_seams(const cv::Mat& crop) {
+  const double seams = upsampling_seams(crop);
+  seams_sum += seams;
+  ++seams_n;
+  return seams;
+}
+
 double FaceTally::found_rate() const { return crops ? static_cast<double>(found) / crops : NAN; }
 double FaceTally::mean_score() const { return found ? score_sum / found : NAN; }
 double FaceTally::mean_best() const { return crops ? best_sum / crops : NAN; }
 double FaceTally::pose() const { return pose_n ? pose_sum / pose_n : NAN; }
 double FaceTally::diversity() const { return diversity_n ? diversity_sum / diversity_n : NAN; }
 double FaceTally::change() const { return change_n ? change_sum / change_n : NAN; }
+double FaceTally::seams() const { return seams_n ? seams_sum / seams_n : NAN; }
 
 }  // namespace starganv2::align

@@ -51,6 +51,16 @@ cv::Mat to_measure_size(const cv::Mat& crop);
 // Mean absolute difference of two 8-bit images of one size, in [0, 1] (pixel values / 255).
 double mean_abs_diff(const cv::Mat& a, const cv::Mat& b);
 
+// How much the generator's nearest-neighbour upsampling shows in a crop it made ("seams"): the mean
+// absolute grey-level step across the seams of 2x2 nearest-upsampled cells (between pixels 2k+1 and
+// 2k+2, rows and columns) over the mean step everywhere else. Every upsampling of StarGAN v2's
+// decoder doubles each pixel before its convolutions, so until they have learnt to hide it the
+// output keeps a fixed grid whose coarser levels (4, 8, 16 px) are subsets of these seams; the eye
+// sees it as a mosaic once the crop is scaled up into the frame. A picture without it gives about 1
+// (aligned photos: 0.97-1.05), a pure 2x nearest upscale of one several times that; the crop must be
+// the generator's output as it came (not shifted or resized), at least 4 px on each side.
+double upsampling_seams(const cv::Mat& crop);
+
 // Mean distance between corresponding landmarks of crops at kMeasureSize, in crop widths.
 double landmark_error(const Landmarks& a, const Landmarks& b);
 
@@ -89,6 +99,8 @@ struct FaceTally {
   long diversity_n = 0;
   double change_sum = 0;  // how far translations are from their sources (mean_abs_diff)
   long change_n = 0;
+  double seams_sum = 0;  // upsampling_seams of each crop counted
+  long seams_n = 0;
 
   void add_detection(const CropFacts& f);
   void add_translation(const TranslationFacts& t);
@@ -96,6 +108,8 @@ struct FaceTally {
   void add_diversity(const std::vector<cv::Mat>& outputs);
   // Returns the change counted: mean_abs_diff(translated, source).
   double add_change(const cv::Mat& translated, const cv::Mat& source);
+  // Returns the seams figure counted: upsampling_seams(crop).
+  double add_seams(const cv::Mat& crop);
 
   double found_rate() const;
   double mean_score() const;  // over the crops where a face was found
@@ -103,6 +117,7 @@ struct FaceTally {
   double pose() const;
   double diversity() const;
   double change() const;
+  double seams() const;
 };
 
 }  // namespace starganv2::align

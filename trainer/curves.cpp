@@ -36,6 +36,7 @@ const std::vector<PanelSpec>& panels() {
       {"diversity (pixels in [0,1]; 0 = one style)", {"eval/diversity/*"}, true},
       {"face found by dlib (rate)", {"eval/face_found/*"}, true},
       {"pose error (crop widths)", {"eval/pose_error/*"}, true},
+      {"upsampling seams (1 = no grid)", {"eval/seams/*"}, true},
       {"FID (lower is better)", {"eval/FID_latent/mean", "eval/FID_reference/mean"}, true},
       {"LPIPS (diversity)", {"eval/LPIPS_latent/mean", "eval/LPIPS_reference/mean"}, true},
   };

@@ -163,6 +163,7 @@ TrainingEvaluator::TrainingEvaluator(const EvalSetup& setup, const ImageFolder& 
   for (int64_t i = 0; i < pixels.size(0); ++i) {
     m.sources.push_back(m.judge->measure_source(pixels_mat(pixels, i)));
     m.source_tally.add_detection(m.sources.back().facts);
+    m.source_tally.add_seams(pixels_mat(pixels, i));
   }
 #endif
 }
@@ -222,11 +223,14 @@ EvalFigures TrainingEvaluator::evaluate(Solver& solver) {
           const align::TranslationFacts t = m.judge->measure_translation(m.sources[static_cast<size_t>(i)], pixels_mat(pixels, i));
           tally.add_translation(t);
           all.add_translation(t);
+          tally.add_seams(pixels_mat(pixels, i));
+          all.add_seams(pixels_mat(pixels, i));
         }
       }
       figures.emplace_back(key("face_found", domain), tally.found_rate());
       figures.emplace_back(key("face_score", domain), tally.mean_score());
       figures.emplace_back(key("pose_error", domain), tally.pose());
+      figures.emplace_back(key("seams", domain), tally.seams());
 #endif
     }
     figures.emplace_back(key("diversity", "mean"), diversity_sum / static_cast<double>(c.num_domains));
@@ -236,6 +240,8 @@ EvalFigures TrainingEvaluator::evaluate(Solver& solver) {
     figures.emplace_back(key("face_score", "mean"), all.mean_score());
     figures.emplace_back(key("face_score", "source"), m.source_tally.mean_score());
     figures.emplace_back(key("pose_error", "mean"), all.pose());
+    figures.emplace_back(key("seams", "mean"), all.seams());
+    figures.emplace_back(key("seams", "source"), m.source_tally.seams());
 #endif
   }
 

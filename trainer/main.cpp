@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   hp("recon_warmup", o.recon_warmup,
      "Not in the official code: the first N iterations train only G and E, to give back each image from its own "
      "style code (L1, logged as W/recon), before the official iterations. For a few dozen to hundreds of images, "
-     "where G otherwise shows its upsampling as a block grid for thousands of iterations; 0 = off");
+     "where G otherwise loses the face's layout to its upsampling's block grid for thousands of iterations; 0 = off");
 
   app.add_option("--print-every", config.print_every, "Log losses every N iterations (log.jsonl; plain lines when not a terminal)");
   app.add_option("--sample-every", config.sample_every, "Write sample grids every N iterations");
@@ -148,8 +148,8 @@ int main(int argc, char** argv) {
   app.add_option("--val-batch-size", config.val_batch_size, "Source and reference images per sample grid");
   app.add_option("--sample-outs", config.sample_outs, "Latent rows per domain in the latent sample grids");
   app.add_option("--eval-every", config.eval_every,
-                 "Evaluate the EMA networks every N iterations (0 = never; needs --val-dir): diversity, face found and "
-                 "pose error (dlib, as `starganv2-eval faces`) of --eval-images sources per domain, and FID and LPIPS "
+                 "Evaluate the EMA networks every N iterations (0 = never; needs --val-dir): diversity, face found, "
+                 "pose error and upsampling seams (dlib and OpenCV, as `starganv2-eval faces`) of --eval-images sources per domain, and FID and LPIPS "
                  "by the official protocol with --inception and --lpips; logged to log.jsonl (\"eval/...\" keys) and "
                  "drawn with the losses in <out>/samples/curves.png")
       ->check(CLI::NonNegativeNumber);

@@ -280,9 +280,10 @@ int run_faces(const FacesOptions& o) {
     }
     const align::SourceFacts source = judge.measure_source(source_rgb);
     source_tally.add_detection(source.facts);
+    const double source_seams = source_tally.add_seams(source_rgb);
 
     json image_json = {{"file", path.string()},
-                       {"source", {{"found", source.facts.found}, {"score", number(source.facts.best)}}},
+                       {"source", {{"found", source.facts.found}, {"score", number(source.facts.best)}, {"seams", number(source_seams)}}},
                        {"translated", json::array()}};
     for (const std::string& domain : domains) {
       align::FaceTally& tally = tallies[domain];
@@ -301,6 +302,7 @@ int run_faces(const FacesOptions& o) {
         const cv::Mat translated = rgb_crop(faces.front().translated, size);
         const align::TranslationFacts facts = judge.measure_translation(source, translated);
         const double change = tally.add_change(translated, source_rgb);
+        const double seams = tally.add_seams(translated);
         tally.add_translation(facts);
         outputs.push_back(translated);
         image_json["translated"].push_back({{"domain", domain},
@@ -308,7 +310,8 @@ int run_faces(const FacesOptions& o) {
                                             {"found", facts.facts.found},
                                             {"score", number(facts.facts.best)},
                                             {"pose_error", number(facts.pose_error)},
-                                            {"change", number(change)}});
+                                            {"change", number(change)},
+                                            {"seams", number(seams)}});
       }
       tally.add_diversity(outputs);
     }
@@ -322,7 +325,7 @@ int run_faces(const FacesOptions& o) {
     std::cout << "\n"
               << std::left << std::setw(14) << "" << std::right << std::setw(7) << "crops" << std::setw(16)
               << "found" << std::setw(8) << "score" << std::setw(8) << "best" << std::setw(12) << "pose error" << std::setw(11)
-              << "diversity" << std::setw(9) << "change" << "\n";
+              << "diversity" << std::setw(9) << "change" << std::setw(8) << "seams" << "\n";
     auto row = [&](const std::string& name, const align::FaceTally& t, bool translated) {
       const std::string found = std::to_string(t.found) + "/" + std::to_string(t.crops) + " " +
                                 fixed(100.0 * t.found_rate(), 0) + "%";
@@ -330,7 +333,7 @@ int run_faces(const FacesOptions& o) {
                 << found << std::setw(8) << fixed(t.mean_score(), 2) << std::setw(8) << fixed(t.mean_best(), 2) << std::setw(12)
                 << (translated ? fixed(t.pose(), 4) : "-") << std::setw(11)
                 << (translated ? fixed(t.diversity(), 4) : "-") << std::setw(9)
-                << (translated ? fixed(t.change(), 4) : "-") << "\n";
+                << (translated ? fixed(t.change(), 4) : "-") << std::setw(8) << fixed(t.seams(), 2) << "\n";
     };
     row("source", source_tally, false);
     for (const std::string& d : domains) row("-> " + d, tallies[d], true);
@@ -340,13 +343,16 @@ int run_faces(const FacesOptions& o) {
                  "pose error: mean distance of the 68 landmarks, translated vs source, in crop widths.\n"
                  "diversity: mean |difference| between the outputs of two seeds for one source, pixels in [0, 1];\n"
                  "change: the same between each output and its source.\n"
+                 "seams: mean grey-level step across the seams of the generator's 2x nearest-neighbour upsampling\n"
+                 "(every 2nd pixel) over the step elsewhere, at the model's size: about 1 = no grid, as a photo's.\n"
               << "(" << fixed(seconds, 1) << " s)\n";
   }
 
   if (!o.json_path.empty()) {
     auto tally_json = [](const align::FaceTally& t, bool translated) {
       json j = {{"crops", t.crops}, {"found", t.found}, {"found_rate", number(t.found_rate())},
-                {"mean_score", number(t.mean_score())}, {"mean_best_score", number(t.mean_best())}};
+                {"mean_score", number(t.mean_score())}, {"mean_best_score", number(t.mean_best())},
+                {"seams", number(t.seams())}};
       if (translated) {
         j["pose_error"] = number(t.pose());
         j["diversity"] = number(t.diversity());
@@ -522,6 +528,8 @@ int main(int argc, char** argv) {
       "              between the translation and its source, in crop widths\n"
       "  diversity   mean absolute pixel difference between the outputs of two seeds for one source (pixels in [0, 1])\n"
       "  change      the same between each output and its source\n"
+      "  seams       mean grey-level step across the seams of the generator's 2x nearest-neighbour upsampling\n"
+      "              over the step elsewhere, at the model's size (about 1 for a photo; a visible grid: well above)\n"
       "Example: starganv2-eval faces --checkpoint examples/models/demo-faces-64.safetensors --device cpu \\\n"
       "           ../shared/data/celeba_hq --seed 1 2 3 --json faces.json");
   faces->add_option("inputs", fo.inputs, "Aligned face images, or folders of .jpg/.jpeg/.png (sub-folders included)");

@@ -94,12 +94,20 @@ TEST(EvalFaces, DemoModelKeepsFacesPoseAndStyles) {
   std::string table;
   const json j = faces_report(g_demo, dir.path, &table);
   ASSERT_TRUE(j.contains("domains"));
-  for (const char* word : {"source", "-> female", "-> male", "found", "score", "pose error", "diversity", "change"})
+  for (const char* word : {"source", "-> female", "-> male", "found", "score", "pose error", "diversity", "change", "seams"})
     EXPECT_CONTAINS(table, word);
   EXPECT_EQ(j["images"].get<int>(), 2);
   EXPECT_EQ(j["img_size"].get<int>(), 64);
   ASSERT_EQ(j["domains"].size(), 2u);
   for (const auto& [domain, d] : j["domains"].items()) EXPECT_EQ(d["crops"].get<int>(), 6) << domain;
+  // The upsampling seams: a photo's are about 1; a translation's are reported per crop and per domain
+  // (the demo model's 1.4-1.5 on these crops).
+  const double source_seams = j["source"]["seams"].get<double>();
+  EXPECT_GT(source_seams, 0.8);
+  EXPECT_LT(source_seams, 1.25);
+  for (const auto& [domain, d] : j["domains"].items()) EXPECT_GT(d["seams"].get<double>(), 0.5) << domain;
+  for (const auto& image : j["per_image"])
+    for (const auto& t : image["translated"]) EXPECT_TRUE(t.contains("seams")) << t.dump();
   const std::vector<std::string> fails = bound_failures(j);
   EXPECT_TRUE(fails.empty()) << "the demo model misses the bound: " << fails.front() << "\n" << j.dump(2);
   // Deterministic: the same figures on a second run.

@@ -121,6 +121,12 @@ TEST(TrainingEvaluator, FiguresOfTheEmaNetworksLeaveTrainingAlone) {
     EXPECT_TRUE(std::isnan(first.at("eval/face_score/mean")));
     EXPECT_TRUE(std::isfinite(first.at("eval/pose_error/mean")));
     EXPECT_GT(first.at("eval/pose_error/mean"), 0.0);
+    // The seams figure of `starganv2-eval faces`, for every domain and the sources.
+    for (const std::string d : {"cool", "warm", "mean", "source"}) {
+      ASSERT_TRUE(first.count("eval/seams/" + d)) << d;
+      EXPECT_TRUE(std::isfinite(first.at("eval/seams/" + d))) << d;
+      EXPECT_GT(first.at("eval/seams/" + d), 0.0) << d;
+    }
   } else {
     EXPECT_EQ(first.count("eval/face_found/mean"), 0u);
   }
