@@ -161,9 +161,10 @@ TrainingEvaluator::TrainingEvaluator(const EvalSetup& setup, const ImageFolder& 
   // The sources do not change during training: measured once.
   const at::Tensor pixels = to_pixels(m.x_src);
   for (int64_t i = 0; i < pixels.size(0); ++i) {
-    m.sources.push_back(m.judge->measure_source(pixels_mat(pixels, i)));
+    const cv::Mat crop = pixels_mat(pixels, i);
+    m.sources.push_back(m.judge->measure_source(crop));
     m.source_tally.add_detection(m.sources.back().facts);
-    m.source_tally.add_seams(pixels_mat(pixels, i));
+    m.source_tally.add_seams(crop);
   }
 #endif
 }
@@ -220,11 +221,12 @@ EvalFigures TrainingEvaluator::evaluate(Solver& solver) {
       for (const at::Tensor& out : outputs) {
         const at::Tensor pixels = to_pixels(out);
         for (int64_t i = 0; i < count; ++i) {
-          const align::TranslationFacts t = m.judge->measure_translation(m.sources[static_cast<size_t>(i)], pixels_mat(pixels, i));
+          const cv::Mat crop = pixels_mat(pixels, i);
+          const align::TranslationFacts t = m.judge->measure_translation(m.sources[static_cast<size_t>(i)], crop);
           tally.add_translation(t);
           all.add_translation(t);
-          tally.add_seams(pixels_mat(pixels, i));
-          all.add_seams(pixels_mat(pixels, i));
+          tally.add_seams(crop);
+          all.add_seams(crop);
         }
       }
       figures.emplace_back(key("face_found", domain), tally.found_rate());

@@ -334,8 +334,8 @@ StepLosses Solver::warmup_step(const at::Tensor& x_real, const at::Tensor& y_org
   // a few hundred cheap iterations (one G and one E pass instead of the iteration's dozen), and
   // the official iterations then start from there. Measured on the demo runs: faces are found in
   // far more translations, but the fine grid of the 2x upsampling seams is not hidden by it (the
-  // L1 optimum is blurry, and on a blurry picture the seams show; `starganv2-eval faces`' seams). F and D are left as initialised; lambda_ds
-  // and ADA start with the official iterations.
+  // L1 optimum is blurry, and on a blurry picture the seams show; `starganv2-eval faces`' seams).
+  // F and D are left as initialised; lambda_ds and ADA start with the official iterations.
   AutocastScope autocast(precision_ == Precision::kBFloat16);
   StepLosses out;
   const at::Tensor s_org = nets_.style_encoder(x_real, y_org);

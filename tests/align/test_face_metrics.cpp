@@ -20,7 +20,7 @@ namespace {
 constexpr int kSize = 64;  // the demo model's crops
 
 cv::Mat photo_like(uint64_t seed) {
-  cv::Mat f, out;
+  cv::Mat out;
   smooth_texture({kSize, kSize}, seed, 1.5, 30, 225).convertTo(out, CV_8UC3);
   return out;
 }
