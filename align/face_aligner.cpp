@@ -104,6 +104,9 @@ struct Track {
   int lost = 0;          // frames since the fit was lost; 0 = active
   bool updated = false;  // fitted on the current frame
   bool detected = false;
+  // Born from a weak detection and not checked on a later frame yet: followed, not shown
+  // (AlignerOptions::confirm_below_score).
+  bool tentative = false;
   // Files: the detector's check failed on the last fit, which was kept because it followed on
   // smoothly from a checked one and looked like it (HOG's score of a face wavers around its
   // threshold from frame to frame); a second failure in a row drops the face.
@@ -297,6 +300,8 @@ FaceAligner::FaceAligner(std::shared_ptr<const ShapeModel> model, AlignerOptions
   if (options_.detect_interval < 1) throw AlignError("AlignerOptions: detect_interval must be >= 1");
   if (!(options_.frame_rate > 0)) throw AlignError("AlignerOptions: frame_rate must be > 0");
   if (options_.keep_lost_frames < 0) throw AlignError("AlignerOptions: keep_lost_frames must be >= 0");
+  if (!std::isfinite(options_.confirm_below_score))
+    throw AlignError("AlignerOptions: confirm_below_score must be a finite HOG score");
   if (options_.prefetch_workers < 0 || options_.prefetch_workers > 64)
     throw AlignError("AlignerOptions: prefetch_workers must be 0 (automatic) to 64");
   for (int n : {options_.still_fit_samples, options_.video_fit_samples})
@@ -431,8 +436,10 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
     tr.updated = true;
     tr.detected = detected;
   };
-  const auto lose = [](Track& tr) {
-    tr.lost = 1;
+  const auto lose = [&](Track& tr) {
+    // A tentative face that is lost is forgotten at once: if it is found again, it is a new
+    // tentative face that must be borne out again, not an old one coming back.
+    tr.lost = tr.tentative ? options_.keep_lost_frames + 2 : 1;
     tr.has_prev = false;
   };
   // Files check every fit with the detector here and now; live streams leave that to the
@@ -477,15 +484,19 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       const bool ok = fit.ok && confirmed_here(st.detector, fit, patch);
       stats.landmarks_ms += ms_since(t0);
       if (!ok) continue;
+      const bool fresh = best == nullptr;
       if (best == nullptr) {
         Track tr;
         tr.id = st.next_id++;
+        tr.tentative = box.score < options_.confirm_below_score;
         tr.smoother = PoseSmoother(options_.smoothing);
         tr.shape_smoother = ShapeSmoother(options_.smoothing);
         tr.lost = 1;  // update() below makes it active without a previous box
         st.tracks.push_back(std::move(tr));
         best = &st.tracks.back();
       }
+      // (A detection that matched a followed tentative face is its check on a later frame.)
+      if (!fresh) best->tentative = false;
       update(*best, fit, true);
       best->unconfirmed = false;
       // Live: the detector found this face (on a recent frame), so its patch is what the
@@ -530,7 +541,10 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
           if (tr.id != c.id || !tr.active()) continue;
           if (c.has_face) {
             tr.unconfirmed = false;
+            tr.tentative = false;
             tr.patch = std::move(c.patch);
+          } else if (tr.tentative) {
+            lose(tr);  // a weak detection the check does not bear out: gone before it was shown
           } else if (c.alike || (tr.patch.empty() && !tr.unconfirmed)) {
             // (A face not confirmed yet has nothing to look like: one miss is let pass.)
             tr.unconfirmed = true;
@@ -591,8 +605,9 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       } else if (confirmed[i]) {
         update(tr, fits[i], false);
         tr.unconfirmed = false;
+        tr.tentative = false;
         tr.patch = patch;
-      } else if (fits[i].ok && !tr.unconfirmed && follows_on && looks_alike(patch, tr.patch)) {
+      } else if (fits[i].ok && !tr.unconfirmed && !tr.tentative && follows_on && looks_alike(patch, tr.patch)) {
         update(tr, fits[i], false);
         tr.unconfirmed = true;
       } else {
@@ -658,7 +673,7 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
   const auto t_warp = Clock::now();
   std::vector<AlignedFace> faces;
   for (Track& tr : st.tracks) {
-    if (!tr.active()) continue;
+    if (!tr.active() || tr.tentative) continue;
     AlignedFace face;
     face.id = tr.id;
     face.box = tr.fit.box;

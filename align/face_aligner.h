@@ -33,6 +33,18 @@ struct AlignerOptions {
   // halves the landmark noise; stills can afford it, video relies on the smoothing instead.
   int still_fit_samples = 9;
   int video_fit_samples = 1;
+  // Video: a face whose detection scored below this (HOG score; dlib's threshold is 0) is followed
+  // but not shown until a later frame's fit of it passes the detector's check again (files: the
+  // next frame; live: the next confirmation), and is dropped at once if it does not. Why: a
+  // false face is mostly a weak, passing detection. The round badge on the astronaut's suit in
+  // `starganv2-eval temporal --synthetic` was found on three detection frames (0, 40, 55; scores
+  // 0.02-0.14), each time fitted, checked and translated for that one frame only: a painted patch
+  // flashing on the suit, which made most of that clip's flicker (ratio 2.94 -> 1.24 without it).
+  // The false faces dlib finds on the AFHQ animal photos score 0.04-0.41. Real portraits score
+  // 0.3-2.6, 45 of 47 at 0.5 or more (CelebA-HQ samples and the custom photos), so most faces
+  // still show on their first frame; one first found with a low score (Megamind.avi after its
+  // second cut: 0.04) shows one frame later. 0 (or less) shows every detected face at once.
+  double confirm_below_score = 0.5;
   // A lost face keeps its id this many frames, so a face re-found nearby continues its track.
   int keep_lost_frames = 15;
   // Time base when process() is given no timestamps.

@@ -1181,9 +1181,12 @@ TEST(Pipeline, OfflineOutputIsTheSameOnEveryRunAndWithoutOverlap) {
               differ_from_plain, a.checksums.size(), static_cast<long>(with_faces), faceless.c_str());
   EXPECT_GT(differ_from_plain, 200) << "the face should be translated in nearly every frame";
   // Tracking keeps the face wherever it is visible: in every frame but the first, which is black
-  // (HOG alone, detecting on every frame, misses it in about 15 frames where the head is turned).
+  // (HOG alone, detecting on every frame, misses it in about 15 frames where the head is turned),
+  // and frame 154, the first after the clip's second cut, where the face is found with a weak
+  // score (0.04) and so is shown from the next frame on (AlignerOptions::confirm_below_score).
   ASSERT_EQ(a.faces.size(), 270u);
-  EXPECT_EQ(with_faces, 269);
+  EXPECT_EQ(with_faces, 268);
+  EXPECT_EQ(faceless, " 0 154");
 }
 
 // Temporal stabilisation keeps files exact: the same bytes on every run and without overlap; it
