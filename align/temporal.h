@@ -29,10 +29,15 @@
 //
 // What it cannot remove: a translation that moves *differently* from the face, frame after frame
 // (a model whose output keeps a pattern fixed to the crop while the face moves through the crop,
-// as the demo model's 16x16 block grid does). That change is systematic, not noise: any blend
-// with the past follows it with a lag rather than averaging it away. Measured on the synthetic
-// clip of `starganv2-eval temporal --synthetic`: the pipeline alone (the aligned crop put back
-// instead of a translation) scores 0.86, stabilised 0.75; the demo model 4.0, stabilised 3.2.
+// as the demo model's upsampling grid does while the smoothed framing lags a moving face). That
+// change is systematic, not noise: any blend with the past follows it with a lag rather than
+// averaging it away. Measured on the synthetic clip of `starganv2-eval temporal --synthetic`
+// (demo model, 7 December 2026): the pipeline alone (the aligned crop put back instead of a
+// translation) scores 0.67, stabilised 0.58; the demo model 1.24, stabilised 0.77, and 0.73 /
+// 0.59 when the framing does not lag (smoothing 0). (Before weak detections waited for a second
+// look, a badge on the suit flashed as a translated face for single frames and the model scored
+// 2.94 / 2.51: each flash was a new face, which starts without a history and is rightly shown as
+// it is.)
 #pragma once
 
 #include <cstdint>
