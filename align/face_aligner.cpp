@@ -484,7 +484,6 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
       const bool ok = fit.ok && confirmed_here(st.detector, fit, patch);
       stats.landmarks_ms += ms_since(t0);
       if (!ok) continue;
-      const bool fresh = best == nullptr;
       if (best == nullptr) {
         Track tr;
         tr.id = st.next_id++;
@@ -494,9 +493,9 @@ std::vector<AlignedFace> FaceAligner::process(const cv::Mat& frame, PixelFormat 
         tr.lost = 1;  // update() below makes it active without a previous box
         st.tracks.push_back(std::move(tr));
         best = &st.tracks.back();
+      } else {
+        best->tentative = false;  // a detection on a later frame bears a tentative face out
       }
-      // (A detection that matched a followed tentative face is its check on a later frame.)
-      if (!fresh) best->tentative = false;
       update(*best, fit, true);
       best->unconfirmed = false;
       // Live: the detector found this face (on a recent frame), so its patch is what the
